@@ -1,0 +1,3 @@
+"""Station loyalty agent."""
+
+__version__ = "0.1.0"
