@@ -30,11 +30,14 @@ class MatchResult:
 
 
 class R30xClient:
-    def __init__(self, link: Link, packet_size: int = 128) -> None:
+    def __init__(self, link: Link, packet_size: int = 128, capture_timeout: float = 2.0) -> None:
         if packet_size not in PACKET_SIZES:
             raise ValueError(f"packet size must be one of {PACKET_SIZES}")
         self.link = link
         self.packet_size = packet_size
+        # GenImg/Img2Tz run the sensor's imaging and DSP (hundreds of ms on an R307), so they get
+        # a longer reply deadline than plain register commands.
+        self.capture_timeout = capture_timeout
 
     # -- generic exchange ----------------------------------------------------------------------
     def command(self, op: Op, args: bytes = b"", timeout: float | None = None) -> Reply:
@@ -75,11 +78,11 @@ class R30xClient:
 
     # -- capture and matching ------------------------------------------------------------------
     def gen_img(self) -> Status:
-        return self.command(Op.GEN_IMG, timeout=max(self.link.reply_timeout, 2.0)).status
+        return self.command(Op.GEN_IMG, timeout=self.capture_timeout).status
 
     def img2tz(self, buffer: int) -> Status:
         _check_buffer(buffer)
-        return self.command(Op.IMG2TZ, bytes([buffer]), timeout=max(self.link.reply_timeout, 2.0)).status
+        return self.command(Op.IMG2TZ, bytes([buffer]), timeout=self.capture_timeout).status
 
     def reg_model(self) -> Status:
         return self.command(Op.REG_MODEL).status
