@@ -87,7 +87,7 @@ def test_stalled_line_times_out(fake: FakeR30xSensor) -> None:
     fake.silent = True
     with pytest.raises(ReplyTimeout) as err:
         connect(fake, timeout=0.2).gen_img()
-    assert err.value.code == "sensor_timeout" and "no respondió" in err.value.message_es
+    assert err.value.code == "sensor_timeout" and "no respondió" in err.value.es
 
 
 def test_wrong_size_template_is_refused_before_sending(fake: FakeR30xSensor) -> None:

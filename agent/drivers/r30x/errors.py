@@ -6,18 +6,7 @@ from __future__ import annotations
 
 from agent.drivers.r30x.commands import Status
 
-try:  # the core's base error; fall back to an identical shape until it is merged
-    from agent.errors import AgentError
-except ImportError:  # pragma: no cover - removed once agent.errors exists on main
-
-    class AgentError(Exception):  # type: ignore[no-redef]
-        def __init__(self, code: str, es: str, en: str, *, status: int = 422, field: str | None = None) -> None:
-            super().__init__(en)
-            self.code = code
-            self.message_es = es
-            self.message_en = en
-            self.status = status
-            self.field = field
+from agent.errors import AgentError
 
 
 class R30xError(AgentError):
