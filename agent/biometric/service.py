@@ -58,6 +58,16 @@ class Operation:
             self.state, self.result, self.error = state, result, error
         self.emit("state", state)
 
+    def wait_finished(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self.state == "running":
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
     def events_after(self, seq: int, wait_s: float = 0.0) -> list[Event]:
         """Events with a sequence number above ``seq``, waiting up to ``wait_s`` for one (long poll)."""
         deadline = time.monotonic() + wait_s
