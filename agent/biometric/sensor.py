@@ -234,7 +234,9 @@ class FingerprintSensor:
 
     @contextmanager
     def _operation(self) -> Iterator[R30xClient]:
-        if not self._op_lock.acquire(blocking=False):
+        # A health probe holds the lock for one short exchange: wait that out; a real operation
+        # (a person at the sensor) holds it much longer, so give up and report busy.
+        if not self._op_lock.acquire(timeout=2 * self.settings.reply_timeout_s + 0.5):
             raise SensorBusy()
         try:
             if self._client is None:
@@ -281,5 +283,7 @@ class ReconnectMonitor:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self.sensor.probe()
+        while True:
+            self.sensor.probe()  # first probe at once: the sensor connects at start-up
+            if self._stop.wait(self.every_s):
+                return
