@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from agent.biometric.errors import BiometricError, ConsentRequired, SensorBusy
 from agent.biometric.sensor import TEMPLATE_FORMAT, FingerprintSensor, ReconnectMonitor
-from agent.biometric.templates import TemplateStore, _check_finger
+from agent.biometric.templates import TemplateStore, check_finger
 from agent.errors import AgentError
 from agent.ids import new_id
 
@@ -127,12 +127,12 @@ class BiometricService:
 
     # -- operations ----------------------------------------------------------------------------
     def start_enroll(self, customer_id: str, finger: str = "right_index") -> Operation:
-        _check_finger(finger)
+        check_finger(finger)
         self._require_consent(customer_id)
         return self._start("enroll", customer_id, finger, self._run_enroll)
 
     def start_verify(self, customer_id: str, finger: str = "right_index") -> Operation:
-        _check_finger(finger)
+        check_finger(finger)
         self.templates.load(customer_id, finger)  # fail fast (not enrolled / unreadable) before the sensor
         return self._start("verify", customer_id, finger, self._run_verify)
 

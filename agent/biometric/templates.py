@@ -72,7 +72,7 @@ class StoredTemplate:
         return f"StoredTemplate(customer_id={self.customer_id!r}, finger={self.finger!r}, format={self.template_format!r})"
 
 
-def _check_finger(finger: str) -> None:
+def check_finger(finger: str) -> None:
     if finger not in FINGERS:
         raise AgentError("invalid_finger", "Dedo no válido", "Invalid finger", field="finger",
                          extra={"allowed": list(FINGERS)})
@@ -88,7 +88,7 @@ class TemplateStore:
     def save_tx(self, conn: sqlite3.Connection, customer_id: str, finger: str, template: bytes,
                 template_format: str, sensor_model: str) -> None:
         """Encrypt and upsert inside the caller's write transaction, with its outbox event."""
-        _check_finger(finger)
+        check_finger(finger)
         if len(template) != TEMPLATE_SIZE:
             raise TemplateSizeError(len(template), TEMPLATE_SIZE)
         nonce = os.urandom(12)
@@ -107,7 +107,7 @@ class TemplateStore:
         self._db.write(lambda c: self.save_tx(c, customer_id, finger, template, template_format, sensor_model))
 
     def load(self, customer_id: str, finger: str) -> StoredTemplate:
-        _check_finger(finger)
+        check_finger(finger)
         row = self._db.read(lambda c: c.execute(
             "SELECT template_format, sensor_model, nonce, ciphertext FROM biometric_templates"
             " WHERE customer_id = ? AND finger = ?", (customer_id, finger)).fetchone())
@@ -130,7 +130,7 @@ class TemplateStore:
     def delete(self, customer_id: str, finger: str | None = None) -> int:
         """Remove one finger or (``finger=None``) all of a customer's templates; returns rows removed."""
         if finger is not None:
-            _check_finger(finger)
+            check_finger(finger)
 
         def run(conn: sqlite3.Connection) -> int:
             if finger is None:
