@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
-    overrides: dict[str, Any] = {"storage": {"data_dir": str(data_dir)}}
+    # Core tests run without simulated devices; device tests enable them explicitly.
+    overrides: dict[str, Any] = {"storage": {"data_dir": str(data_dir)}, "devices": {"simulated": False}}
     overrides.update(sections)
     return load_settings(None, overrides)
 

@@ -5,7 +5,7 @@ from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from agent.api.deps import actor, get_services, require_client
@@ -128,5 +128,3 @@ async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
 
     return await run_in_threadpool(fn, *args)
 
-
-__all__ = ["router", "Response"]

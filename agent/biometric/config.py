@@ -27,7 +27,7 @@ class FingerprintSettings(BaseModel):
     reminder_every_s: float = Field(default=5.0, gt=0, le=60)
     max_capture_attempts: int = Field(default=3, ge=1, le=10)
     reconnect_every_s: float = Field(default=2.0, gt=0, le=60)
-    # Simulated mode: run tests.fakes' pty sensor instead of opening a real port (demo/dev).
+    # Simulated mode: run the agent.simulators pty sensor instead of opening a real port (demo/dev).
     simulated: bool = False
 
     @field_validator("baud")

@@ -131,15 +131,14 @@ class TemplateStore:
         """Remove one finger or (``finger=None``) all of a customer's templates; returns rows removed."""
         if finger is not None:
             check_finger(finger)
+        return self._db.write(lambda conn: self.delete_tx(conn, customer_id, finger))
 
-        def run(conn: sqlite3.Connection) -> int:
-            if finger is None:
-                removed = conn.execute("DELETE FROM biometric_templates WHERE customer_id = ?", (customer_id,)).rowcount
-            else:
-                removed = conn.execute("DELETE FROM biometric_templates WHERE customer_id = ? AND finger = ?",
-                                       (customer_id, finger)).rowcount
-            if removed:
-                append_event(conn, "biometric.deleted", {"customer_id": customer_id, "finger": finger})
-            return removed
-
-        return self._db.write(run)
+    def delete_tx(self, conn: sqlite3.Connection, customer_id: str, finger: str | None = None) -> int:
+        if finger is None:
+            removed = conn.execute("DELETE FROM biometric_templates WHERE customer_id = ?", (customer_id,)).rowcount
+        else:
+            removed = conn.execute("DELETE FROM biometric_templates WHERE customer_id = ? AND finger = ?",
+                                   (customer_id, finger)).rowcount
+        if removed:
+            append_event(conn, "biometric.deleted", {"customer_id": customer_id, "finger": finger})
+        return removed

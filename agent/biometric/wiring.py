@@ -20,7 +20,7 @@ class SimulatedCustomer:
     """
 
     def __init__(self) -> None:
-        from tests.fakes.r30x_sensor import FakeR30xSensor  # dev/demo only: not shipped in the wheel
+        from agent.simulators.r30x_sensor import FakeR30xSensor
 
         self.fake = FakeR30xSensor(baud=57600).start()
 
@@ -56,4 +56,15 @@ def build_biometric_service(settings: FingerprintSettings, db: Database, custome
     else:
         service = BiometricService(FingerprintSensor(settings), store, consent)
     service.start_monitor()  # connects (and later reconnects) in the background
+    # Withdrawing the biometric consent deletes the templates in the same transaction.
+    customers.change_hooks.append(lambda conn, customer_id, changes: _on_customer_change(store, conn, customer_id, changes))
     return service
+
+
+def _on_customer_change(store: TemplateStore, conn: Any, customer_id: str, changes: dict[str, Any]) -> None:
+    change = changes.get("consents.biometrics")
+    if change is None:
+        return
+    new = change[1]
+    if not (isinstance(new, dict) and new.get("value")):
+        store.delete_tx(conn, customer_id)

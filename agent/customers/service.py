@@ -9,8 +9,8 @@ import json
 import logging
 import sqlite3
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -85,6 +85,9 @@ class CustomerService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
+        # Called inside the update transaction with (conn, customer_id, {field: (old, new)}):
+        # features react to a change atomically (e.g. consent withdrawn -> templates deleted).
+        self.change_hooks: list[Callable[[sqlite3.Connection, str, dict[str, tuple[Any, Any]]], None]] = []
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -154,6 +157,8 @@ class CustomerService:
             "INSERT INTO customer_changes(customer_id, field, old, new, at, actor) VALUES (?,?,?,?,?,?)",
             [(customer_id, field, _json(o), _json(n), stamp, actor) for field, (o, n) in changes.items()],
         )
+        for hook in self.change_hooks:
+            hook(conn, customer_id, changes)
         customer = self._to_model(customer_id, data, version, row["created_at"], stamp)
         append_event(conn, "customer.updated", {
             "customer": customer.model_dump(mode="json"),
@@ -436,5 +441,3 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]
 def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
-
-__all__ = ["CustomerService", "CustomerNotFound", "CustomerExists", "Decimal"]

@@ -3,22 +3,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import Depends
 from fastapi.testclient import TestClient
 
-from agent.api import routes_biometric
 from agent.api.app import create_app
-from agent.api.deps import require_client
-from agent.biometric import templates as tmpl
 from agent.biometric.config import FingerprintSettings
 from agent.biometric.wiring import build_biometric_service
-from agent.config import Settings, load_settings
-from agent.services import Services, build_services
-from agent.store.migrations import apply_migrations
+from agent.config import Settings
+from agent.services import Services
 
 MARIA: dict[str, Any] = {
     "document": {"country": "CL", "type": "RUT", "number": "12.345.678-5"},
@@ -27,31 +21,12 @@ MARIA: dict[str, Any] = {
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, {"storage": {"data_dir": str(tmp_path / "data")}})
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def token(services: Services) -> str:
-    return services.tokens.create("pos-1")
-
-
-@pytest.fixture
 def api(settings: Settings, services: Services, token: str) -> Iterator[TestClient]:
-    # What the lead's wiring will do: migrations registered, service in extras, router mounted.
-    apply_migrations(services.db, tmpl.MIGRATIONS)
+    # The shared fixtures run without simulated devices; this one adds the simulated sensor.
     fp = FingerprintSettings(enabled=True, simulated=True, reply_timeout_s=1.0, finger_wait_s=5)
     services.extras["fingerprint"] = build_biometric_service(fp, services.db, services.customers,
                                                              settings.storage.key_dir)
     app = create_app(settings, services)
-    app.include_router(routes_biometric.router, dependencies=[Depends(require_client)])
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 
@@ -126,7 +101,6 @@ def test_status_health_and_auth(api: TestClient) -> None:
 
 def test_disabled_sensor_is_503(settings: Settings, services: Services, token: str) -> None:
     app = create_app(settings, services)
-    app.include_router(routes_biometric.router, dependencies=[Depends(require_client)])
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         response = client.get("/v1/biometrics/status")
     assert response.status_code == 503 and response.json()["code"] == "fingerprint_disabled"

@@ -42,7 +42,7 @@ class Person:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[tuple[BiometricService, CustomerService, Person, FakeR30xSensor]]:
-    db = Database(tmp_path / "agent.db", all_migrations() + tmpl.MIGRATIONS)
+    db = Database(tmp_path / "agent.db", all_migrations())
     customers = CustomerService(db, Settings())
     fake = FakeR30xSensor().start()
     person = Person(fake)

@@ -23,7 +23,7 @@ ANA = identity_template("ana")
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "agent.db", all_migrations() + tmpl.MIGRATIONS)
+    database = Database(tmp_path / "agent.db", all_migrations())
     yield database
     database.close()
 
