@@ -13,7 +13,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from agent.drivers.r30x.protocol import PACKET_SIZES
+from agent.drivers.r30x.protocol import DEFAULT_ADDRESS, PACKET_SIZES  # noqa: F401 (doctest)
 
 
 class Op(enum.IntEnum):
