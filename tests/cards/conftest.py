@@ -43,3 +43,5 @@ def make_card(live_pcscd: PrivatePcscd) -> Iterator[Callable[[VirtualPicc], Vpcd
     for card in cards:
         card.remove()
         assert card.error is None, f"virtual card crashed: {card.error!r}"
+    if any(r.startswith(live_pcscd.reader_name) for r in live_pcscd.readers()):
+        live_pcscd.wait_for_card(present=False)

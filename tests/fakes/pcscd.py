@@ -147,6 +147,30 @@ class PrivatePcscd:
         raise TimeoutError(f"reader {'never appeared' if present else 'still listed'}: "
                            f"{self.log_tail()}")
 
+    def wait_for_card(self, present: bool, reader_suffix: str = "00 00", timeout: float = 5.0) -> None:
+        """Block until pcscd reports the slot as holding a card (or empty).
+
+        Tests call this after removing a card so the next test's card is not taken for a fast
+        swap of the previous one (pcscd only polls vpcd every 400 ms).
+        """
+        from smartcard import scard
+
+        reader = next(r for r in self.readers() if r.endswith(reader_suffix))
+        wanted = scard.SCARD_STATE_PRESENT if present else scard.SCARD_STATE_EMPTY
+        rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        try:
+            state = scard.SCARD_STATE_UNAWARE
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                rc, states = scard.SCardGetStatusChange(ctx, 500, [(reader, state)])
+                if rc == scard.SCARD_S_SUCCESS:
+                    state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+                if state & wanted:
+                    return
+            raise TimeoutError(f"card never became {'present' if present else 'absent'}")
+        finally:
+            scard.SCardReleaseContext(ctx)
+
     def log_tail(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-2000:]
