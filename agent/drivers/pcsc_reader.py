@@ -166,12 +166,18 @@ class PcscCardReader:
 
     def stop(self) -> None:
         self._stop.set()
-        with self._ctx_lock:
-            if self._ctx is not None:
-                scard.SCardCancel(self._ctx)  # wakes SCardGetStatusChange immediately
-        if self._thread is not None:
-            self._thread.join(timeout=self.config.status_timeout_ms / 1000 + 5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        # SCardCancel only wakes a wait that is already in progress; if the thread was between
+        # calls, its next SCardGetStatusChange would block for the full timeout. Keep cancelling
+        # until it has noticed _stop.
+        deadline = time.monotonic() + self.config.status_timeout_ms / 1000 + 5
+        while thread.is_alive() and time.monotonic() < deadline:
+            with self._ctx_lock:
+                if self._ctx is not None:
+                    scard.SCardCancel(self._ctx)
+            thread.join(timeout=0.02)
 
     # ---- main loop -------------------------------------------------------------------------
     def _run(self) -> None:
