@@ -248,6 +248,11 @@ class VpcdCard:
     def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
         buf = bytearray()
         while len(buf) < n:
+            # vpcd writes the length prefix and the APDU in two send()s; with Nagle on its side
+            # and delayed ACKs on ours every APDU would stall ~40 ms (measured). Quick ACKs keep
+            # the virtual reader as fast as a USB one. Linux clears the flag, so set it per recv.
+            if hasattr(socket, "TCP_QUICKACK"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             chunk = sock.recv(n - len(buf))
             if not chunk:
                 return None
