@@ -12,7 +12,9 @@ from typing import Any
 from agent import __version__
 
 # Feature modules that add subcommands through ``add_parser(subparsers)``.
-FEATURE_COMMANDS: tuple[str, ...] = ()
+FEATURE_COMMANDS: tuple[str, ...] = (
+    "agent.cards.cli",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.biometric.config import FingerprintSettings
+from agent.cards.config import CardsSettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     fingerprint: FingerprintSettings = Field(default_factory=FingerprintSettings)
+    cards: CardsSettings = Field(default_factory=CardsSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

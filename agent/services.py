@@ -56,6 +56,11 @@ def build_services(settings: Settings) -> Services:
 def _add_devices(services: Services) -> None:
     """Device features, imported only when configured so an idle agent stays small."""
     settings = services.settings
+    from agent.cards.wiring import CardStation
+
+    cards = CardStation(settings.cards, services.db, station_id=settings.station.id, key_dir=settings.storage.key_dir)
+    services.extras["cards"] = cards
+    services.extras["swipe_sessions"] = cards.sessions
     if settings.fingerprint.enabled or settings.devices.simulated:
         from agent.biometric.wiring import build_biometric_service
 

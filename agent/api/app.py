@@ -17,6 +17,7 @@ from agent.services import Services
 AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_customers",
     "agent.api.routes_biometric",
+    "agent.api.routes_cards",
 )
 
 

@@ -1,36 +1,29 @@
-"""HTTP routes for swipes over the real app (TestClient), with the cards router mounted as the
-lead will mount it (authenticated)."""
+"""HTTP routes for swipes over the real app (TestClient), with the cards router mounted by the app."""
 from __future__ import annotations
 
 import pytest
-from fastapi import Depends
 from fastapi.testclient import TestClient
 
-from agent.api import routes_cards
 from agent.api.app import create_app
-from agent.api.deps import require_client
 from agent.cards.config import PinSettings
 from agent.cards.events import EventHub
-from agent.cards.pins import MIGRATIONS, AttendantPins
+from agent.cards.pins import AttendantPins
 from agent.cards.sessions import SwipeSessions
-from agent.config import Settings
 from agent.services import build_services
-from agent.store.migrations import apply_migrations
+from tests.conftest import make_settings
 from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle
 
 
 @pytest.fixture
 def client(tmp_path):
-    settings = Settings(storage={"data_dir": str(tmp_path)})
+    settings = make_settings(tmp_path)
     services = build_services(settings)
-    apply_migrations(services.db, MIGRATIONS)
     pins = AttendantPins(services.db, station_id="st-1", settings=PinSettings(max_failures=2),
                          pepper=PEPPER, public_key=HO_KEY.public_key(), now=Clock())
     pins.import_bundle(bundle())
     sessions = SwipeSessions(pins, EventHub())
     services.extras["swipe_sessions"] = sessions
     app = create_app(settings, services)
-    app.include_router(routes_cards.router, dependencies=[Depends(require_client)])
     token = services.tokens.create("pos-1")
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
         c.sessions = sessions  # type: ignore[attr-defined]
