@@ -85,3 +85,89 @@ def record_refusal(conn: sqlite3.Connection) -> None:
         "UPDATE outbox_totals SET refused_count = refused_count + 1, last_refused_at = ? WHERE one = 1",
         (now_iso(),),
     )
+
+
+# ---- publisher side ------------------------------------------------------------------------
+
+def unconfirmed_after(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[sqlite3.Row]:
+    """Unconfirmed events with ``seq > after_seq`` in order (the publisher's forward cursor)."""
+    return conn.execute(
+        "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size FROM outbox"
+        " WHERE state != 'confirmed' AND seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+
+
+def events_by_seq(conn: sqlite3.Connection, seqs: list[int]) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start:start + 500]
+        rows += conn.execute(
+            "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size FROM outbox"
+            f" WHERE state != 'confirmed' AND seq IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
+    return rows
+
+
+def mark_delivered(conn: sqlite3.Connection, seqs: list[int], at: str) -> None:
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start:start + 500]
+        conn.execute(f"UPDATE outbox SET state='delivered', delivered_at=?, attempts=attempts+1"
+                     f" WHERE state='pending' AND seq IN ({','.join('?' * len(chunk))})", [at, *chunk])
+
+
+def mark_confirmed(conn: sqlite3.Connection, event_ids: list[str], at: str) -> int:
+    changed = 0
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start:start + 500]
+        changed += conn.execute(f"UPDATE outbox SET state='confirmed', confirmed_at=?"
+                                f" WHERE state != 'confirmed' AND id IN ({','.join('?' * len(chunk))})",
+                                [at, *chunk]).rowcount
+    if changed:
+        conn.execute("UPDATE sync_state SET last_success_at=? WHERE one=1", (at,))
+    return changed
+
+
+def prune_confirmed(conn: sqlite3.Connection, before: str, limit: int = 5000) -> int:
+    """Delete confirmed events older than the retention cut-off (never an unconfirmed one)."""
+    return conn.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE state='confirmed' AND confirmed_at < ?"
+        " LIMIT ?)", (before, limit)).rowcount
+
+
+def reopen_range(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> tuple[int, int]:
+    """Head office asked for a replay: confirmed events in the range go back to pending.
+
+    Returns (reopened, oldest_seq_still_stored) so a request for pruned events can be reported.
+    """
+    reopened = conn.execute("UPDATE outbox SET state='pending', confirmed_at=NULL"
+                            " WHERE seq BETWEEN ? AND ? AND state='confirmed'", (first_seq, last_seq)).rowcount
+    if reopened:
+        # Reopened rows count as pending again for the budget and the status.
+        size = conn.execute("SELECT coalesce(sum(size),0) FROM outbox WHERE seq BETWEEN ? AND ? AND state='pending'"
+                            " AND delivered_at IS NOT NULL", (first_seq, last_seq)).fetchone()[0]
+        conn.execute("UPDATE outbox_totals SET pending_count = pending_count + ?, pending_bytes = pending_bytes + ?",
+                     (reopened, size))
+    oldest = conn.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+    return reopened, oldest or 0
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, Any]:
+    counts = dict(conn.execute("SELECT state, count(*) FROM outbox WHERE state != 'confirmed' GROUP BY state").fetchall())
+    confirmed = conn.execute("SELECT count(*) FROM outbox WHERE state = 'confirmed'").fetchone()[0]
+    oldest = conn.execute("SELECT created_at FROM outbox WHERE state != 'confirmed' ORDER BY seq LIMIT 1").fetchone()
+    totals = conn.execute("SELECT * FROM outbox_totals WHERE one=1").fetchone()
+    state = conn.execute("SELECT * FROM sync_state WHERE one=1").fetchone()
+    age = None
+    if oldest is not None:
+        age = (datetime.now(timezone.utc) - datetime.fromisoformat(oldest[0].replace("Z", "+00:00"))).total_seconds()
+    return {
+        "pending": counts.get("pending", 0),
+        "delivered": counts.get("delivered", 0),
+        "confirmed": confirmed,
+        "unconfirmed_bytes": totals["pending_bytes"],
+        "oldest_pending_at": oldest[0] if oldest else None,
+        "oldest_pending_age_s": round(age, 3) if age is not None else None,
+        "last_success_at": state["last_success_at"],
+        "refused": totals["refused_count"],
+        "last_refused_at": totals["last_refused_at"],
+        "budget_bytes": totals["max_bytes"],
+        "budget_age_s": totals["max_age_s"],
+    }

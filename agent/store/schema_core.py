@@ -116,3 +116,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+MIGRATIONS += [
+    (
+        "core_005_sync_state",
+        """
+        CREATE TABLE sync_state (
+            one             INTEGER PRIMARY KEY CHECK (one = 1),
+            last_success_at TEXT,                   -- last head-office confirmation
+            last_error      TEXT
+        );
+        INSERT INTO sync_state(one) VALUES (1);
+        -- Configuration documents received from head office (downlink), one row per kind.
+        CREATE TABLE downlink_state (
+            name        TEXT PRIMARY KEY,
+            version     INTEGER NOT NULL,
+            digest      TEXT NOT NULL,
+            applied_at  TEXT NOT NULL
+        );
+        """,
+    ),
+]
