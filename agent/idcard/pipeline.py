@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import zxingcpp
 
-FORMATS = (zxingcpp.BarcodeFormat.PDF417 | zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.Code39
-           | zxingcpp.BarcodeFormat.Code128)
+FORMATS = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.PDF417, zxingcpp.BarcodeFormat.QRCode,
+                                   zxingcpp.BarcodeFormat.Code39, zxingcpp.BarcodeFormat.Code128))
 Accept = Callable[[bytes, str], bool]
 
 

@@ -143,17 +143,20 @@ def _fits(card_w: int, angle: float, tilt: float) -> bool:
     return bw < FRAME_W - 20 and bh < FRAME_H - 20
 
 
-def make_frame(rng: random.Random, kind: str | None = None) -> SyntheticFrame:
-    """One synthetic camera frame; ``kind`` from :data:`KINDS` or drawn from :data:`DEFAULT_WEIGHTS`."""
+def make_frame(rng: random.Random, kind: str | None = None, **fixed: float) -> SyntheticFrame:
+    """One synthetic camera frame; ``kind`` from :data:`KINDS` or drawn from :data:`DEFAULT_WEIGHTS`.
+
+    ``fixed`` pins distortions for tests: module, angle, tilt, light, glare (0/1), blur, noise, quality.
+    """
     kind = kind or rng.choices(list(DEFAULT_WEIGHTS), weights=list(DEFAULT_WEIGHTS.values()))[0]
     payload = symbology = person = None
     symbol = None
-    module = rng.uniform(2.0, 4.5)
+    module = fixed.get("module", rng.uniform(2.0, 4.5))
     if kind != "no_code":
         payload, symbology, person = _payload(kind, rng)
         symbol = _symbol_image(payload, symbology, rng)
-    angle = rng.uniform(0, 360)
-    tilt = rng.uniform(0, 0.12)
+    angle = fixed.get("angle", rng.uniform(0, 360))
+    tilt = fixed.get("tilt", rng.uniform(0, 0.12))
     for _ in range(40):
         sym = _scaled(symbol, module) if symbol is not None else None
         # PDF417 on a cedula spans most of the card's width; a QR sits in a corner.
@@ -170,9 +173,9 @@ def make_frame(rng: random.Random, kind: str | None = None) -> SyntheticFrame:
     warped = cv2.warpPerspective(card, matrix, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.full(card.shape[:2], 255, np.uint8), matrix, (FRAME_W, FRAME_H))
     frame[mask > 127] = warped[mask > 127]
-    light = rng.uniform(0.35, 1.0)  # dim shop lighting
+    light = fixed.get("light", rng.uniform(0.35, 1.0))  # dim shop lighting
     img = frame.astype(np.float32) * light
-    glare = rng.random() < 0.5
+    glare = bool(fixed.get("glare", rng.random() < 0.5))
     if glare:  # specular highlight on the laminate: a soft bright ellipse
         gmask = np.zeros((FRAME_H, FRAME_W), np.float32)
         if rng.random() < 0.7:  # usually on the card itself, where it hurts
@@ -184,13 +187,13 @@ def make_frame(rng: random.Random, kind: str | None = None) -> SyntheticFrame:
         cv2.ellipse(gmask, center, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
         gmask = cv2.GaussianBlur(gmask, (0, 0), 25)
         img += gmask[:, :, None] * rng.uniform(60, 160)
-    blur = rng.uniform(0, 1.3)
+    blur = fixed.get("blur", rng.uniform(0, 1.3))
     if blur > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), blur)
-    noise = rng.uniform(1, 8)
+    noise = fixed.get("noise", rng.uniform(1, 8))
     nrng = np.random.default_rng(rng.randrange(1 << 30))
     img += nrng.normal(0, noise, img.shape).astype(np.float32)
-    quality = rng.randint(60, 95)
+    quality = int(fixed.get("quality", rng.randint(60, 95)))
     ok, jpeg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     has_id = kind not in ("no_code", "ean13")
