@@ -1,21 +1,23 @@
-"""Domain errors of the ID-card feature.
-
-They take the same arguments as the core's ``agent.errors.AgentError`` (code, Spanish text,
-English text, status, field) so the lead can rebase them onto it without touching callers.
-"""
+"""Domain errors of the ID-card feature (``AgentError`` subclasses: stable code, es + en texts)."""
 from __future__ import annotations
 
+from agent.errors import AgentError
 
-class IdCardError(Exception):
+
+class IdCardError(AgentError):
     """Base of every error this feature raises on purpose; carries a stable ``code``."""
 
     def __init__(self, code: str, es: str, en: str, *, status: int = 422, field: str | None = None) -> None:
-        super().__init__(en)
-        self.code = code
-        self.message_es = es
-        self.message_en = en
-        self.status = status
+        super().__init__(code, es, en, status=status, field=field)
         self.field = field
+
+    @property
+    def message_es(self) -> str:
+        return self.es
+
+    @property
+    def message_en(self) -> str:
+        return self.en
 
 
 class NotAnIdDocument(IdCardError):
