@@ -1,0 +1,56 @@
+"""ID-card capture routes: thin over :class:`agent.idcard.service.IdCardService`.
+
+The service is registered as ``services.extras["idcard"]`` (not wired yet: see the report).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from agent.api.deps import actor, get_services, require_client
+from agent.errors import AgentError
+from agent.idcard.enroll import upsert_customer
+from agent.idcard.service import IdCardService
+from agent.services import Services
+
+router = APIRouter(prefix="/v1/idcard", tags=["idcard"], dependencies=[Depends(require_client)])
+
+
+def _service(services: Services) -> IdCardService:
+    service = services.extras.get("idcard")
+    if service is None:
+        raise AgentError("idcard_unavailable", "la captura de documentos no esta configurada",
+                         "ID-card capture is not configured", status=503)
+    return service
+
+
+@router.post("/captures", status_code=201, summary="Start a capture and read the document barcode")
+async def start_capture(services: Services = Depends(get_services)) -> dict[str, Any]:
+    service = _service(services)
+    capture_id = service.start_capture()
+    session = await run_in_threadpool(service.read_document, capture_id)  # camera loop blocks
+    return session.to_dict()
+
+
+@router.get("/captures/{capture_id}", summary="A capture's prefilled fields, image ids and warnings")
+async def get_capture(capture_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    return _service(services).result(capture_id).to_dict()
+
+
+@router.post("/captures/{capture_id}/images/{side}", summary="Take the front or back photo (retake on blur/glare)")
+async def capture_image(capture_id: str, side: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    service = _service(services)
+    report = await run_in_threadpool(service.capture_image, capture_id, side)
+    return {"side": side, "sharpness": report.sharpness, "glare_fraction": report.glare_fraction,
+            "image_id": service.result(capture_id).image_ids[side]}
+
+
+@router.post("/captures/{capture_id}/customer", summary="Create or update the customer from the capture")
+async def enroll(capture_id: str, extra: dict[str, Any] | None = None, services: Services = Depends(get_services),
+                 who: str = Depends(actor)) -> dict[str, Any]:
+    session = _service(services).result(capture_id)
+    customer, created = await run_in_threadpool(upsert_customer, services.customers, session.document,
+                                                extra or {}, who)
+    return {"created": created, "customer": customer.model_dump(mode="json"), "image_ids": session.image_ids}

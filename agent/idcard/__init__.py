@@ -1,0 +1,1 @@
+"""ID-card capture: barcode/MRZ parsers, the camera-frame decode pipeline and the capture service."""

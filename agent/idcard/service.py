@@ -1,0 +1,163 @@
+"""Enrollment capture session: read the ID barcode from the camera, take front/back photos.
+
+Flow (seed 003): start a capture -> decode live frames until a document parses (or timeout) ->
+photo of the back and the front, each checked for focus and glare (retake asked otherwise) and
+stored encrypted -> the result holds the prefilled fields, the images' ids and warnings.
+Sessions are kept in memory: a capture is short-lived and its images are already on disk.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from agent.drivers.camera import CameraError, FrameSource, capture_until
+from agent.idcard.config import IdCardSettings
+from agent.idcard.errors import CaptureError, IdCardError
+from agent.idcard.parsers import parse_any
+from agent.idcard.pipeline import DecodePipeline, PipelineSettings
+from agent.idcard.quality import QualityReport, assess
+from agent.idcard.schema import IdDocument
+from agent.idcard.vault import SIDES, ImageVault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaptureSession:
+    capture_id: str
+    status: str = "started"  # started -> read | no_barcode
+    document: IdDocument | None = None
+    symbology: str | None = None
+    image_ids: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"capture_id": self.capture_id, "status": self.status,
+                "document": self.document.to_dict() if self.document else None,
+                "format": self.symbology, "image_ids": dict(self.image_ids), "warnings": list(self.warnings)}
+
+
+def _unknown(capture_id: str) -> CaptureError:
+    return CaptureError("unknown_capture", "captura desconocida", "unknown capture", status=404, field="capture_id")
+
+
+class IdCardService:
+    def __init__(self, settings: IdCardSettings, vault: ImageVault,
+                 camera_factory: Callable[[], FrameSource], pipeline: DecodePipeline | None = None) -> None:
+        self.settings = settings
+        self.vault = vault
+        self.camera_factory = camera_factory
+        self.pipeline = pipeline or DecodePipeline(PipelineSettings(budget_ms=settings.frame_budget_ms))
+        self._sessions: dict[str, CaptureSession] = {}
+        self._lock = threading.Lock()
+
+    def start_capture(self) -> str:
+        capture_id = secrets.token_hex(12)
+        with self._lock:
+            self._sessions[capture_id] = CaptureSession(capture_id)
+        return capture_id
+
+    def _session(self, capture_id: str) -> CaptureSession:
+        with self._lock:
+            session = self._sessions.get(capture_id)
+        if session is None:
+            raise _unknown(capture_id)
+        return session
+
+    def _open_camera(self) -> FrameSource:
+        try:
+            return self.camera_factory()
+        except CameraError:
+            raise CaptureError("camera_unavailable", "la camara de documentos no esta disponible",
+                               "the document camera is not available", status=503) from None
+
+    def read_document(self, capture_id: str) -> CaptureSession:
+        """Decode successive camera frames until an ID document parses or the timeout passes."""
+        session = self._session(capture_id)
+        last_error: list[IdCardError] = []
+
+        def attempt(frame: np.ndarray) -> tuple[IdDocument, str] | None:
+            parsed: dict[str, IdDocument] = {}
+
+            def accept(data: bytes, symbology: str) -> bool:
+                try:
+                    parsed["doc"] = parse_any(data, symbology)
+                    return True
+                except IdCardError as exc:  # a foreign or damaged code: keep looking
+                    last_error[:] = [exc]
+                    return False
+
+            symbol = self.pipeline.decode(frame, accept)
+            return (parsed["doc"], symbol.format) if symbol else None
+
+        camera = self._open_camera()
+        try:
+            found, frames = capture_until(camera, attempt, self.settings.capture_timeout_s)
+        finally:
+            camera.close()
+        if found:
+            session.document, session.symbology = found
+            session.status = "read"
+            session.warnings = list(found[0].warnings)
+            log.info("idcard read %s %s after %d frames", found[0].country, found[0].masked_number(), frames)
+        else:
+            session.status = "no_barcode"
+            session.warnings = ["invalid_id_barcode" if last_error else "no_barcode_found"]
+            log.info("idcard no document after %d frames", frames)
+        return session
+
+    def capture_image(self, capture_id: str, side: str, frame: np.ndarray | None = None) -> QualityReport:
+        """Check and store one side's photo (a given frame, or the camera's next one).
+
+        Raises ``CaptureError('retake_needed')`` carrying the problems when the photo is blurry or
+        has glare; nothing is stored then."""
+        if side not in SIDES:
+            raise CaptureError("invalid_side", "lado invalido (front o back)", "side must be front or back",
+                               field="side")
+        session = self._session(capture_id)
+        if frame is None:
+            camera = self._open_camera()
+            try:
+                frame = camera.read()
+            finally:
+                camera.close()
+            if frame is None:
+                raise CaptureError("camera_unavailable", "la camara no entrego imagen", "the camera gave no frame",
+                                   status=503)
+        report = assess(frame, min_sharpness=self.settings.min_sharpness,
+                        max_glare_fraction=self.settings.max_glare_fraction)
+        if not report.ok:
+            reasons_es = {"blurry": "imagen desenfocada", "glare": "reflejo sobre el documento"}
+            raise CaptureError("retake_needed",
+                               "repita la foto: " + ", ".join(reasons_es[p] for p in report.problems),
+                               "retake the photo: " + ", ".join(report.problems), field=side)
+        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise CaptureError("image_encoding_failed", "no se pudo codificar la imagen", "could not encode image")
+        old = session.image_ids.get(side)
+        session.image_ids[side] = self.vault.put(capture_id, side, jpeg.tobytes())
+        if old:
+            self.vault.delete(old)
+        return report
+
+    def result(self, capture_id: str) -> CaptureSession:
+        return self._session(capture_id)
+
+    def discard(self, capture_id: str) -> None:
+        """Forget a capture and delete its images (enrollment cancelled)."""
+        with self._lock:
+            session = self._sessions.pop(capture_id, None)
+        if session is None:
+            raise _unknown(capture_id)
+        for image_id in session.image_ids.values():
+            self.vault.delete(image_id)
+
+    def purge_expired_images(self) -> int:
+        return self.vault.purge_older_than(self.settings.image_retention_days * 86400)
