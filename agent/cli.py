@@ -14,6 +14,7 @@ from agent import __version__
 # Feature modules that add subcommands through ``add_parser(subparsers)``.
 FEATURE_COMMANDS: tuple[str, ...] = (
     "agent.cards.cli",
+    "agent.idcard.cli",
 )
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.biometric.config import FingerprintSettings
 from agent.cards.config import CardsSettings
+from agent.idcard.config import IdCardSettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     fingerprint: FingerprintSettings = Field(default_factory=FingerprintSettings)
     cards: CardsSettings = Field(default_factory=CardsSettings)
+    idcard: IdCardSettings = Field(default_factory=IdCardSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -22,6 +22,16 @@ def _status_line(services: Services) -> str:
     return f"STATUS=listening on {s.api.host}:{s.api.port}; station {s.station.id}; {pending} events pending sync"
 
 
+_MAINTENANCE_EVERY_S = 600.0
+
+
+def _maintain(services: Services) -> None:
+    try:
+        services.maintenance()
+    except Exception:  # noqa: BLE001 - housekeeping must never take the agent down
+        log.exception("maintenance failed")
+
+
 async def _supervise(server: uvicorn.Server, services: Services) -> None:
     """Announce readiness, then ping the watchdog only while the loop and the store respond."""
     while not server.started:
@@ -32,7 +42,12 @@ async def _supervise(server: uvicorn.Server, services: Services) -> None:
     log.info("agent %s ready on %s:%s", __version__, services.settings.api.host, services.settings.api.port)
     interval = watchdog_interval_s()
     period = interval if interval is not None else 30.0
+    next_maintenance = 0.0
+    loop = asyncio.get_running_loop()
     while not server.should_exit:
+        if loop.time() >= next_maintenance:
+            next_maintenance = loop.time() + _MAINTENANCE_EVERY_S
+            loop.run_in_executor(None, _maintain, services)
         await asyncio.sleep(min(period, 5.0) if interval is None else period)
         try:
             line = _status_line(services)  # also proves the store answers
@@ -61,10 +76,7 @@ async def serve(settings: Settings, services: Services) -> None:
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
                             access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30)
     server = _AgentServer(config)
-    for part in services.extras.values():
-        start = getattr(part, "start", None)
-        if callable(start):
-            start()
+    services.start()
     supervisor = asyncio.create_task(_supervise(server, services))
     try:
         await server.serve()

@@ -25,11 +25,29 @@ class Services:
     # Optional parts registered by later features (sync, devices): name -> object.
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def maintenance(self) -> None:
+        """Periodic housekeeping (the runner calls it): retention purges of each feature."""
+        from datetime import timedelta
+
+        from agent.api.idempotency import prune
+
+        prune(self.db, timedelta(hours=self.settings.api.idempotency_retention_hours))
+        self.call_each("maintenance")
+
+    def start(self) -> None:
+        self.call_each("start")
+
+    def call_each(self, method: str, *, reverse: bool = False) -> None:
+        """Call ``method`` on every part that defines it. Looked up on the type, so a lazy part
+        (which forwards unknown attributes to the object it builds) is not built just for this."""
+        parts = list(self.extras.values())
+        for part in reversed(parts) if reverse else parts:
+            fn = getattr(type(part), method, None)
+            if callable(fn):
+                fn(part)
+
     def close(self) -> None:
-        for part in reversed(list(self.extras.values())):
-            stop = getattr(part, "stop", None)
-            if callable(stop):
-                stop()
+        self.call_each("stop", reverse=True)
         self.db.close()
 
 
@@ -61,6 +79,11 @@ def _add_devices(services: Services) -> None:
     cards = CardStation(settings.cards, services.db, station_id=settings.station.id, key_dir=settings.storage.key_dir)
     services.extras["cards"] = cards
     services.extras["swipe_sessions"] = cards.sessions
+    if settings.idcard.enabled or settings.devices.simulated:
+        from agent.idcard.wiring import LazyIdCardService
+
+        services.extras["idcard"] = LazyIdCardService(settings.idcard, settings.storage.data_dir,
+                                                         settings.storage.key_dir, simulated=settings.devices.simulated)
     if settings.fingerprint.enabled or settings.devices.simulated:
         from agent.biometric.wiring import build_biometric_service
 

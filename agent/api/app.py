@@ -18,6 +18,7 @@ AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_customers",
     "agent.api.routes_biometric",
     "agent.api.routes_cards",
+    "agent.api.routes_idcard",
 )
 
 

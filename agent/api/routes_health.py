@@ -40,9 +40,9 @@ def health(services: Services = Depends(get_services)) -> Health:
     components: dict[str, Any] = {}
     degraded = storage.state != "ok"
     for name, part in services.extras.items():
-        status = getattr(part, "health", None)
+        status = getattr(type(part), "health", None)
         if callable(status):
-            report = status()
+            report = status(part)
             components[name] = report
             degraded |= isinstance(report, dict) and report.get("state") == "error"
     return Health(status="degraded" if degraded else "ok", version=__version__,

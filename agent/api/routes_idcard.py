@@ -4,7 +4,7 @@ The service is registered as ``services.extras["idcard"]`` (not wired yet: see t
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
@@ -12,13 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 from agent.api.deps import actor, get_services, require_client
 from agent.errors import AgentError
 from agent.idcard.enroll import upsert_customer
-from agent.idcard.service import IdCardService
 from agent.services import Services
+
+if TYPE_CHECKING:  # the service module pulls in OpenCV: load it only when a capture starts
+    from agent.idcard.service import IdCardService
 
 router = APIRouter(prefix="/v1/idcard", tags=["idcard"], dependencies=[Depends(require_client)])
 
 
-def _service(services: Services) -> IdCardService:
+def _service(services: Services) -> "IdCardService":
     service = services.extras.get("idcard")
     if service is None:
         raise AgentError("idcard_unavailable", "la captura de documentos no esta configurada",

@@ -1,95 +1,34 @@
-"""``loyalty-agent idcard decode [--json] FILE...``: read ID barcodes from image files.
+"""``loyalty-agent idcard decode --json FILE...``: one JSON object per line per file.
 
-With ``--json`` prints one object per line: ``{"file", "ok", "format", "document", "warnings",
-"ms"}``; a file with no ID code gives ``"ok": false`` and no document. Exit status 0 when every
-file was read, 1 otherwise. Without ``--json`` a human line per file, number masked.
+Only the parser lives here; the decoder (OpenCV, zxing-cpp) is imported when the command runs,
+so building the agent's CLI never loads it.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
-from typing import Any, TextIO
-
-import cv2
-import numpy as np
-
-from agent.idcard.errors import IdCardError
-from agent.idcard.parsers import parse_any
-from agent.idcard.pipeline import DecodePipeline, PipelineSettings
-from agent.idcard.schema import IdDocument
 
 
-def decode_file(path: Path, pipeline: DecodePipeline) -> dict[str, Any]:
-    start = time.perf_counter()
-    record: dict[str, Any] = {"file": str(path), "ok": False, "format": None, "warnings": []}
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        raw = b""
-        record["warnings"].append("file_unreadable")
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE) if raw else None
-    if image is None:
-        if not record["warnings"]:
-            record["warnings"].append("image_unreadable")
-    else:
-        parsed: dict[str, IdDocument] = {}
-        rejected: list[str] = []
+def _decode(args: argparse.Namespace) -> int:
+    from agent.idcard.decode_files import run_decode
 
-        def accept(data: bytes, symbology: str) -> bool:
-            try:
-                parsed["doc"] = parse_any(data, symbology)
-                return True
-            except IdCardError as exc:
-                rejected.append(exc.code)
-                return False
-
-        symbol = pipeline.decode(image, accept)
-        if symbol:
-            record.update(ok=True, format=symbol.format, document=parsed["doc"].to_dict())
-            record["warnings"] = list(parsed["doc"].warnings)
-        else:
-            record["warnings"].append(rejected[0] if rejected else "no_barcode_found")
-    record["ms"] = round((time.perf_counter() - start) * 1000, 1)
-    return record
-
-
-def run_decode(files: list[str], as_json: bool, budget_ms: float, out: TextIO) -> int:
-    pipeline = DecodePipeline(PipelineSettings(budget_ms=budget_ms))
-    status = 0
-    for name in files:
-        record = decode_file(Path(name), pipeline)
-        if not record["ok"]:
-            status = 1
-        if as_json:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        elif record["ok"]:
-            doc = record["document"]
-            masked = IdDocument(**{**doc, "warnings": tuple(doc["warnings"])}).masked_number()
-            out.write(f"{name}: {record['format']} {doc['country']} {doc['document_type']} {masked} "
-                      f"({record['ms']} ms) {' '.join(record['warnings'])}\n")
-        else:
-            out.write(f"{name}: no ID code ({' '.join(record['warnings'])}, {record['ms']} ms)\n")
-    out.flush()
-    return status
+    return run_decode(args.files, args.json, args.budget_ms, sys.stdout)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``idcard`` on the agent's CLI; the handler is stored in ``func``."""
-    idcard = subparsers.add_parser("idcard", help="ID-card barcode tools")
+    idcard = subparsers.add_parser("idcard", help="herramientas de cédula (código de barras)")
     commands = idcard.add_subparsers(dest="idcard_command", required=True)
-    decode = commands.add_parser("decode", help="read ID barcodes from image files")
+    decode = commands.add_parser("decode", help="leer códigos de documentos de identidad desde imágenes")
     decode.add_argument("files", nargs="+", metavar="FILE")
-    decode.add_argument("--json", action="store_true", help="one JSON object per line")
-    decode.add_argument("--budget-ms", type=float, default=300.0, help="time budget per image")
-    decode.set_defaults(func=lambda args: run_decode(args.files, args.json, args.budget_ms, sys.stdout))
+    decode.add_argument("--json", action="store_true", help="un objeto JSON por línea")
+    decode.add_argument("--budget-ms", type=float, default=300.0, help="presupuesto de tiempo por imagen")
+    decode.set_defaults(func=_decode)
     return idcard
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry until the agent CLI mounts :func:`add_parser`: ``python -m agent.idcard.cli``."""
+    """Stand-alone entry: ``python -m agent.idcard.cli idcard decode ...``."""
     parser = argparse.ArgumentParser(prog="loyalty-agent")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

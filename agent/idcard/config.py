@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class IdCardSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = False  # a document camera is installed (simulated mode enables a simulated one)
+
     camera: str = "/dev/video0"  # device path or index, or a video file / image pattern for replays
     width: int = 1920
     height: int = 1080

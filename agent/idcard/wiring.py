@@ -1,0 +1,63 @@
+"""Build the ID-card capture service for the running agent (real camera or simulated)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.idcard.config import IdCardSettings
+
+if TYPE_CHECKING:
+    from agent.idcard.service import IdCardService
+
+
+class LazyIdCardService:
+    """Builds the capture service on first use: OpenCV and zxing cost ~40 MB of RAM, which an
+    idle agent should not pay until an attendant actually puts a card under the camera."""
+
+    def __init__(self, settings: IdCardSettings, data_dir: Path, key_dir: Path, *, simulated: bool) -> None:
+        self._args = (settings, data_dir, key_dir, simulated)
+        self._service: IdCardService | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> "IdCardService":
+        with self._lock:
+            if self._service is None:
+                settings, data_dir, key_dir, simulated = self._args
+                self._service = build_idcard_service(settings, data_dir, key_dir, simulated=simulated)
+            return self._service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def health(self) -> dict[str, Any]:
+        return {"state": "ok", "loaded": self._service is not None, "simulated": self._args[3]}
+
+    def maintenance(self) -> None:
+        # Purge expired images even if no capture ran since the restart, without loading OpenCV.
+        from agent.idcard.vault import ImageVault
+        from agent.keys import load_or_create_key
+
+        settings, data_dir, key_dir, _ = self._args
+        vault = ImageVault(Path(data_dir) / settings.image_dir, load_or_create_key(key_dir, settings.key_name))
+        vault.purge_older_than(settings.image_retention_days * 86400)
+
+
+def build_idcard_service(settings: IdCardSettings, data_dir: Path, key_dir: Path, *, simulated: bool) -> "IdCardService":
+    from agent.drivers.camera import CameraSettings, FrameSource, open_camera
+    from agent.idcard.service import IdCardService
+    from agent.idcard.vault import ImageVault
+    from agent.keys import load_or_create_key
+
+    vault = ImageVault(Path(data_dir) / settings.image_dir, load_or_create_key(key_dir, settings.key_name))
+
+    def camera() -> "FrameSource":
+        if simulated:
+            from agent.simulators.camera import SimulatedCamera
+
+            return SimulatedCamera()
+        source: str | int = int(settings.camera) if settings.camera.isdigit() else settings.camera
+        return open_camera(source, CameraSettings(width=settings.width, height=settings.height, fps=settings.fps,
+                                                  autofocus=settings.autofocus))
+
+    return IdCardService(settings, vault, camera)
