@@ -1,0 +1,156 @@
+"""Agent settings: embedded defaults, then a TOML file, then environment, then command-line flags.
+
+The file is named by ``--config`` or ``LOYALTY_AGENT_CONFIG``; environment variables are
+``LOYALTY_AGENT_<SECTION>__<FIELD>`` (e.g. ``LOYALTY_AGENT_API__PORT=8788``). Every section
+forbids unknown keys, so a typo in the file is an error at start-up, not a silently ignored
+setting. See docs/configuration.md for the full reference.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
+SUPPORTED_COUNTRIES = ("CL", "CO", "AR", "EC", "PE")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationSettings(_Section):
+    id: str = Field("station-local", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Station id, unique in the chain; used in MQTT topics.")
+    country: Literal["CL", "CO", "AR", "EC", "PE"] = Field("CL", description="Country for phone numbers and default documents.")
+    timezone: str = Field("America/Santiago", description="IANA time zone of the station / program.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Listen address. Keep 127.0.0.1 unless a POS on another host needs it.")
+    port: int = Field(8787, ge=1, le=65535)
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API (none by default).")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies are refused with 413.")
+    idempotency_retention_hours: int = Field(72, ge=1)
+
+
+class StorageSettings(_Section):
+    data_dir: Path = Field(Path("data"), description="Database, keys and captures live here (systemd: /var/lib/loyalty-agent).")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "agent.db"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+_DEFAULT_REQUIRED: dict[str, list[str]] = {
+    # Minimum fields to enroll a natural person, per country (seed 000: "campos obligatorios
+    # mínimos"). Companies always need business_name; documents are always required.
+    "CL": ["first_name", "first_surname"],
+    "CO": ["first_name", "first_surname"],
+    "AR": ["first_name", "first_surname"],
+    "EC": ["first_name", "first_surname"],
+    "PE": ["first_name", "first_surname"],
+}
+
+
+class EnrollmentSettings(_Section):
+    required_fields: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in _DEFAULT_REQUIRED.items()},
+        description="Per document country: fields a natural person must have to be enrolled.",
+    )
+
+
+class MqttSettings(_Section):
+    url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port; empty = offline (events queue locally).")
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = Field(None, description="Client certificate of this station (mqtts).")
+    key_file: Path | None = None
+    keepalive_s: int = Field(30, ge=5)
+    batch_max_events: int = Field(200, ge=1)
+    batch_max_bytes: int = Field(128 * 1024, ge=1024)
+    max_inflight: int = Field(16, ge=1, le=1000)
+    ack_timeout_s: float = Field(60.0, gt=0, description="Resend delivered-but-unconfirmed events after this long.")
+    retention_days: int = Field(7, ge=0, description="Confirmed events are pruned after this many days.")
+    outbox_max_bytes: int | None = Field(512 * 1024 * 1024, description="Disk budget for unconfirmed events.")
+    outbox_max_age_days: int | None = Field(30, description="Refuse new work when the oldest unconfirmed event is older.")
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+
+
+class DeviceSettings(_Section):
+    simulated: bool = Field(True, description="Use the built-in simulated devices (no hardware needed).")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOYALTY_AGENT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    station: StationSettings = Field(default_factory=StationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings; ``overrides`` are nested dicts from command-line flags."""
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+
+    # A subclass per call keeps the file choice off the shared class (no global state).
+    class _FileSettings(Settings):
+        pass
+
+    _FileSettings.toml_file = path
+    try:
+        loaded = _FileSettings(**(overrides or {}))
+    except Exception as exc:  # pydantic ValidationError or a TOML syntax error
+        raise ConfigError(str(exc)) from exc
+    return loaded

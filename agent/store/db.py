@@ -1,0 +1,112 @@
+"""SQLite access: one writer, many readers, every change durable before it is acknowledged.
+
+WAL mode lets readers run while the writer commits; ``synchronous=FULL`` makes each commit
+survive a power cut (NORMAL may lose the last commits, see docs/store.md). All writes go
+through one connection guarded by a lock and run inside ``BEGIN IMMEDIATE``, so a write
+transaction never fails half-way on a lock upgrade and the change, its history rows and its
+outbox event commit together or not at all.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# Cap the WAL so an SD card is not filled by a reader that pins an old snapshot.
+_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+        check_same_thread=False,
+        timeout=30.0,
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class Database:
+    """The station's SQLite store.
+
+    ``write(fn)`` runs ``fn(conn)`` in one immediate transaction on the single writer
+    connection; ``read(fn)`` runs it on a per-thread read connection.
+    """
+
+    def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._writer = _connect(self.path, readonly=False)
+        mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise RuntimeError(f"SQLite refused WAL mode (got {mode})")
+        self._writer.execute("PRAGMA synchronous=FULL")
+        self._writer.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        if migrations is not None:
+            from agent.store.migrations import apply_migrations
+
+            apply_migrations(self, migrations)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("database is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on this thread's read connection inside one read transaction (a consistent snapshot)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def integrity_ok(self) -> bool:
+        return self.read(lambda c: c.execute("PRAGMA quick_check").fetchone()[0] == "ok")
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:
+                    pass  # belongs to a thread that is gone; closing from here is harmless
+            self._readers.clear()
