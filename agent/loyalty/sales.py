@@ -76,14 +76,6 @@ def book_sale(
         conn, account_id=card.account_id, card_number=card.card_number, kind="earn",
         points=evaluation.total_points, station=station, at=at, reference_id=sale_id,
     )
-    conn.executemany(
-        "INSERT INTO loyalty_sale_lines(sale_id, line_no, sku, article_group, quantity, amount, points)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (sale_id, lp.line_no, lp.sku, lp.article_group, str(line.quantity), str(line.amount), lp.points)
-            for lp, line in zip(evaluation.lines, request.lines)
-        ],
-    )
     if card.first_used_at is None:
         conn.execute("UPDATE loyalty_cards SET first_used_at = ? WHERE card_number = ?", (iso(at), card.card_number))
     receipt = request.receipt.model_dump()
@@ -126,6 +118,14 @@ def book_sale(
         (sale_id, receipt["station"], receipt["pos"], receipt["number"], idempotency_key, fingerprint,
          card.account_id, card.card_number, request.session_id, iso(at), str(total_amount),
          evaluation.total_points, json.dumps(response)),
+    )
+    conn.executemany(
+        "INSERT INTO loyalty_sale_lines(sale_id, line_no, sku, article_group, quantity, amount, points)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (sale_id, lp.line_no, lp.sku, lp.article_group, str(line.quantity), str(line.amount), lp.points)
+            for lp, line in zip(evaluation.lines, request.lines)
+        ],
     )
     return response
 
