@@ -1,0 +1,45 @@
+"""Request dependencies: the services container, the authenticated client, the actor."""
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent.errors import AgentError
+from agent.services import Services
+from agent.tokens import Client
+
+_bearer = HTTPBearer(auto_error=False, description="Token from `loyalty-agent token create --name NAME`.")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+class Unauthorized(AgentError):
+    def __init__(self) -> None:
+        super().__init__("unauthorized", "Falta un token válido (Authorization: Bearer ...).",
+                         "A valid token is required (Authorization: Bearer ...).", status=401)
+
+
+def require_client(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Client:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    client = get_services(request).tokens.authenticate(credentials.credentials)
+    if client is None:
+        raise Unauthorized()
+    request.state.client = client
+    return client
+
+
+def actor(request: Request, client: Client = Depends(require_client)) -> str:
+    """Who made a change: the POS client, and the attendant when the POS says which one."""
+    attendant = request.headers.get("x-attendant-id", "").strip()
+    if attendant:
+        if not attendant.isascii() or not attendant.replace("-", "").replace("_", "").isalnum() or len(attendant) > 32:
+            raise AgentError("invalid_attendant_id", "X-Attendant-Id no válido.", "Invalid X-Attendant-Id.",
+                             status=400, field="X-Attendant-Id")
+        return f"pos:{client.name}/attendant:{attendant}"
+    return f"pos:{client.name}"

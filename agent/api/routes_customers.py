@@ -1,0 +1,130 @@
+"""Customer routes: the contract POS vendors code against (see docs/api.md)."""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from agent.api.deps import actor, get_services, require_client
+from agent.api.idempotency import fingerprint, run_idempotent
+from agent.api.problems import Problem
+from agent.customers.models import ChangeList, Customer, CustomerCreate, CustomerPatch, SearchResult
+from agent.errors import AgentError
+from agent.services import Services
+from agent.tokens import Client
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+_ERRORS = {
+    400: {"model": Problem, "description": "Malformed request"},
+    401: {"model": Problem, "description": "Missing or invalid token"},
+    413: {"model": Problem, "description": "Body too large"},
+    422: {"model": Problem, "description": "Validation failed (per-field errors)"},
+    507: {"model": Problem, "description": "Sync queue full (disk budget)"},
+}
+
+
+@router.post("", status_code=201, response_model=Customer, summary="Enroll a customer",
+             responses={**_ERRORS, 409: {"model": Problem, "description": "Document already registered; `customer_id` names the existing customer"}})
+async def create_customer(
+    request: Request,
+    body: CustomerCreate,
+    services: Services = Depends(get_services),
+    client: Client = Depends(require_client),
+    who: str = Depends(actor),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> JSONResponse:
+    raw = await request.body()
+
+    def op(conn):  # type: ignore[no-untyped-def]
+        customer = services.customers.create_tx(conn, body, who)
+        return 201, customer.model_dump(mode="json")
+
+    status, payload, replayed = await _in_thread(
+        run_idempotent, services.db, client.name, idempotency_key, fingerprint("POST", request.url.path, raw), op)
+    headers = {"Location": f"/v1/customers/{payload['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+@router.get("", response_model=Customer, summary="Look a customer up by document",
+            responses={**_ERRORS, 404: {"model": Problem}})
+def lookup_customer(
+    document_country: str = Query(..., min_length=2, max_length=2, examples=["CL"]),
+    document_type: str = Query(..., min_length=1, max_length=16, examples=["RUT"]),
+    document_number: str = Query(..., min_length=1, max_length=40, examples=["12.345.678-5"]),
+    services: Services = Depends(get_services),
+    _: Client = Depends(require_client),
+) -> Customer:
+    return services.customers.find_by_document(document_country, document_type, document_number)
+
+
+@router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
+            responses=_ERRORS)
+def search_customers(
+    q: str = Query(..., min_length=1, max_length=100),
+    limit: int = Query(20, ge=1, le=100),
+    services: Services = Depends(get_services),
+    _: Client = Depends(require_client),
+) -> SearchResult:
+    return SearchResult(items=services.customers.search(q, limit))
+
+
+@router.get("/{customer_id}", response_model=Customer, summary="Get a customer",
+            responses={**_ERRORS, 404: {"model": Problem}})
+def get_customer(customer_id: str, services: Services = Depends(get_services),
+                 _: Client = Depends(require_client)) -> Customer:
+    return services.customers.get(customer_id)
+
+
+@router.patch("/{customer_id}", response_model=Customer, summary="Update some fields of a customer",
+              responses={**_ERRORS, 404: {"model": Problem}, 409: {"model": Problem}})
+def update_customer(customer_id: str, body: CustomerPatch, services: Services = Depends(get_services),
+                    who: str = Depends(actor)) -> Customer:
+    return services.customers.update(customer_id, body, who)
+
+
+@router.get("/{customer_id}/changes", response_model=ChangeList, summary="Change history by week, month or range",
+            responses={**_ERRORS, 404: {"model": Problem}})
+def customer_changes(
+    customer_id: str,
+    period: Literal["week", "month"] | None = Query(None, description="Calendar week (Monday first) or month, station time zone"),
+    day: date | None = Query(None, alias="date", description="A day inside the wanted week/month (default today)"),
+    from_: datetime | date | None = Query(None, alias="from"),
+    to: datetime | date | None = Query(None),
+    services: Services = Depends(get_services),
+    _: Client = Depends(require_client),
+) -> ChangeList:
+    zone = ZoneInfo(services.settings.station.timezone)
+    if from_ is not None or to is not None:
+        if from_ is None or to is None:
+            raise AgentError("invalid_range", "Indique ambos parámetros from y to.", "Give both from and to.",
+                             status=422, field="from" if from_ is None else "to")
+        start, end = _as_dt(from_, zone), _as_dt(to, zone, end=True)
+        if end <= start:
+            raise AgentError("invalid_range", "La fecha final debe ser posterior a la inicial.",
+                             "The end must be after the start.", status=422, field="to")
+    else:
+        start, end = services.customers.period_bounds(period or "week", day)
+    items = services.customers.changes(customer_id, start, end)
+    return ChangeList(customer_id=customer_id, from_=start, to=end, items=items)
+
+
+def _as_dt(value: datetime | date, zone: ZoneInfo, end: bool = False) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    day = value.toordinal() + (1 if end else 0)  # a date as "to" includes that whole day
+    return datetime.combine(date.fromordinal(day), time(), zone)
+
+
+async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+__all__ = ["router", "Response"]

@@ -1,0 +1,71 @@
+"""``loyalty-agent run``: build the services, serve the API, talk to systemd, stop cleanly."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from agent import __version__
+from agent.api.app import create_app
+from agent.config import Settings
+from agent.services import Services, build_services
+from agent.systemd import notify, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+
+def _status_line(services: Services) -> str:
+    s = services.settings
+    pending = services.db.read(lambda c: c.execute("SELECT pending_count FROM outbox_totals").fetchone()[0])
+    return f"STATUS=listening on {s.api.host}:{s.api.port}; station {s.station.id}; {pending} events pending sync"
+
+
+async def _supervise(server: uvicorn.Server, services: Services) -> None:
+    """Announce readiness, then ping the watchdog only while the loop and the store respond."""
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    notify("READY=1\n" + _status_line(services))
+    log.info("agent %s ready on %s:%s", __version__, services.settings.api.host, services.settings.api.port)
+    interval = watchdog_interval_s()
+    period = interval if interval is not None else 30.0
+    while not server.should_exit:
+        await asyncio.sleep(min(period, 5.0) if interval is None else period)
+        try:
+            line = _status_line(services)  # also proves the store answers
+        except Exception:  # noqa: BLE001 - a failing store must stop the pings, not the agent
+            log.exception("store check failed; withholding watchdog ping")
+            continue
+        notify(("WATCHDOG=1\n" if interval is not None else "") + line)
+
+
+async def serve(settings: Settings, services: Services) -> None:
+    app = create_app(settings, services)
+    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
+                            access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30)
+    server = uvicorn.Server(config)
+    for part in services.extras.values():
+        start = getattr(part, "start", None)
+        if callable(start):
+            start()
+    supervisor = asyncio.create_task(_supervise(server, services))
+    try:
+        await server.serve()
+    finally:
+        supervisor.cancel()
+        notify("STOPPING=1")
+
+
+def run(settings: Settings) -> int:
+    services = build_services(settings)
+    try:
+        asyncio.run(serve(settings, services))
+    finally:
+        services.close()
+        log.info("agent stopped")
+    return 0
+
+
+__all__ = ["run", "serve"]
