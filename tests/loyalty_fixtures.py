@@ -111,3 +111,27 @@ def make_service(tmp_path: Path, at: datetime) -> tuple[LoyaltyService, FakeSess
 def events(db: Database, type_: str | None = None) -> list[dict]:
     rows = db.read(lambda c: c.execute("SELECT type, payload FROM outbox ORDER BY seq").fetchall())
     return [json.loads(r["payload"]) | {"_type": r["type"]} for r in rows if type_ is None or r["type"] == type_]
+
+
+def make_app(tmp_path: Path, at: datetime):
+    """The real FastAPI app over a real database, with the loyalty router mounted the way
+    ``create_app`` mounts authenticated routers (it is not in AUTHENTICATED_ROUTERS on this branch)."""
+    from fastapi import Depends
+
+    from agent.api import routes_loyalty
+    from agent.api.app import create_app
+    from agent.api.deps import require_client
+    from agent.config import Settings
+    from agent.customers.service import CustomerService
+    from agent.services import Services
+    from agent.tokens import TokenStore
+
+    service, sessions, clock, db = make_service(tmp_path, at)
+    settings = Settings(storage={"data_dir": tmp_path})
+    services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db),
+                        extras={"loyalty": service})
+    app = create_app(settings, services)
+    if not any(getattr(r, "path", "") == "/v1/sales" for r in app.routes):
+        app.include_router(routes_loyalty.router, dependencies=[Depends(require_client)])
+    token = services.tokens.create("pos-1")
+    return app, token, sessions, clock, db
