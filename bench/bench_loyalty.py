@@ -65,7 +65,7 @@ def _load_directory(db, n_cards: int) -> float:
     n_accounts = max(1, n_cards // 2)
     chunk = 100_000
     db.write(lambda c: c.executemany(
-        "INSERT INTO loyalty_tiers(tier_id, name, multiplier, updated_at) VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO loyalty_tiers(tier_id, name, multiplier, updated_at) VALUES (?, ?, ?, ?)",
         [("GOLD", "Oro", "1.5", at), ("SILVER", "Plata", "1", at), ("PLAT", "Platino", "2", at)]))
     tiers = ["GOLD", "SILVER", "PLAT", None]
     for start in range(0, n_accounts, chunk):
