@@ -107,7 +107,16 @@ class LoyaltyService:
     # --- directory -------------------------------------------------------------------------
 
     def apply_directory_delta(self, delta: directory.DirectoryDelta) -> bool:
-        return self.db.write(lambda c: directory.apply_delta(c, delta, self.station_id))
+        """Apply a head-office delta atomically; False if already applied. A delta that breaks
+        the directory's integrity (a card on an unknown account, ...) changes nothing."""
+        try:
+            return self.db.write(lambda c: directory.apply_delta(c, delta, self.station_id))
+        except sqlite3.IntegrityError as exc:
+            raise LoyaltyError(
+                "directory_delta_invalid",
+                f"La actualización {delta.seq} del directorio es inconsistente y no se aplicó.",
+                f"Directory update {delta.seq} is inconsistent and was not applied ({exc}).",
+            ) from exc
 
     # --- idempotency -----------------------------------------------------------------------
 
