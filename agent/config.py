@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from agent.biometric.config import FingerprintSettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    fingerprint: FingerprintSettings = Field(default_factory=FingerprintSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import FrameType
 
 import uvicorn
 
@@ -41,11 +42,25 @@ async def _supervise(server: uvicorn.Server, services: Services) -> None:
         notify(("WATCHDOG=1\n" if interval is not None else "") + line)
 
 
+class _AgentServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after serving, which would kill us before the store is closed.
+
+    We tell systemd we are stopping as soon as the signal arrives, let uvicorn drain, and
+    then return normally so ``run`` closes the database and exits 0.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            notify("STOPPING=1")
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 async def serve(settings: Settings, services: Services) -> None:
     app = create_app(settings, services)
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
                             access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30)
-    server = uvicorn.Server(config)
+    server = _AgentServer(config)
     for part in services.extras.values():
         start = getattr(part, "start", None)
         if callable(start):
@@ -55,7 +70,6 @@ async def serve(settings: Settings, services: Services) -> None:
         await server.serve()
     finally:
         supervisor.cancel()
-        notify("STOPPING=1")
 
 
 def run(settings: Settings) -> int:

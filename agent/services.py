@@ -44,4 +44,21 @@ def open_database(settings: Settings) -> Database:
 
 def build_services(settings: Settings) -> Services:
     db = open_database(settings)
-    return Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db))
+    services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db))
+    try:
+        _add_devices(services)
+    except BaseException:
+        services.close()
+        raise
+    return services
+
+
+def _add_devices(services: Services) -> None:
+    """Device features, imported only when configured so an idle agent stays small."""
+    settings = services.settings
+    if settings.fingerprint.enabled or settings.devices.simulated:
+        from agent.biometric.wiring import build_biometric_service
+
+        services.extras["fingerprint"] = build_biometric_service(
+            settings.fingerprint, services.db, services.customers, settings.storage.key_dir,
+            simulated=settings.devices.simulated)

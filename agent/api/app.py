@@ -16,6 +16,7 @@ from agent.services import Services
 # Routers behind a bearer token; health is added separately, without one.
 AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_customers",
+    "agent.api.routes_biometric",
 )
 
 

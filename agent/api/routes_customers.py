@@ -5,7 +5,7 @@ from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from agent.api.deps import actor, get_services, require_client
@@ -53,14 +53,16 @@ async def create_customer(
 
 @router.get("", response_model=Customer, summary="Look a customer up by document",
             responses={**_ERRORS, 404: {"model": Problem}})
-def lookup_customer(
+async def lookup_customer(
     document_country: str = Query(..., min_length=2, max_length=2, examples=["CL"]),
     document_type: str = Query(..., min_length=1, max_length=16, examples=["RUT"]),
     document_number: str = Query(..., min_length=1, max_length=40, examples=["12.345.678-5"]),
     services: Services = Depends(get_services),
     _: Client = Depends(require_client),
-) -> Customer:
-    return services.customers.find_by_document(document_country, document_type, document_number)
+) -> JSONResponse:
+    # Hot path (every sale): an indexed read of pre-serialized JSON, run on the event loop
+    # and returned without a second pydantic pass; response_model still documents it.
+    return JSONResponse(services.customers.find_by_document_json(document_country, document_type, document_number))
 
 
 @router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
@@ -76,9 +78,9 @@ def search_customers(
 
 @router.get("/{customer_id}", response_model=Customer, summary="Get a customer",
             responses={**_ERRORS, 404: {"model": Problem}})
-def get_customer(customer_id: str, services: Services = Depends(get_services),
-                 _: Client = Depends(require_client)) -> Customer:
-    return services.customers.get(customer_id)
+async def get_customer(customer_id: str, services: Services = Depends(get_services),
+                       _: Client = Depends(require_client)) -> JSONResponse:
+    return JSONResponse(services.customers.get_json(customer_id))
 
 
 @router.patch("/{customer_id}", response_model=Customer, summary="Update some fields of a customer",
@@ -126,5 +128,3 @@ async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
 
     return await run_in_threadpool(fn, *args)
 
-
-__all__ = ["router", "Response"]

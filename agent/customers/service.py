@@ -9,8 +9,8 @@ import json
 import logging
 import sqlite3
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -85,6 +85,9 @@ class CustomerService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
+        # Called inside the update transaction with (conn, customer_id, {field: (old, new)}):
+        # features react to a change atomically (e.g. consent withdrawn -> templates deleted).
+        self.change_hooks: list[Callable[[sqlite3.Connection, str, dict[str, tuple[Any, Any]]], None]] = []
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -93,7 +96,7 @@ class CustomerService:
 
     def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> Customer:
         now = utcnow()
-        data = self._build(None, body, now)
+        data = _canonical(self._build(None, body, now))
         doc = data["document"]
         existing = conn.execute(
             "SELECT id FROM customers WHERE doc_country=? AND doc_type=? AND doc_number=?",
@@ -129,7 +132,7 @@ class CustomerService:
             raise CustomerNotFound()
         old = json.loads(row["data"])
         now = utcnow()
-        data = self._build(old, patch, now)
+        data = _canonical(self._build(old, patch, now))
         changes = _diff(_flatten(old), _flatten(data))
         if not changes:
             return self._to_model(customer_id, old, row["version"], row["created_at"], row["updated_at"])
@@ -154,6 +157,8 @@ class CustomerService:
             "INSERT INTO customer_changes(customer_id, field, old, new, at, actor) VALUES (?,?,?,?,?,?)",
             [(customer_id, field, _json(o), _json(n), stamp, actor) for field, (o, n) in changes.items()],
         )
+        for hook in self.change_hooks:
+            hook(conn, customer_id, changes)
         customer = self._to_model(customer_id, data, version, row["created_at"], stamp)
         append_event(conn, "customer.updated", {
             "customer": customer.model_dump(mode="json"),
@@ -166,22 +171,29 @@ class CustomerService:
     # ---- reads -------------------------------------------------------------------------
 
     def get(self, customer_id: str) -> Customer:
-        row = self._db.read(lambda c: c.execute("SELECT * FROM customers WHERE id=?", (customer_id,)).fetchone())
+        return Customer.model_validate(self.get_json(customer_id))
+
+    def get_json(self, customer_id: str) -> dict[str, Any]:
+        """The customer as the API returns it, straight from the stored canonical JSON (hot path)."""
+        row = self._db.read(lambda c: c.execute(_SELECT_JSON + " WHERE id=?", (customer_id,)).fetchone())
         if row is None:
             raise CustomerNotFound()
-        return self._row_model(row)
+        return _row_json(row)
 
     def find_by_document(self, country: str, doc_type: str, number: str) -> Customer:
+        return Customer.model_validate(self.find_by_document_json(country, doc_type, number))
+
+    def find_by_document_json(self, country: str, doc_type: str, number: str) -> dict[str, Any]:
         try:
             doc = validate_document(country, doc_type, number)
         except DocumentError as exc:
             raise AgentError(exc.code, exc.es, exc.en, status=422, field=exc.field.replace("document.", "document_")) from exc
         row = self._db.read(lambda c: c.execute(
-            "SELECT * FROM customers WHERE doc_country=? AND doc_type=? AND doc_number=?",
+            _SELECT_JSON + " WHERE doc_country=? AND doc_type=? AND doc_number=?",
             (doc.country, doc.type, doc.number)).fetchone())
         if row is None:
             raise CustomerNotFound()
-        return self._row_model(row)
+        return _row_json(row)
 
     def search(self, q: str, limit: int = 20) -> list[CustomerSummary]:
         """By document number (any spelling), loyalty id, or name words (prefix match, accents ignored)."""
@@ -354,14 +366,26 @@ class CustomerService:
         return Customer.model_validate({**data, "id": customer_id, "version": version,
                                         "created_at": created, "updated_at": updated})
 
-    def _row_model(self, row: sqlite3.Row) -> Customer:
-        return self._to_model(row["id"], json.loads(row["data"]), row["version"], row["created_at"], row["updated_at"])
-
     @staticmethod
     def _summary(row: sqlite3.Row) -> CustomerSummary:
         data = json.loads(row["data"])
         return CustomerSummary(id=row["id"], document=data["document"], kind=data["kind"],
                                name=display_name(data), loyalty_id=data.get("loyalty_id"))
+
+
+_SELECT_JSON = "SELECT id, data, version, created_at, updated_at FROM customers"
+_META = ("id", "version", "created_at", "updated_at")
+
+
+def _row_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], **json.loads(row["data"]), "version": row["version"],
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def _canonical(data: dict[str, Any]) -> dict[str, Any]:
+    """The stored form is exactly the API's JSON (minus id and stamps), so reads skip pydantic."""
+    placeholder = {"id": "", "version": 1, "created_at": "2000-01-01T00:00:00Z", "updated_at": "2000-01-01T00:00:00Z"}
+    return Customer.model_validate({**data, **placeholder}).model_dump(mode="json", exclude=set(_META))
 
 
 def _merge_consents(current: dict[str, Any], given: Any, stamp: str) -> dict[str, Any]:
@@ -417,5 +441,3 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]
 def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
-
-__all__ = ["CustomerService", "CustomerNotFound", "CustomerExists", "Decimal"]

@@ -51,6 +51,8 @@ class Database:
         if mode.lower() != "wal":
             raise RuntimeError(f"SQLite refused WAL mode (got {mode})")
         self._writer.execute("PRAGMA synchronous=FULL")
+        # Deleted rows (biometric templates, withdrawn personal data) are overwritten, not left in free pages.
+        self._writer.execute("PRAGMA secure_delete=ON")
         self._writer.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []

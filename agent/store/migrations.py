@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 FEATURE_MODULES: tuple[str, ...] = (
     "agent.store.schema_core",
+    "agent.biometric.templates",
 )
 
 

@@ -1,0 +1,50 @@
+"""Settings for card readers, swipe sessions and attendant PINs (mounted as ``Settings.cards``)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PcscSettings(_Section):
+    enabled: bool = Field(False, description="Watch PC/SC readers (needs pcscd).")
+    reader_pattern: str = Field(r"ACR122|PICC|Contactless", description="Regex on the PC/SC reader name.")
+    ntag_pages: tuple[int, int] | None = Field(None, description="NTAG/Ultralight (first page, count) to read.")
+    classic_blocks: list[int] = Field(default_factory=list, description="MIFARE Classic blocks to read.")
+    classic_keys: list[str] = Field(default_factory=lambda: ["FFFFFFFFFFFF"],
+                                    description="Hex keys, tried in order; prefix 'B:' for key B.")
+
+    @field_validator("classic_keys")
+    @classmethod
+    def _hex_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            raw = key.removeprefix("B:").removeprefix("A:")
+            if len(raw) != 12 or any(c not in "0123456789abcdefABCDEF" for c in raw):
+                raise ValueError("a MIFARE key is 12 hex digits (optionally prefixed A: or B:)")
+        return keys
+
+
+class MagstripeSettings(_Section):
+    evdev_device: str | None = Field(None, description="/dev/input/by-id/...-event-kbd of a wedge reader.")
+    serial_port: str | None = Field(None, description="Serial port of a plain-line reader.")
+    serial_baudrate: int = Field(9600, ge=1200)
+    inter_key_timeout_s: float = Field(0.15, gt=0, le=2)
+
+
+class PinSettings(_Section):
+    bundle_public_key: str | None = Field(
+        None, description="Head office Ed25519 public key for PIN bundles (base64, 32 bytes).")
+    max_failures: int = Field(5, ge=1, le=20, description="Failed PINs in a row before a lockout.")
+    lockout_base_s: int = Field(300, ge=1, description="First lockout; doubles each further lockout.")
+    lockout_max_s: int = Field(24 * 3600, ge=1)
+
+
+class CardsSettings(_Section):
+    pcsc: PcscSettings = Field(default_factory=PcscSettings)
+    magstripe: MagstripeSettings = Field(default_factory=MagstripeSettings)
+    pins: PinSettings = Field(default_factory=PinSettings)
+    session_ttl_s: int = Field(120, ge=5, le=3600, description="How long a swipe waits for the PIN.")
+    authorized_ttl_s: int = Field(300, ge=10, le=3600,
+                                  description="How long an authorized swipe may be used by a sale.")

@@ -1,0 +1,242 @@
+"""Attendant PIN verification with persisted, escalating lockout.
+
+- The current bundle (see ``pin_bundle``) lives in SQLite; a new one must have a higher version.
+- ``verify(attendant_id, pin)`` costs one argon2id verification whether or not the attendant
+  exists (unknown ids are checked against a dummy hash with the same parameters) and fails with
+  the same error, status and timing for "unknown attendant" and "wrong PIN". Failures are counted
+  per attendant id (known or not, so lockout does not reveal which ids exist either).
+- ``max_failures`` failures in a row lock the id for ``lockout_base_s``, doubling with each
+  further lockout up to ``lockout_max_s``; the count survives restarts (it is in SQLite) and is
+  reset by a correct PIN. Each lockout queues an ``attendant.locked_out`` event for head office.
+- PINs are never logged or stored; the pepper (HMAC key) is a per-station secret file
+  provisioned by head office (``<key_dir>/pin_pepper.key``, 32 bytes, mode 0600).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from argon2.exceptions import VerificationError, VerifyMismatchError, InvalidHashError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.cards.config import PinSettings
+from agent.cards.pin_bundle import PinBundle, hasher, peppered, verify_bundle
+from agent.errors import AgentError
+from agent.queue.outbox import append_event
+from agent.store.db import Database
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("cards_001_attendant_pins", """
+CREATE TABLE cards_pin_bundle (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version INTEGER NOT NULL,
+    stations TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE cards_attendants (
+    attendant_id TEXT PRIMARY KEY,
+    pin_hash TEXT NOT NULL
+);
+CREATE TABLE cards_pin_failures (
+    attendant_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    lockouts INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL,
+    last_failure_at REAL
+);
+"""),
+]
+
+PEPPER_FILE = "pin_pepper.key"
+
+
+def load_pepper(key_dir: Path) -> bytes:
+    """The station pepper, installed by head office; never generated here (hashes would not match)."""
+    path = Path(key_dir) / PEPPER_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AgentError("pin_pepper_missing",
+                         "Falta la clave de PIN de la estación; reinstale las credenciales de la oficina central.",
+                         "The station PIN key is missing; reinstall the head office credentials.",
+                         status=503) from None
+    if len(data) != 32:
+        raise AgentError("pin_pepper_corrupt", "La clave de PIN de la estación está dañada.",
+                         "The station PIN key file is corrupt.", status=503)
+    return data
+
+
+def install_pepper(key_dir: Path, pepper: bytes) -> Path:
+    """Provisioning helper (installer, tests): write the pepper with mode 0600."""
+    key_dir = Path(key_dir)
+    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = key_dir / PEPPER_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, pepper)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _invalid() -> AgentError:
+    return AgentError("attendant_pin_invalid",
+                      "Código de playero o PIN incorrecto.",
+                      "Wrong attendant code or PIN.", status=403)
+
+
+def _locked(retry_after_s: int) -> AgentError:
+    minutes = max(1, round(retry_after_s / 60))
+    return AgentError("attendant_locked_out",
+                      f"Demasiados intentos fallidos. Playero bloqueado por {minutes} min; avise al supervisor.",
+                      f"Too many failed attempts. Attendant locked for {minutes} min; tell the supervisor.",
+                      status=423, extra={"retry_after_s": retry_after_s})
+
+
+class AttendantPins:
+    def __init__(self, db: Database, *, station_id: str, settings: PinSettings,
+                 pepper: bytes | None = None, public_key: Ed25519PublicKey | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.station_id = station_id
+        self.settings = settings
+        self._pepper = pepper
+        self._public_key = public_key
+        self._now = now
+        self._hasher = hasher()
+        # Same parameters as real hashes, so an unknown id costs exactly one normal verify.
+        self._dummy_hash = self._hasher.hash(os.urandom(32))
+
+    # ---- bundles ---------------------------------------------------------------------------
+    def import_bundle(self, data: bytes) -> PinBundle:
+        if self._public_key is None:
+            raise AgentError("pin_bundle_no_key",
+                             "No hay clave pública de la oficina central configurada (cards.pins.bundle_public_key).",
+                             "No head office public key configured (cards.pins.bundle_public_key).", status=503)
+        now_dt = datetime.fromtimestamp(self._now(), timezone.utc)
+        bundle = verify_bundle(data, self._public_key, station_id=self.station_id, now=now_dt)
+
+        def store(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT version FROM cards_pin_bundle WHERE one = 1").fetchone()
+            if row is not None and bundle.version <= row["version"]:
+                raise AgentError("pin_bundle_stale",
+                                 f"El paquete de PIN (versión {bundle.version}) no es más nuevo que el instalado (versión {row['version']}).",
+                                 f"PIN bundle version {bundle.version} is not newer than the installed version {row['version']}.",
+                                 status=409)
+            conn.execute("DELETE FROM cards_attendants")
+            conn.executemany("INSERT INTO cards_attendants(attendant_id, pin_hash) VALUES (?, ?)",
+                             sorted(bundle.attendants.items()))
+            conn.execute(
+                "INSERT INTO cards_pin_bundle(one, version, stations, issued_at, expires_at, imported_at)"
+                " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(one) DO UPDATE SET version = excluded.version,"
+                " stations = excluded.stations, issued_at = excluded.issued_at,"
+                " expires_at = excluded.expires_at, imported_at = excluded.imported_at",
+                (bundle.version, json.dumps(list(bundle.stations)), bundle.issued_at.isoformat(),
+                 bundle.expires_at.isoformat(), now_dt.isoformat()))
+            append_event(conn, "pins.bundle_imported",
+                         {"version": bundle.version, "attendants": len(bundle.attendants)})
+
+        self.db.write(store)
+        log.info("PIN bundle version %d imported (%d attendants)", bundle.version, len(bundle.attendants))
+        return bundle
+
+    def installed_version(self) -> int | None:
+        row = self.db.read(lambda c: c.execute("SELECT version FROM cards_pin_bundle").fetchone())
+        return row["version"] if row else None
+
+    # ---- verification ----------------------------------------------------------------------
+    def verify(self, attendant_id: str, pin: str) -> None:
+        """Return if the PIN is right; raise ``attendant_pin_invalid`` / ``attendant_locked_out``."""
+        if not isinstance(attendant_id, str) or not 1 <= len(attendant_id) <= 32:
+            raise AgentError("attendant_id_invalid", "Código de playero inválido.", "Invalid attendant code.",
+                             status=422, field="attendant_id")
+        now = self._now()
+
+        def read(conn: sqlite3.Connection):  # type: ignore[no-untyped-def]
+            bundle = conn.execute("SELECT expires_at FROM cards_pin_bundle WHERE one = 1").fetchone()
+            stored = conn.execute("SELECT pin_hash FROM cards_attendants WHERE attendant_id = ?",
+                                  (attendant_id,)).fetchone()
+            lock = conn.execute("SELECT locked_until FROM cards_pin_failures WHERE attendant_id = ?",
+                                (attendant_id,)).fetchone()
+            return bundle, stored, lock
+
+        bundle, stored, lock = self.db.read(read)
+        if lock is not None and lock["locked_until"] is not None and lock["locked_until"] > now:
+            raise _locked(int(lock["locked_until"] - now) + 1)
+        if bundle is None:
+            raise AgentError("pin_bundle_missing",
+                             "No hay PIN de playeros instalados en esta estación.",
+                             "No attendant PINs are installed on this station.", status=503)
+        if datetime.fromisoformat(bundle["expires_at"]).timestamp() <= now:
+            raise AgentError("pin_bundle_expired",
+                             "Los PIN de playeros están vencidos: se necesita un paquete nuevo de la oficina central.",
+                             "Attendant PINs have expired: a new bundle from head office is needed.", status=503)
+        pepper = self._pepper if self._pepper is not None else b""
+        candidate = stored["pin_hash"] if stored is not None else self._dummy_hash
+        try:
+            ok = self._hasher.verify(candidate, peppered(pepper, pin if isinstance(pin, str) else ""))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        ok = ok and stored is not None and self._pepper is not None
+        if ok:
+            self._reset(attendant_id)
+            return
+        locked_for = self._record_failure(attendant_id, now)
+        if locked_for is not None:
+            raise _locked(locked_for)
+        raise _invalid()
+
+    def _reset(self, attendant_id: str) -> None:
+        def reset(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM cards_pin_failures WHERE attendant_id = ?", (attendant_id,))
+
+        # Only write when there is something to clear: the common case is a read-only success.
+        has_row = self.db.read(lambda c: c.execute(
+            "SELECT 1 FROM cards_pin_failures WHERE attendant_id = ?", (attendant_id,)).fetchone())
+        if has_row:
+            self.db.write(reset)
+
+    def _record_failure(self, attendant_id: str, now: float) -> int | None:
+        s = self.settings
+
+        def record(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT failures, lockouts FROM cards_pin_failures WHERE attendant_id = ?",
+                               (attendant_id,)).fetchone()
+            failures = (row["failures"] if row else 0) + 1
+            lockouts = row["lockouts"] if row else 0
+            locked_until: float | None = None
+            locked_for: int | None = None
+            if failures >= s.max_failures:
+                lockouts += 1
+                locked_for = min(s.lockout_base_s * 2 ** (lockouts - 1), s.lockout_max_s)
+                locked_until = now + locked_for
+                failures = 0
+                append_event(conn, "attendant.locked_out", {
+                    "attendant_id": attendant_id, "station_id": self.station_id,
+                    "lockout_number": lockouts, "locked_for_s": locked_for,
+                    "locked_until": datetime.fromtimestamp(locked_until, timezone.utc).isoformat(),
+                    "failed_attempts": s.max_failures,
+                })
+            conn.execute(
+                "INSERT INTO cards_pin_failures(attendant_id, failures, lockouts, locked_until, last_failure_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(attendant_id) DO UPDATE SET failures = excluded.failures,"
+                " lockouts = excluded.lockouts, locked_until = excluded.locked_until,"
+                " last_failure_at = excluded.last_failure_at",
+                (attendant_id, failures, lockouts, locked_until, now))
+            return locked_for
+
+        locked_for = self.db.write(record)
+        if locked_for is not None:
+            log.warning("attendant %s locked out for %d s after repeated PIN failures", attendant_id, locked_for)
+        return locked_for

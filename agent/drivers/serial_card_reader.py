@@ -1,0 +1,77 @@
+"""Serial card readers that send one plain line per card (magstripe or RFID modules in
+"ASCII output" mode, e.g. ``;6012345678901234=2512?\\r\\n`` or ``04A1B2C3\\r\\n``).
+
+Lines are delivered stripped of CR/LF to ``on_line``; blank lines and lines longer than
+``max_line`` (noise on a floating RX pin, wrong baud rate) are dropped, never delivered.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import serial
+
+log = logging.getLogger(__name__)
+
+
+class SerialCardReader:
+    def __init__(self, port: str, on_line: Callable[[str], None], *, baudrate: int = 9600,
+                 max_line: int = 512) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.max_line = max_line
+        self._on_line = on_line
+        self._stop = threading.Event()
+        self._serial: serial.Serial | None = None
+        self._thread: threading.Thread | None = None
+        self.dropped_lines = 0
+
+    def start(self) -> None:
+        self._serial = serial.Serial(self.port, self.baudrate, timeout=0.2)
+        self._thread = threading.Thread(target=self._run, name="serial-card", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self._serial is not None
+        buffer = bytearray()
+        while not self._stop.is_set():
+            try:
+                chunk = self._serial.read(self._serial.in_waiting or 1)
+            except (serial.SerialException, OSError) as exc:
+                log.warning("serial card reader %s lost: %s", self.port, exc)
+                return
+            for byte in chunk:
+                if byte in (0x0A, 0x0D):
+                    self._deliver(bytes(buffer))
+                    buffer.clear()
+                elif len(buffer) <= self.max_line:
+                    buffer.append(byte)
+
+    def _deliver(self, raw: bytes) -> None:
+        if not raw:
+            return
+        if len(raw) > self.max_line:
+            self.dropped_lines += 1
+            return
+        try:
+            line = raw.decode("ascii")
+        except UnicodeDecodeError:  # wrong baud rate produces high-bit garbage
+            self.dropped_lines += 1
+            return
+        if not line.isprintable():
+            self.dropped_lines += 1
+            return
+        try:
+            self._on_line(line)
+        except Exception:
+            log.exception("serial card line callback failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._serial is not None:
+            self._serial.close()
+            self._serial = None

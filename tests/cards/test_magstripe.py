@@ -1,0 +1,122 @@
+"""Magstripe: ISO 7813 parsing, the wedge decoder, the evdev pump, the serial line reader.
+
+No uinput in CI, so no real input device can be created: the evdev tests drive ``pump`` with real
+``evdev.InputEvent`` objects built in memory; grabbing a real device is not exercised here.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tty
+
+import evdev
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from agent.cards.track import TrackError, parse_swipe, parse_track
+from agent.drivers.keymap import KEY_DOWN, KEY_LEFTSHIFT, WedgeDecoder, keystrokes
+from agent.drivers.magstripe_evdev import EV_KEY, pump
+from agent.drivers.serial_card_reader import SerialCardReader
+
+SWIPE = "%B6012345678901234^PEREZ/JUAN^2512101000?;6012345678901234=2512101000?"
+
+
+def test_track1_fields_and_name_hidden_from_repr() -> None:
+    t = parse_track("%B6012345678901234^PEREZ/JUAN^2512101000?")
+    assert (t.pan, t.expiry, t.service_code, t.discretionary) == ("6012345678901234", "2512", "101", "000")
+    assert t.name == "PEREZ/JUAN" and "PEREZ" not in repr(t)
+
+
+def test_track2_without_expiry() -> None:
+    t = parse_track(";6012345678=?")
+    assert (t.pan, t.expiry, t.service_code) == ("6012345678", None, None)
+
+
+@pytest.mark.parametrize("raw, code", [
+    ("%E?", "track_bad_read"), (";E?", "track_bad_read"), (";12345", "track_malformed"),
+    (";12a45=?", "track_malformed"), ("%B^NAME^?", "track_malformed"), ("", "track_malformed"),
+    (";12345678901234567890=?", "track_malformed"),  # PAN longer than 19 digits
+])
+def test_bad_tracks(raw: str, code: str) -> None:
+    with pytest.raises(TrackError) as info:
+        parse_track(raw)
+    assert info.value.code == code and info.value.es
+
+
+def test_swipe_with_both_tracks_bad() -> None:
+    with pytest.raises(TrackError) as info:
+        parse_swipe("%E?;E?")
+    assert info.value.code == "track_bad_read"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_parser_never_crashes_on_garbage(raw: str) -> None:
+    try:
+        parse_swipe(raw)
+    except TrackError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"\d{1,19}", fullmatch=True), st.from_regex(r"\d{0,20}", fullmatch=True))
+def test_track2_roundtrip(pan: str, rest: str) -> None:
+    assert parse_track(f";{pan}={rest}?").pan == pan
+
+
+def feed_all(decoder: WedgeDecoder, events) -> list[str]:
+    return [r for r in (decoder.feed(c, v, t) for c, v, t in events) if r is not None]
+
+
+def test_decoder_tracks_shift_and_ends_on_enter() -> None:
+    assert feed_all(WedgeDecoder(), keystrokes(SWIPE + "\n")) == [SWIPE]
+
+
+def test_decoder_drops_partial_record_after_pause() -> None:
+    decoder = WedgeDecoder(inter_key_timeout_s=0.1)
+    events = list(keystrokes(";601234", start=0.0)) + list(keystrokes(";6012345678=?\n", start=5.0))
+    assert feed_all(decoder, events) == [";6012345678=?"]
+    assert decoder.dropped_partial == 1
+
+
+def test_decoder_expire_drops_when_reader_goes_quiet() -> None:
+    decoder = WedgeDecoder(inter_key_timeout_s=0.1)
+    feed_all(decoder, keystrokes(";6012", start=1.0))
+    assert decoder.expire(1.05) is False
+    assert decoder.expire(2.0) is True
+    assert feed_all(decoder, keystrokes("\n", start=2.1)) == []
+
+
+def test_decoder_ignores_repeats_and_shift_stays_until_released() -> None:
+    decoder = WedgeDecoder()
+    events = [(KEY_LEFTSHIFT, KEY_DOWN, 0.0), (6, 1, 0.001), (6, 2, 0.002), (6, 0, 0.003),
+              (KEY_LEFTSHIFT, 0, 0.004), (6, 1, 0.005), (28, 1, 0.006)]
+    assert feed_all(decoder, events) == ["%5"]
+
+
+def test_evdev_pump_with_real_input_events() -> None:
+    events = [evdev.InputEvent(int(t), int((t % 1) * 1e6), EV_KEY, c, v)
+              for c, v, t in keystrokes(";6012345678=?\n", start=100.0)]
+    events.insert(3, evdev.InputEvent(100, 0, 4, 4, 458792))  # EV_MSC scan code: ignored
+    got: list[str] = []
+    assert pump(events, WedgeDecoder(), got.append) == 1
+    assert got == [";6012345678=?"]
+
+
+def test_serial_reader_over_a_real_pty() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = SerialCardReader(os.ttyname(slave), lines.put, max_line=64)
+    reader.start()
+    try:
+        os.write(master, b";6012345678=2512?\r\n\r\n" + b"\xff\xfe garbage\r\n" + b"X" * 100 + b"\n04A1B2C3\r\n")
+        assert lines.get(timeout=3) == ";6012345678=2512?"
+        assert lines.get(timeout=3) == "04A1B2C3"
+        with pytest.raises(queue.Empty):
+            lines.get(timeout=0.3)
+        assert reader.dropped_lines == 2
+    finally:
+        reader.stop()
+        os.close(master)
+        os.close(slave)

@@ -1,0 +1,64 @@
+"""HTTP routes for swipes over the real app (TestClient), with the cards router mounted as the
+lead will mount it (authenticated)."""
+from __future__ import annotations
+
+import pytest
+from fastapi import Depends
+from fastapi.testclient import TestClient
+
+from agent.api import routes_cards
+from agent.api.app import create_app
+from agent.api.deps import require_client
+from agent.cards.config import PinSettings
+from agent.cards.events import EventHub
+from agent.cards.pins import MIGRATIONS, AttendantPins
+from agent.cards.sessions import SwipeSessions
+from agent.config import Settings
+from agent.services import build_services
+from agent.store.migrations import apply_migrations
+from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = Settings(storage={"data_dir": str(tmp_path)})
+    services = build_services(settings)
+    apply_migrations(services.db, MIGRATIONS)
+    pins = AttendantPins(services.db, station_id="st-1", settings=PinSettings(max_failures=2),
+                         pepper=PEPPER, public_key=HO_KEY.public_key(), now=Clock())
+    pins.import_bundle(bundle())
+    sessions = SwipeSessions(pins, EventHub())
+    services.extras["swipe_sessions"] = sessions
+    app = create_app(settings, services)
+    app.include_router(routes_cards.router, dependencies=[Depends(require_client)])
+    token = services.tokens.create("pos-1")
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+        c.sessions = sessions  # type: ignore[attr-defined]
+        yield c
+    services.close()
+
+
+def test_long_poll_then_pin(client) -> None:
+    assert client.get("/v1/events", params={"timeout": 0}).json()["events"] == []
+    session = client.sessions.on_stripe(";6012345678=?")
+    body = client.get("/v1/events", params={"after": 0, "timeout": 5}).json()
+    assert body["events"][0]["type"] == "swipe.created"
+    assert body["events"][0]["data"]["session_id"] == session.id
+    r = client.post(f"/v1/swipes/{session.id}/pin", json={"attendant_id": "P-01", "pin": "0000"})
+    assert r.status_code == 403 and r.json()["code"] == "attendant_pin_invalid"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = client.post(f"/v1/swipes/{session.id}/pin", json={"attendant_id": "P-01", "pin": "1234"})
+    assert r.status_code == 200 and r.json()["state"] == "authorized"
+    assert client.get(f"/v1/swipes/{session.id}").json()["attendant_id"] == "P-01"
+
+
+def test_lockout_over_http_and_unknown_session(client) -> None:
+    session = client.sessions.on_stripe(";6012345678=?")
+    codes = [client.post(f"/v1/swipes/{session.id}/pin", json={"attendant_id": "X", "pin": "1"}).json()["code"]
+             for _ in range(2)]
+    assert codes == ["attendant_pin_invalid", "attendant_locked_out"]
+    assert client.post("/v1/swipes/nope/pin", json={"attendant_id": "P-01", "pin": "1234"}).status_code == 404
+
+
+def test_events_need_a_token(client) -> None:
+    assert client.get("/v1/events", params={"timeout": 0}, headers={"Authorization": ""}).status_code == 401
