@@ -29,8 +29,8 @@ GROUPS = [f"G{i:02d}" for i in range(40)]
 
 @dataclass(frozen=True)
 class _Swipe:
-    session_id: str
-    card_number: str
+    id: str
+    card_id: str
     attendant_id: str
 
 

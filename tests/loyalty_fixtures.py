@@ -31,8 +31,10 @@ def migrations() -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Swipe:
-    session_id: str
-    card_number: str
+    """Same fields the loyalty service reads from agent.cards.sessions.SwipeSession."""
+
+    id: str
+    card_id: str
     attendant_id: str
 
 

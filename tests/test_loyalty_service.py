@@ -318,3 +318,28 @@ def test_simulate_books_nothing(env):
     assert service.simulate(SimulateRequest(lines=sale_req("s1", "x").lines)).total_points == 80 + 19
     assert count(db, "loyalty_sales") == 0
     assert count(db, "loyalty_ledger") == 0
+
+
+def test_with_the_real_swipe_sessions_of_the_cards_feature(tmp_path):
+    """agent.cards.sessions.SwipeSessions itself (open -> PIN -> authorized); only its PIN store is
+    a stand-in accepting PIN 2468, since real PINs need a head-office-signed bundle."""
+    from agent.cards.events import EventHub
+    from agent.cards.sessions import SwipeSessions
+
+    class AcceptPin:
+        def verify(self, attendant_id: str, pin: str) -> None:
+            if pin != "2468":
+                raise AgentError("pin_wrong", "PIN incorrecto.", "Wrong PIN.", status=403)
+
+    service, _, _, db = make_service(tmp_path, NOW)
+    real = SwipeSessions(AcceptPin(), EventHub())  # type: ignore[arg-type]
+    service.sessions = real
+    swipe = real.open(card_id="C1000", source="magstripe", reader="mag-1", card_type="track2")
+    with pytest.raises(AgentError) as err:
+        service.sale(sale_req(swipe.id, "7001"))
+    assert err.value.code == "swipe_session_not_authorized"
+    real.authorize(swipe.id, "att-3", "2468")
+    answer, _ = service.sale(sale_req(swipe.id, "7001"))
+    assert answer["points"] == 149
+    assert events(db, "points.earned")[0]["attendant_id"] == "att-3"
+    db.close()

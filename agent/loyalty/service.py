@@ -171,7 +171,7 @@ class LoyaltyService:
         if request.session_id is None:
             return rules.evaluate(request.lines, EarningContext(at=at))
         swipe = self.sessions.require_authorized_session(request.session_id)
-        card = self.db.read(lambda c: accounts.card_view(c, swipe.card_number))
+        card = self.db.read(lambda c: accounts.card_view(c, swipe.card_id))
         return rules.evaluate(request.lines, self._context(card, at))
 
     def sale(self, request: SaleRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
@@ -181,10 +181,10 @@ class LoyaltyService:
         rules = self.rules()
 
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
-            card = accounts.card_view(conn, swipe.card_number)
+            card = accounts.card_view(conn, swipe.card_id)
             evaluation = rules.evaluate(request.lines, self._context(card, at))
             return sales.book_sale(
-                conn, request=request, card=card, evaluation=evaluation, attendant_id=swipe.attendant_id,
+                conn, request=request, card=card, evaluation=evaluation, attendant_id=swipe.attendant_id or "",
                 station=self.station_id, at=at, idempotency_key=idempotency_key,
                 fingerprint=fingerprint(request), partner=self.settings.partner,
             )
@@ -223,7 +223,7 @@ class LoyaltyService:
         swipe = self.sessions.require_authorized_session(session_id)
 
         def read(conn: sqlite3.Connection) -> dict:
-            card = accounts.card_view(conn, swipe.card_number)
+            card = accounts.card_view(conn, swipe.card_id)
             return {"account_id": card.account_id, "card": accounts.mask_card(card.card_number), "role": card.role,
                     "tier": card.tier_name or card.tier_id} | self._card_summary(conn, card.card_number)
 
@@ -253,8 +253,8 @@ class LoyaltyService:
         at = self.clock()
 
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
-            card = accounts.card_view(conn, swipe.card_number)
-            return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id,
+            card = accounts.card_view(conn, swipe.card_id)
+            return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id or "",
                                   station=self.station_id, at=at, idempotency_key=idempotency_key,
                                   fingerprint=fingerprint(request))
 
@@ -277,7 +277,7 @@ class LoyaltyService:
             return False
         swipe = self.sessions.require_authorized_session(session_id)
         row = conn.execute("SELECT role, account_id FROM loyalty_cards WHERE card_number = ?",
-                           (swipe.card_number,)).fetchone()
+                           (swipe.card_id,)).fetchone()
         if row is None or row["account_id"] != account_id:
             raise LoyaltyError("session_other_account", "La tarjeta pasada no pertenece a esta cuenta.",
                                "The swiped card does not belong to this account.", status=403, field="session_id")

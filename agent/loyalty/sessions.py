@@ -10,12 +10,19 @@ from typing import Protocol
 
 
 class AuthorizedSwipe(Protocol):
-    session_id: str
-    card_number: str
-    attendant_id: str
+    """Matches ``agent.cards.sessions.SwipeSession``: ``card_id`` is the card number we key on."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def card_id(self) -> str: ...
+
+    @property
+    def attendant_id(self) -> str | None: ...
 
 
 class SwipeSessionAuthority(Protocol):
-    def require_authorized_session(self, session_id: str) -> AuthorizedSwipe:
+    def require_authorized_session(self, session_id: str | None) -> AuthorizedSwipe:
         """Return the authorized session or raise an ``AgentError`` (unknown, expired, no PIN yet)."""
         ...
