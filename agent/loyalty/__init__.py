@@ -1,0 +1,1 @@
+"""Loyalty accounts, cards, earning rules, points ledger and rewards (issue 7)."""

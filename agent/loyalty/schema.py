@@ -1,0 +1,184 @@
+"""Loyalty tables. Register this module (``agent.loyalty.schema``) in ``agent.store.migrations``.
+
+Amounts and quantities are stored as Decimal text (exact); points are integers. The ledger's
+``seq`` is this station's gap-free movement number: head office's balance snapshot says up to
+which ``seq`` it already counted, so balance = snapshot + local movements after that seq.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "loyalty_001_directory",
+        """
+        CREATE TABLE loyalty_tiers (
+            tier_id     TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            multiplier  TEXT NOT NULL,                  -- Decimal
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE loyalty_accounts (
+            account_id          TEXT PRIMARY KEY,
+            customer_id         TEXT,                   -- core customers.id when enrolled here
+            tier_id             TEXT,
+            is_fleet            INTEGER NOT NULL DEFAULT 0 CHECK (is_fleet IN (0, 1)),
+            partner_member_id   TEXT,                   -- partner miles opt-in (NULL = not opted in)
+            snapshot_balance    INTEGER NOT NULL DEFAULT 0,
+            snapshot_expiring   INTEGER NOT NULL DEFAULT 0,   -- points expiring at next monthly close
+            snapshot_next_close TEXT,                   -- date of that close, from head office
+            snapshot_as_of      TEXT,
+            snapshot_seq        INTEGER NOT NULL DEFAULT 0,   -- our ledger seq already counted
+            origin              TEXT NOT NULL CHECK (origin IN ('local', 'directory')),
+            created_at          TEXT NOT NULL,
+            updated_at          TEXT NOT NULL
+        );
+        CREATE TABLE loyalty_cards (
+            card_number   TEXT PRIMARY KEY,
+            account_id    TEXT REFERENCES loyalty_accounts(account_id),
+            role          TEXT CHECK (role IN ('primary', 'additional', 'vehicle')),
+            state         TEXT NOT NULL CHECK (state IN ('unassigned', 'issued', 'blocked', 'replaced')),
+            issued_at     TEXT,
+            first_used_at TEXT,
+            replaced_by   TEXT,
+            updated_at    TEXT NOT NULL,
+            CHECK ((state = 'unassigned') = (account_id IS NULL))
+        ) WITHOUT ROWID;
+        CREATE INDEX loyalty_cards_by_account ON loyalty_cards(account_id) WHERE account_id IS NOT NULL;
+        CREATE TABLE loyalty_directory_state (
+            one       INTEGER PRIMARY KEY CHECK (one = 1),
+            last_seq  INTEGER NOT NULL
+        );
+        INSERT INTO loyalty_directory_state(one, last_seq) VALUES (1, 0);
+        CREATE TABLE loyalty_remote_movements (
+            movement_id TEXT PRIMARY KEY,
+            account_id  TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            points      INTEGER NOT NULL,
+            station     TEXT NOT NULL,
+            occurred_at TEXT NOT NULL
+        );
+        CREATE INDEX loyalty_remote_movements_by_account ON loyalty_remote_movements(account_id, occurred_at);
+        CREATE TABLE loyalty_messages (
+            message_id   TEXT PRIMARY KEY,
+            target_type  TEXT NOT NULL CHECK (target_type IN ('card', 'account', 'tier', 'all')),
+            target_value TEXT NOT NULL DEFAULT '',
+            text_es      TEXT NOT NULL,
+            text_en      TEXT,
+            valid_from   TEXT NOT NULL,
+            valid_to     TEXT NOT NULL
+        );
+        CREATE INDEX loyalty_messages_target ON loyalty_messages(target_type, target_value);
+        CREATE TABLE loyalty_rule_program (
+            one         INTEGER PRIMARY KEY CHECK (one = 1),
+            version     TEXT NOT NULL,
+            program     TEXT NOT NULL,                  -- RuleProgram JSON
+            applied_at  TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "loyalty_002_ledger",
+        """
+        CREATE TABLE loyalty_sales (
+            sale_id         TEXT PRIMARY KEY,
+            station         TEXT NOT NULL,
+            pos             TEXT NOT NULL,
+            number          TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            fingerprint     TEXT NOT NULL,
+            account_id      TEXT NOT NULL,
+            card_number     TEXT NOT NULL,
+            session_id      TEXT NOT NULL,
+            occurred_at     TEXT NOT NULL,
+            total_amount    TEXT NOT NULL,
+            points          INTEGER NOT NULL CHECK (points >= 0),
+            reversed_points INTEGER NOT NULL DEFAULT 0 CHECK (reversed_points BETWEEN 0 AND points),
+            voided          INTEGER NOT NULL DEFAULT 0,
+            response        TEXT NOT NULL,
+            UNIQUE (station, pos, number)
+        );
+        CREATE TABLE loyalty_sale_lines (
+            sale_id         TEXT NOT NULL REFERENCES loyalty_sales(sale_id),
+            line_no         INTEGER NOT NULL,
+            sku             TEXT NOT NULL,
+            article_group   TEXT,
+            quantity        TEXT NOT NULL,
+            amount          TEXT NOT NULL,
+            points          INTEGER NOT NULL CHECK (points >= 0),
+            returned_amount TEXT NOT NULL DEFAULT '0',
+            returned_quantity TEXT NOT NULL DEFAULT '0',
+            reversed_points INTEGER NOT NULL DEFAULT 0 CHECK (reversed_points BETWEEN 0 AND points),
+            PRIMARY KEY (sale_id, line_no)
+        ) WITHOUT ROWID;
+        CREATE TABLE loyalty_reversals (
+            reversal_id     TEXT PRIMARY KEY,
+            sale_id         TEXT NOT NULL REFERENCES loyalty_sales(sale_id),
+            kind            TEXT NOT NULL CHECK (kind IN ('return', 'void')),
+            station         TEXT NOT NULL,
+            pos             TEXT NOT NULL,
+            number          TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            fingerprint     TEXT NOT NULL,
+            reason          TEXT NOT NULL,
+            points          INTEGER NOT NULL CHECK (points >= 0),
+            occurred_at     TEXT NOT NULL,
+            response        TEXT NOT NULL,
+            UNIQUE (station, pos, number)
+        );
+        CREATE INDEX loyalty_reversals_by_sale ON loyalty_reversals(sale_id);
+        CREATE TABLE loyalty_ledger (
+            seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+            movement_id    TEXT NOT NULL UNIQUE,
+            account_id     TEXT NOT NULL,
+            card_number    TEXT,
+            kind           TEXT NOT NULL CHECK (kind IN ('earn', 'reversal', 'redeem')),
+            points         INTEGER NOT NULL,           -- signed
+            station        TEXT NOT NULL,
+            occurred_at    TEXT NOT NULL,
+            reference_id   TEXT NOT NULL               -- sale, reversal or redemption id
+        );
+        CREATE INDEX loyalty_ledger_by_account ON loyalty_ledger(account_id, seq);
+        """,
+    ),
+    (
+        "loyalty_003_rewards",
+        """
+        CREATE TABLE loyalty_rewards (
+            reward_id   TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            points_cost INTEGER NOT NULL CHECK (points_cost > 0),
+            delivery    TEXT NOT NULL CHECK (delivery IN ('immediate', 'scheduled')),
+            active      INTEGER NOT NULL DEFAULT 1,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE loyalty_reward_stock (
+            reward_id     TEXT PRIMARY KEY REFERENCES loyalty_rewards(reward_id),
+            quantity      INTEGER NOT NULL DEFAULT 0 CHECK (quantity >= 0),
+            low_threshold INTEGER NOT NULL DEFAULT 0 CHECK (low_threshold >= 0)
+        );
+        CREATE TABLE loyalty_stock_movements (
+            movement_id   TEXT PRIMARY KEY,
+            reward_id     TEXT NOT NULL REFERENCES loyalty_rewards(reward_id),
+            kind          TEXT NOT NULL CHECK (kind IN ('receipt', 'consignment_transfer_in', 'grant')),
+            quantity      INTEGER NOT NULL,            -- signed: grants are negative
+            document      TEXT,
+            occurred_at   TEXT NOT NULL,
+            UNIQUE (kind, document)
+        );
+        CREATE TABLE loyalty_redemptions (
+            redemption_id   TEXT PRIMARY KEY,
+            idempotency_key TEXT UNIQUE,
+            fingerprint     TEXT NOT NULL,
+            account_id      TEXT NOT NULL,
+            card_number     TEXT NOT NULL,
+            session_id      TEXT NOT NULL,
+            reward_id       TEXT NOT NULL REFERENCES loyalty_rewards(reward_id),
+            quantity        INTEGER NOT NULL CHECK (quantity > 0),
+            points          INTEGER NOT NULL CHECK (points > 0),
+            delivery        TEXT NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('delivered', 'requested')),
+            occurred_at     TEXT NOT NULL,
+            response        TEXT NOT NULL
+        );
+        """,
+    ),
+]
