@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.biometric.config import FingerprintSettings
 from agent.cards.config import CardsSettings
 from agent.idcard.config import IdCardSettings
+from agent.loyalty.config import LoyaltySettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     fingerprint: FingerprintSettings = Field(default_factory=FingerprintSettings)
     cards: CardsSettings = Field(default_factory=CardsSettings)
     idcard: IdCardSettings = Field(default_factory=IdCardSettings)
+    loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -79,6 +79,10 @@ def _add_devices(services: Services) -> None:
     cards = CardStation(settings.cards, services.db, station_id=settings.station.id, key_dir=settings.storage.key_dir)
     services.extras["cards"] = cards
     services.extras["swipe_sessions"] = cards.sessions
+    from agent.loyalty.service import LoyaltyService
+
+    services.extras["loyalty"] = LoyaltyService(services.db, station_id=settings.station.id, sessions=cards.sessions,
+                                                settings=settings.loyalty, timezone=settings.station.timezone)
     if settings.idcard.enabled or settings.devices.simulated:
         from agent.idcard.wiring import LazyIdCardService
 

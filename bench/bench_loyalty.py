@@ -15,12 +15,11 @@ import os
 import random
 import socket
 import subprocess
-import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 

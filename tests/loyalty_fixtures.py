@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.loyalty import schema as loyalty_schema
 from agent.loyalty.directory import AccountIn, CardIn, DirectoryDelta, RewardIn, SnapshotIn, TierIn
 from agent.loyalty.models import EarnRule, FirstUseBonusRule, PromotionRule, RuleProgram
 from agent.loyalty.service import LoyaltyService
@@ -24,9 +23,7 @@ STATION = "ST01"
 
 
 def migrations() -> list[tuple[str, str]]:
-    core = all_migrations()
-    names = {n for n, _ in core}
-    return core + [m for m in loyalty_schema.MIGRATIONS if m[0] not in names]
+    return all_migrations()
 
 
 @dataclass(frozen=True)
@@ -116,13 +113,8 @@ def events(db: Database, type_: str | None = None) -> list[dict]:
 
 
 def make_app(tmp_path: Path, at: datetime):
-    """The real FastAPI app over a real database, with the loyalty router mounted the way
-    ``create_app`` mounts authenticated routers (it is not in AUTHENTICATED_ROUTERS on this branch)."""
-    from fastapi import Depends
-
-    from agent.api import routes_loyalty
+    """The real FastAPI app over a real database (``create_app`` mounts the loyalty router)."""
     from agent.api.app import create_app
-    from agent.api.deps import require_client
     from agent.config import Settings
     from agent.customers.service import CustomerService
     from agent.services import Services
@@ -133,7 +125,5 @@ def make_app(tmp_path: Path, at: datetime):
     services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db),
                         extras={"loyalty": service})
     app = create_app(settings, services)
-    if not any(getattr(r, "path", "") == "/v1/sales" for r in app.routes):
-        app.include_router(routes_loyalty.router, dependencies=[Depends(require_client)])
     token = services.tokens.create("pos-1")
     return app, token, sessions, clock, db

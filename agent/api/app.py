@@ -19,6 +19,7 @@ AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_biometric",
     "agent.api.routes_cards",
     "agent.api.routes_idcard",
+    "agent.api.routes_loyalty",
 )
 
 

@@ -43,7 +43,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def get_loyalty(services: Services = Depends(get_services)) -> LoyaltyService:
-    loyalty = getattr(services, "loyalty", None) or services.extras.get("loyalty")
+    loyalty = services.extras.get("loyalty")
     if loyalty is None:
         raise AgentError("loyalty_not_configured", "El programa de fidelización no está configurado.",
                          "The loyalty program is not configured.", status=503)

@@ -7,7 +7,6 @@ file was read, 1 otherwise. Without ``--json`` a human line per file, number mas
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO

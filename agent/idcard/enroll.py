@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.customers.models import Customer, CustomerCreate, CustomerPatch, DocumentIn
+from agent.customers.models import Customer, CustomerCreate, CustomerPatch
 from agent.customers.service import CustomerExists, CustomerNotFound, CustomerService
 from agent.idcard.errors import CaptureError
 from agent.idcard.schema import IdDocument

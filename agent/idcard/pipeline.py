@@ -123,7 +123,6 @@ def rectify(gray: np.ndarray, quad: np.ndarray, settings: PipelineSettings,
     The margin is generous along the long side: the gradient blob often stops short of
     PDF417's wide start/stop bars, and without them and their quiet zone nothing is found."""
     pts = _order(quad)
-    center = pts.mean(axis=0)
     along = (pts[1] - pts[0] + pts[2] - pts[3]) / 2
     across = (pts[3] - pts[0] + pts[2] - pts[1]) / 2
     signs = np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]])

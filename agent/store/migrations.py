@@ -18,6 +18,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "agent.store.schema_core",
     "agent.biometric.templates",
     "agent.cards.pins",
+    "agent.loyalty.schema",
 )
 
 
