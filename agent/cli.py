@@ -15,6 +15,7 @@ from agent import __version__
 FEATURE_COMMANDS: tuple[str, ...] = (
     "agent.cards.cli",
     "agent.idcard.cli",
+    "agent.queue.sync_cli",
 )
 
 

@@ -85,8 +85,11 @@ async def serve(settings: Settings, services: Services) -> None:
 
 
 def run(settings: Settings) -> int:
+    from agent.queue.sync_cli import LOCAL_CLIENT, TOKEN_FILE
+
     services = build_services(settings)
     try:
+        services.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
         asyncio.run(serve(settings, services))
     finally:
         services.close()

@@ -83,6 +83,11 @@ def _add_devices(services: Services) -> None:
 
     services.extras["loyalty"] = LoyaltyService(services.db, station_id=settings.station.id, sessions=cards.sessions,
                                                 settings=settings.loyalty, timezone=settings.station.timezone)
+    from agent.queue.sync import SyncService, register_downlink
+
+    sync = SyncService(services.db, settings)
+    register_downlink(sync, services.extras)
+    services.extras["sync"] = sync
     if settings.idcard.enabled or settings.devices.simulated:
         from agent.idcard.wiring import LazyIdCardService
 

@@ -6,10 +6,12 @@ the lookup is by hash, so no comparison leaks timing about a stored token.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.clock import now_iso
 from agent.errors import AgentError
@@ -51,6 +53,22 @@ class TokenStore:
 
         self._db.write(run)
         return token
+
+    def issue_local_token(self, path: Path, name: str = "local-cli") -> None:
+        """A fresh token for local tools (``loyalty-agent sync``), written 0600 next to the keys.
+
+        Replaced at every start, so a copied file stops working after a restart."""
+        self.revoke(name)
+        token = self.create(name)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, token.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
 
     def revoke(self, name: str) -> bool:
         return self._db.write(lambda c: c.execute(

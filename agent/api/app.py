@@ -20,6 +20,7 @@ AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_cards",
     "agent.api.routes_idcard",
     "agent.api.routes_loyalty",
+    "agent.api.routes_sync",
 )
 
 

@@ -1,0 +1,86 @@
+"""``loyalty-agent sync``: ask the running agent to sync now and show progress until done.
+
+It talks to the local API with the token the agent writes for local tools at start-up
+(``<data_dir>/keys/local-cli.token``, readable only by the service user).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+from typing import Any
+
+LOCAL_CLIENT = "local-cli"
+TOKEN_FILE = "local-cli.token"
+
+
+def _request(host: str, port: int, token: str, method: str, path: str) -> dict[str, Any]:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+    if response.status >= 400:
+        raise RuntimeError(body.get("detail") or f"HTTP {response.status}")
+    return body
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    """
+    >>> _bar(5, 10, 10)
+    '[#####.....]  50%'
+    """
+    share = 1.0 if total == 0 else done / total
+    filled = int(share * width)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:3.0f}%"
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from agent.cli import load
+
+    settings = load(args)
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
+    token_path = settings.storage.key_dir / TOKEN_FILE
+    try:
+        token = token_path.read_text().strip()
+    except OSError:
+        print(f"no se puede leer {token_path}: ¿está el agente en ejecución y es usted el usuario del servicio?",
+              file=sys.stderr)
+        return 2
+    try:
+        first = _request(host, settings.api.port, token, "POST", "/v1/sync")
+    except (OSError, RuntimeError) as exc:
+        print(f"el agente no responde en {host}:{settings.api.port}: {exc}", file=sys.stderr)
+        return 2
+    if not first["requested"]:
+        print("no hay oficina central configurada (mqtt.url): los eventos quedan en cola local", file=sys.stderr)
+        return 1
+    start_unconfirmed = first["status"]["pending"] + first["status"]["delivered"]
+    deadline = time.monotonic() + args.timeout
+    status = first["status"]
+    while True:
+        left = status["pending"] + status["delivered"]
+        total = max(start_unconfirmed, left)
+        print(f"\r{_bar(total - left, total)} {left} por confirmar, broker {status['broker']['state']}   ",
+              end="", file=sys.stderr, flush=True)
+        if left == 0:
+            print("\nsincronizado", file=sys.stderr)
+            return 0
+        if time.monotonic() > deadline:
+            print(f"\nquedan {left} eventos sin confirmar (último éxito: {status['last_success_at']})", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+        status = _request(host, settings.api.port, token, "GET", "/v1/sync")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from agent.cli import _common
+
+    p = subparsers.add_parser("sync", help="sincronizar ahora con la oficina central y mostrar el avance")
+    _common(p)
+    p.add_argument("--timeout", type=float, default=120.0, help="segundos a esperar la confirmación")
+    p.set_defaults(func=cmd_sync)
