@@ -9,7 +9,6 @@ station's ``config/errors`` topic and logged, and never stops the agent.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
