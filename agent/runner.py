@@ -74,7 +74,9 @@ class _AgentServer(uvicorn.Server):
 async def serve(settings: Settings, services: Services) -> None:
     app = create_app(settings, services)
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
-                            access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30)
+                            access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30,
+                            # Open SSE streams never end by themselves: bound the drain on stop.
+                            timeout_graceful_shutdown=5)
     server = _AgentServer(config)
     services.start()
     supervisor = asyncio.create_task(_supervise(server, services))

@@ -319,11 +319,30 @@ class LoyaltyService:
 
     def issue_card(self, request: IssueCardRequest) -> dict:
         at = self.clock()
-        return self.db.write(lambda c: accounts.issue_card(
-            c, card_number=request.card_number, station=self.station_id, at=at, account_id=request.account_id,
-            role=request.role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
-            customer_id=request.customer_id, partner_member_id=request.partner_member_id,
-        ))
+
+        def run(c: sqlite3.Connection) -> dict:
+            # The customer's recorded opt-in to the partner program (seed 000: LATAM Pass with
+            # member number) is what makes sales accrue miles; the POS need not repeat it.
+            member = request.partner_member_id or self._partner_member_from_consents(c, request.customer_id)
+            return accounts.issue_card(
+                c, card_number=request.card_number, station=self.station_id, at=at, account_id=request.account_id,
+                role=request.role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
+                customer_id=request.customer_id, partner_member_id=member,
+            )
+
+        return self.db.write(run)
+
+    def _partner_member_from_consents(self, conn: sqlite3.Connection, customer_id: str | None) -> str | None:
+        if customer_id is None:
+            return None
+        row = conn.execute("SELECT data FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        if row is None:
+            return None
+        wanted = _program_key(self.settings.partner.program)
+        for program in json.loads(row["data"]).get("consents", {}).get("partner_programs", []):
+            if _program_key(program.get("name", "")) == wanted and program.get("value") and program.get("member_id"):
+                return str(program["member_id"])
+        return None
 
     def block_card(self, card_number: str, reason: str) -> dict:
         at = self.clock()
@@ -334,3 +353,12 @@ class LoyaltyService:
         at = self.clock()
         return self.db.write(lambda c: accounts.replace_card(c, old_card=card_number, new_card=request.new_card,
                                                              reason=request.reason, station=self.station_id, at=at))
+
+
+def _program_key(name: str) -> str:
+    """'LATAM Pass', 'latam_pass' and 'LATAM-PASS' name the same program.
+
+    >>> _program_key("LATAM Pass") == _program_key("LATAM_PASS")
+    True
+    """
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
