@@ -23,16 +23,17 @@ router = APIRouter(prefix="/v1/idcard", tags=["idcard"], dependencies=[Depends(r
 def _service(services: Services) -> "IdCardService":
     service = services.extras.get("idcard")
     if service is None:
-        raise AgentError("idcard_unavailable", "la captura de documentos no esta configurada",
-                         "ID-card capture is not configured", status=503)
+        raise AgentError("idcard_unavailable", "La captura de documentos no está configurada en esta estación.",
+                         "ID-card capture is not configured at this station.", status=503)
     return service
 
 
 @router.post("/captures", status_code=201, summary="Start a capture and read the document barcode")
 async def start_capture(services: Services = Depends(get_services)) -> dict[str, Any]:
     service = _service(services)
-    capture_id = service.start_capture()
-    session = await run_in_threadpool(service.read_document, capture_id)  # camera loop blocks
+    # Both block: the first call builds the decoder (imports OpenCV), then the camera loop runs.
+    capture_id = await run_in_threadpool(service.start_capture)
+    session = await run_in_threadpool(service.read_document, capture_id)
     return session.to_dict()
 
 

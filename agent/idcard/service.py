@@ -45,7 +45,7 @@ class CaptureSession:
 
 
 def _unknown(capture_id: str) -> CaptureError:
-    return CaptureError("unknown_capture", "captura desconocida", "unknown capture", status=404, field="capture_id")
+    return CaptureError("unknown_capture", "No existe esa captura (puede haber expirado): inicie una nueva.", "No such capture (it may have expired): start a new one.", status=404, field="capture_id")
 
 
 class IdCardService:
