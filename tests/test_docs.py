@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -221,7 +221,7 @@ def test_earning_rules_schema_matches_the_models() -> None:
 def _json_examples(path: Path) -> list[tuple[str, Any]]:
     """Fenced blocks written as ```json <schema-file> in a markdown page."""
     text = path.read_text(encoding="utf-8")
-    return [(name, json.loads(body)) for name, body in re.findall(r"```json ([a-z0-9-]+\.json)\n(.*?)```", text, re.S)]
+    return [(name, json.loads(body)) for name, body in re.findall(r"```json ([a-z0-9-]+\.json)\n(.*?)```", text, re.DOTALL)]
 
 
 def test_every_head_office_example_validates_against_its_schema() -> None:
@@ -299,7 +299,7 @@ def test_real_pin_bundle_validates() -> None:
 
     from agent.cards.pin_bundle import build_bundle
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     raw = build_bundle(Ed25519PrivateKey.generate(), version=3, stations=["st-docs"], issued_at=now,
                        expires_at=now + timedelta(days=30), pins={"P-017": "4821"}, pepper=b"p" * 32)
     validate("pin-bundle.json", json.loads(raw))
@@ -471,3 +471,78 @@ def test_firmware_notes_index_links_every_page() -> None:
     assert pages
     for page in pages:
         assert f"]({page})" in index, f"firmware-notes/README.md does not link {page}"
+
+
+def test_documented_broker_acl_confines_each_station_to_its_own_topics(tmp_path: Path) -> None:
+    """The ACL block of head-office.md, used verbatim by a real Mosquitto.
+
+    The certificate part is left out here (the user name stands in for the certificate CN
+    that ``use_identity_as_username`` would supply); the ACL rules are exactly the documented ones.
+    """
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed")
+    text = HEAD_OFFICE.read_text(encoding="utf-8")
+    acl = re.search(r"```\n(# stations:.*?)```", text, re.DOTALL)
+    assert acl, "docs/head-office.md lost its ACL example"
+    (tmp_path / "acl").write_text(acl.group(1), encoding="utf-8")
+    import os
+
+    # Started as root (CI containers), Mosquitto drops to its own user before reading the ACL
+    # file, which then cannot read pytest's private temporary folder: stay root there.
+    stay = "user root\n" if os.geteuid() == 0 else ""
+    broker = Mosquitto(tmp_path / "broker", extra_config=f"{stay}acl_file {tmp_path / 'acl'}").start()
+    received: list[tuple[str, str]] = []
+
+    def connect(user: str, client_id: str) -> mqtt.Client:
+        connected = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client.username_pw_set(user)
+        client.on_connect = lambda *args: connected.set()
+        client.on_message = lambda c, u, m: received.append((user, m.topic))
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        assert connected.wait(5)
+        return client
+
+    def publish_as(user: str, topic: str) -> None:
+        # A fresh connection each time: paho drops the connection after a PUBACK that says
+        # "not authorized", so one client cannot go on after the first refusal.
+        client = connect(user, f"pub-{user}")
+        acked = threading.Event()
+        client.on_publish = lambda *args: acked.set()
+        client.publish(topic, b"{}", qos=1)
+        acked.wait(5)
+        client.disconnect()  # before loop_stop, which otherwise waits out its 1 s select
+        client.loop_stop()
+
+    ho, st_a = connect("ho-consumer", "acl-ho"), connect("st-a", "acl-st-a")
+    try:
+        ho.subscribe("loyalty/v1/stations/+/#", qos=1)
+        st_a.subscribe("loyalty/v1/stations/st-a/acks", qos=1)
+        st_a.subscribe("loyalty/v1/stations/st-b/acks", qos=1)  # not its own: nothing may arrive there
+        time.sleep(0.3)
+        for topic in ("loyalty/v1/stations/st-a/events", "loyalty/v1/stations/st-b/events",
+                      "loyalty/v1/stations/st-a/acks", "loyalty/v1/stations/st-a/config/pin_bundle"):
+            publish_as("st-a", topic)
+        publish_as("ho-consumer", "loyalty/v1/stations/st-a/acks")
+        publish_as("ho-consumer", "loyalty/v1/stations/st-b/acks")
+        assert _wait(lambda: ("st-a", "loyalty/v1/stations/st-a/acks") in received, 5)
+        time.sleep(0.3)
+    finally:
+        for client in (ho, st_a):
+            client.disconnect()
+            client.loop_stop()
+        broker.kill()
+    by_ho = {t for who, t in received if who == "ho-consumer"}
+    by_station = {t for who, t in received if who == "st-a"}
+    assert "loyalty/v1/stations/st-a/events" in by_ho  # its own uplink passes
+    assert "loyalty/v1/stations/st-b/events" not in by_ho  # another station's uplink is dropped
+    assert "loyalty/v1/stations/st-a/config/pin_bundle" not in by_ho  # cannot forge its own config
+    assert by_station == {"loyalty/v1/stations/st-a/acks"}  # never another station's downlink
+    # The station's own fake ack was dropped too: the only ack it received is head office's.
+    assert sum(1 for who, t in received if who == "st-a") == 1
