@@ -43,6 +43,7 @@ _STATUS_EVERY_S = 30.0
 _PRUNE_EVERY_S = 600.0
 _SESSION_EXPIRY_S = 7 * 86400
 _MAX_RESEND_BACKOFF_S = 3600.0
+_DUE_NOW = float("-inf")  # a "sent at" that makes a row due for sending whatever the timeout
 
 
 @dataclass
@@ -166,7 +167,7 @@ class SyncPublisher:
             self._next_connect = 0.0
             self._backoff = self._settings.reconnect_min_s
             for sent in self._sent.values():
-                sent.at = 0.0  # due now
+                sent.at = _DUE_NOW  # due now
         if self._client is None or not self._connected:
             if self._client is None and now >= self._next_connect:
                 self._connect()
@@ -258,7 +259,7 @@ class SyncPublisher:
             for seq in seqs:
                 sent = self._sent.get(seq)
                 if sent is not None:
-                    sent.at = 0.0
+                    sent.at = _DUE_NOW
         self._inflight.clear()
 
     def _set_broker(self, state: str, error: str | None = None) -> None:
@@ -305,7 +306,7 @@ class SyncPublisher:
             log.warning("broker refused an event batch: %s", reason)
             for seq in seqs:
                 if seq in self._sent:
-                    self._sent[seq].at = 0.0
+                    self._sent[seq].at = _DUE_NOW
             return
         self._marks.delivered.extend(seqs)
 
@@ -355,7 +356,7 @@ class SyncPublisher:
         for seq in range(first, last + 1):
             sent = self._sent.get(seq)
             if sent is not None:
-                sent.at = 0.0
+                sent.at = _DUE_NOW
         self._cursor = min(self._cursor, first - 1)
         status = "ok" if oldest and first >= oldest else "partial"
         client.publish(self.topics.replay_result, json.dumps({

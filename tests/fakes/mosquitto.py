@@ -6,6 +6,7 @@ same port with the same data.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,9 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1" if "listener" not in self.extra_config else "",
             "allow_anonymous true" if "allow_anonymous" not in self.extra_config else "",
+            # Run as root (CI) mosquitto drops to user "mosquitto", which cannot read pytest's
+            # private temporary folders; keep the test broker as the invoking user.
+            "user root" if os.geteuid() == 0 else "",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             "max_queued_messages 0",  # unlimited: tests must never lose data in the broker
