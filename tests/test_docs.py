@@ -490,12 +490,7 @@ def test_documented_broker_acl_confines_each_station_to_its_own_topics(tmp_path:
     acl = re.search(r"```\n(# stations:.*?)```", text, re.DOTALL)
     assert acl, "docs/head-office.md lost its ACL example"
     (tmp_path / "acl").write_text(acl.group(1), encoding="utf-8")
-    import os
-
-    # Started as root (CI containers), Mosquitto drops to its own user before reading the ACL
-    # file, which then cannot read pytest's private temporary folder: stay root there.
-    stay = "user root\n" if os.geteuid() == 0 else ""
-    broker = Mosquitto(tmp_path / "broker", extra_config=f"{stay}acl_file {tmp_path / 'acl'}").start()
+    broker = Mosquitto(tmp_path / "broker", extra_config=f"acl_file {tmp_path / 'acl'}").start()
     received: list[tuple[str, str]] = []
 
     def connect(user: str, client_id: str) -> mqtt.Client:
