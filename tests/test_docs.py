@@ -290,8 +290,9 @@ def test_every_emitted_event_type_is_documented() -> None:
 def test_sync_status_counters_are_the_documented_ones(services: Services) -> None:
     stats = services.db.read(outbox.stats)
     status_keys = _documented_properties("status.json")
-    assert set(stats) | {"station_id", "at", "version"} == status_keys
-    validate("status.json", {**stats, "station_id": "st-docs", "at": "2026-01-01T00:00:00.000Z", "version": "0.1.0"})
+    assert set(stats) | {"station_id", "at", "version", "downlink"} == status_keys
+    validate("status.json", {**stats, "station_id": "st-docs", "at": "2026-01-01T00:00:00.000Z", "version": "0.1.0",
+                             "downlink": {"earning_rules": {"version": 2, "applied_at": "2026-01-01T00:00:00.000Z"}}})
 
 
 def test_real_pin_bundle_validates() -> None:

@@ -5,10 +5,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, StringConstraints, field_validator
+
+from agent.clock import iso
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f<>]+$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# One timestamp spelling everywhere (API, stored JSON, events): UTC, milliseconds, Z.
+Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
 Kind = Literal["natural", "juridica", "gobierno"]
 Sex = Literal["F", "M", "X"]
 BloodType = Literal["O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-"]
@@ -114,7 +118,7 @@ class PhoneOut(BaseModel):
 
 class ConsentOut(BaseModel):
     value: bool
-    at: datetime
+    at: Timestamp
     channel: str
 
 
@@ -159,8 +163,8 @@ class Customer(BaseModel):
     foreigner: bool = False
     consents: ConsentsOut = Field(default_factory=ConsentsOut)
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class CustomerSummary(BaseModel):
@@ -179,7 +183,7 @@ class Change(BaseModel):
     field: str
     old: object | None = None
     new: object | None = None
-    at: datetime
+    at: Timestamp
     actor: str
 
 

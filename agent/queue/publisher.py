@@ -343,13 +343,16 @@ class SyncPublisher:
         self._marks.confirmed.extend(ids)
 
     def _on_replay(self, client: mqtt.Client, payload: bytes) -> None:
+        body: Any = None
         try:
             body = json.loads(payload)
             first, last = int(body["from_seq"]), int(body["to_seq"])
             if first < 1 or last < first:
                 raise ValueError("need 1 <= from_seq <= to_seq")
         except (ValueError, KeyError, TypeError) as exc:
-            client.publish(self.topics.replay_result, json.dumps({"status": "rejected", "message": str(exc)}), qos=1)
+            request_id = body.get("request_id") if isinstance(body, dict) else None
+            client.publish(self.topics.replay_result, json.dumps({"status": "rejected", "message": str(exc),
+                                                                  "request_id": request_id}), qos=1)
             return
         self._flush()
         reopened, oldest = self._db.write(lambda c: outbox.reopen_range(c, first, last))
@@ -456,7 +459,8 @@ class SyncPublisher:
 
     def _publish_status(self, client: mqtt.Client) -> None:
         status = self._db.read(outbox.stats)
-        status.update(station_id=self.station_id, at=now_iso(), version=__version__)
+        status.update(station_id=self.station_id, at=now_iso(), version=__version__,
+                      downlink=self._downlink.state())
         client.publish(self.topics.status, json.dumps(status), qos=1, retain=True)
 
     def _prune(self) -> None:

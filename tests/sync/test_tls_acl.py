@@ -60,14 +60,19 @@ def test_station_publishes_over_tls_and_cannot_publish_for_another_station(tmp_p
                       cert_reqs=ssl.CERT_REQUIRED)
         rogue.connect("127.0.0.1", port)
         rogue.loop_start()
+        assert wait(rogue.is_connected, 10)
         forged = {"station_id": STATION, "events": [{"id": "forged-1", "seq": 999, "type": "customer.created",
                                                      "schema_version": 1, "created_at": "2026-01-01T00:00:00.000Z",
                                                      "clock_synced": True, "payload": {}}]}
-        rogue.publish(f"loyalty/v1/stations/{STATION}/events", json.dumps(forged), qos=1).wait_for_publish(5)
-        # ...while the same client may publish under its own station.
+        # The same client may publish under its own station...
         own = {**forged, "station_id": "st-other", "events": [{**forged["events"][0], "id": "own-1", "seq": 1}]}
         rogue.publish("loyalty/v1/stations/st-other/events", json.dumps(own), qos=1).wait_for_publish(5)
         assert wait(lambda: "own-1" in head_office.events)
+        # ...but not into this station's event topic (Mosquitto refuses it and may drop the client).
+        rogue.publish(f"loyalty/v1/stations/{STATION}/events", json.dumps(forged), qos=1)
+        time.sleep(1.0)
+        queue_events(services, 1)  # a later real event still arrives, the forged one never does
+        assert wait(lambda: head_office.unique() == 32)
         assert "forged-1" not in head_office.events
         rogue.loop_stop()
         rogue.disconnect()
