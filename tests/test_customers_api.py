@@ -235,3 +235,26 @@ def test_openapi_documents_every_route_and_the_problem_model(client: TestClient)
         assert method in paths[path], (path, method)
     assert "Problem" in spec["components"]["schemas"]
     assert "409" in paths["/v1/customers"]["post"]["responses"]
+
+
+def test_cors_only_for_configured_origins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.api.app import create_app
+    from agent.services import build_services
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, api={"cors_origins": ["http://pos.local"]})
+    services = build_services(settings)
+    try:
+        with TestClient(create_app(settings, services)) as c:
+            preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+            ok = c.options("/v1/customers", headers={"Origin": "http://pos.local", **preflight})
+            assert ok.headers.get("access-control-allow-origin") == "http://pos.local"
+            other = c.options("/v1/customers", headers={"Origin": "http://evil.example", **preflight})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        services.close()
+
+
+def test_no_cors_headers_by_default(client: TestClient) -> None:
+    r = client.get("/v1/health", headers={"Origin": "http://pos.local"})
+    assert "access-control-allow-origin" not in r.headers

@@ -88,3 +88,12 @@ def test_committed_data_survives_reopening(tmp_path: Path) -> None:
         assert again.read(lambda c: c.execute("SELECT type FROM outbox").fetchone()[0]) == "test.durable"
     finally:
         again.close()
+
+
+def test_outbox_age_budget_refuses_new_work_when_the_oldest_event_is_too_old(services: Services) -> None:
+    services.db.write(lambda c: configure_budget(c, None, 3600))
+    services.db.write(lambda c: append_event(c, "test.old", {}))
+    services.db.write(lambda c: c.execute("UPDATE outbox SET created_at='2020-01-01T00:00:00.000Z'"))
+    with pytest.raises(OutboxFull) as err:
+        services.db.write(lambda c: append_event(c, "test.new", {}))
+    assert err.value.extra == {"reason": "age"}
