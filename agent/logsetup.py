@@ -37,7 +37,17 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-class JournalFormatter(logging.Formatter):
+class MaskingFormatter(logging.Formatter):
+    """Tracebacks are masked too: an exception's message may quote the input that caused it."""
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
+        return mask_numbers(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return mask_numbers(super().formatStack(stack_info))
+
+
+class JournalFormatter(MaskingFormatter):
     """Prefix ``<N>`` so journald stores the right priority; no timestamp (journald adds it)."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -49,7 +59,7 @@ def configure_logging(level: str = "INFO") -> None:
     if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -258,3 +258,18 @@ def test_cors_only_for_configured_origins(tmp_path) -> None:  # type: ignore[no-
 def test_no_cors_headers_by_default(client: TestClient) -> None:
     r = client.get("/v1/health", headers={"Origin": "http://pos.local"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_search_with_control_characters_is_a_clear_422(client: TestClient) -> None:
+    r = client.get("/v1/customers/search", params={"q": "ana\x00"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_query"
+
+
+def test_chunked_oversized_body_is_413_not_400(client: TestClient, services: Services) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 10_000  # 400 kB, no Content-Length
+
+    r = client.post("/v1/customers", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
+    assert counts(services) == (0, 0, 0)

@@ -97,3 +97,51 @@ def test_outbox_age_budget_refuses_new_work_when_the_oldest_event_is_too_old(ser
     with pytest.raises(OutboxFull) as err:
         services.db.write(lambda c: append_event(c, "test.new", {}))
     assert err.value.extra == {"reason": "age"}
+
+
+def _totals_match_rows(services: Services) -> bool:
+    return services.db.read(lambda c: tuple(c.execute("SELECT pending_count, pending_bytes FROM outbox_totals")
+                                            .fetchone()) == tuple(c.execute(
+        "SELECT count(*), coalesce(sum(size),0) FROM outbox WHERE state != 'confirmed'").fetchone()))
+
+
+def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: Services) -> None:
+    from agent.queue.outbox import mark_confirmed, mark_delivered, reopen_range
+
+    for i in range(10):
+        services.db.write(lambda c, i=i: append_event(c, "test.e", {"i": i}))
+    ids = services.db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM outbox ORDER BY seq")])
+    at = "2026-01-01T00:00:00.000Z"
+    services.db.write(lambda c: mark_confirmed(c, ids[5:], at))  # acked before any PUBACK was recorded
+    services.db.write(lambda c: mark_delivered(c, list(range(1, 6)), at))
+    services.db.write(lambda c: reopen_range(c, 1, 10))  # overlapping replays, twice
+    services.db.write(lambda c: reopen_range(c, 3, 8))
+    assert _totals_match_rows(services)
+    services.db.write(lambda c: mark_confirmed(c, ids, at))
+    assert _totals_match_rows(services)
+    assert services.db.read(lambda c: c.execute("SELECT pending_count, pending_bytes FROM outbox_totals").fetchone()[:]) == (0, 0)
+
+
+def test_replay_reports_events_that_were_pruned(services: Services) -> None:
+    from agent.queue.outbox import mark_confirmed, prune_confirmed, reopen_range
+
+    for i in range(6):
+        services.db.write(lambda c, i=i: append_event(c, "test.e", {"i": i}))
+    ids = services.db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM outbox ORDER BY seq")])
+    services.db.write(lambda c: mark_confirmed(c, ids[2:4], "2020-01-01T00:00:00.000Z"))  # seq 3, 4: old
+    services.db.write(lambda c: mark_confirmed(c, ids[:2], "2030-01-01T00:00:00.000Z"))  # seq 1, 2: recent
+    services.db.write(lambda c: prune_confirmed(c, "2025-01-01T00:00:00.000Z"))
+    result = services.db.write(lambda c: reopen_range(c, 1, 100))
+    assert result == {"reopened": 2, "stored": 4, "expected": 6}  # seq 3 and 4 are gone
+
+
+def test_replayed_old_events_do_not_trip_the_age_budget(services: Services) -> None:
+    from agent.queue.outbox import mark_confirmed, reopen_range
+
+    services.db.write(lambda c: append_event(c, "test.old", {}))
+    services.db.write(lambda c: c.execute("UPDATE outbox SET created_at='2020-01-01T00:00:00.000Z'"))
+    event_id = services.db.read(lambda c: c.execute("SELECT id FROM outbox").fetchone()[0])
+    services.db.write(lambda c: mark_confirmed(c, [event_id], "2026-01-01T00:00:00.000Z"))
+    services.db.write(lambda c: configure_budget(c, None, 3600))
+    services.db.write(lambda c: reopen_range(c, 1, 1))
+    services.db.write(lambda c: append_event(c, "test.new", {}))  # accepted: the old one was confirmed once

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -117,6 +118,7 @@ class AttendantPins:
         self._hasher = hasher()
         # Same parameters as real hashes, so an unknown id costs exactly one normal verify.
         self._dummy_hash = self._hasher.hash(os.urandom(32))
+        self._stripes = [threading.Lock() for _ in range(64)]
 
     # ---- bundles ---------------------------------------------------------------------------
     def import_bundle(self, data: bytes) -> PinBundle:
@@ -161,6 +163,13 @@ class AttendantPins:
         if not isinstance(attendant_id, str) or not 1 <= len(attendant_id) <= 32:
             raise AgentError("attendant_id_invalid", "Código de playero inválido.", "Invalid attendant code.",
                              status=422, field="attendant_id")
+        # One attempt at a time per attendant: otherwise parallel guesses all pass the lockout
+        # check before the first failure is recorded (argon2 takes ~50 ms), and a lucky one
+        # would clear a lockout set meanwhile. Striped locks bound memory for unknown ids.
+        with self._stripes[hash(attendant_id) % len(self._stripes)]:
+            self._verify_serialized(attendant_id, pin)
+
+    def _verify_serialized(self, attendant_id: str, pin: str) -> None:
         now = self._now()
 
         def read(conn: sqlite3.Connection):  # type: ignore[no-untyped-def]

@@ -198,9 +198,9 @@ class CustomerService:
     def search(self, q: str, limit: int = 20) -> list[CustomerSummary]:
         """By document number (any spelling), loyalty id, or name words (prefix match, accents ignored)."""
         q = q.strip()
-        if not q or len(q) > 100:
-            raise AgentError("invalid_query", "Ingrese entre 1 y 100 caracteres para buscar.",
-                             "Enter 1 to 100 characters to search.", status=422, field="q")
+        if not q or len(q) > 100 or any(ord(ch) < 32 or ord(ch) == 127 for ch in q):
+            raise AgentError("invalid_query", "Ingrese entre 1 y 100 caracteres visibles para buscar.",
+                             "Enter 1 to 100 visible characters to search.", status=422, field="q")
         compact = "".join(ch for ch in q.upper() if ch.isascii() and ch.isalnum())
         words = [w for w in search_text({"first_name": q}).split() if w]
         fts = " ".join('"' + w.replace('"', '""') + '"*' for w in words)

@@ -53,7 +53,7 @@ def append_event(
         _refuse(conn, "bytes")
     if totals["max_age_s"] is not None:
         oldest = conn.execute(
-            "SELECT created_at FROM outbox WHERE state != 'confirmed' ORDER BY seq LIMIT 1"
+            "SELECT created_at FROM outbox WHERE state != 'confirmed' AND confirmed_at IS NULL ORDER BY seq LIMIT 1"
         ).fetchone()
         if oldest is not None:
             age = datetime.now(timezone.utc) - datetime.fromisoformat(oldest[0].replace("Z", "+00:00"))
@@ -132,21 +132,21 @@ def prune_confirmed(conn: sqlite3.Connection, before: str, limit: int = 5000) ->
         " LIMIT ?)", (before, limit)).rowcount
 
 
-def reopen_range(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> tuple[int, int]:
+def reopen_range(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> dict[str, int]:
     """Head office asked for a replay: confirmed events in the range go back to pending.
 
-    Returns (reopened, oldest_seq_still_stored) so a request for pruned events can be reported.
+    ``confirmed_at`` is kept on reopened rows: they were confirmed once, so they do not count
+    toward the age budget (an old replayed event must not make the station refuse new work).
+    Returns how many were reopened, how many of the requested events are still stored, and
+    how many were expected (events already pruned cannot be replayed).
     """
-    reopened = conn.execute("UPDATE outbox SET state='pending', confirmed_at=NULL"
-                            " WHERE seq BETWEEN ? AND ? AND state='confirmed'", (first_seq, last_seq)).rowcount
-    if reopened:
-        # Reopened rows count as pending again for the budget and the status.
-        size = conn.execute("SELECT coalesce(sum(size),0) FROM outbox WHERE seq BETWEEN ? AND ? AND state='pending'"
-                            " AND delivered_at IS NOT NULL", (first_seq, last_seq)).fetchone()[0]
-        conn.execute("UPDATE outbox_totals SET pending_count = pending_count + ?, pending_bytes = pending_bytes + ?",
-                     (reopened, size))
-    oldest = conn.execute("SELECT min(seq) FROM outbox").fetchone()[0]
-    return reopened, oldest or 0
+    reopened = conn.execute("UPDATE outbox SET state='pending' WHERE seq BETWEEN ? AND ? AND state='confirmed'",
+                            (first_seq, last_seq)).rowcount
+    highest = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='outbox'").fetchone()[0]
+    top = min(last_seq, highest)
+    expected = max(0, top - first_seq + 1)
+    stored = conn.execute("SELECT count(*) FROM outbox WHERE seq BETWEEN ? AND ?", (first_seq, top)).fetchone()[0]
+    return {"reopened": reopened, "stored": stored, "expected": expected}
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:

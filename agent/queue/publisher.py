@@ -109,6 +109,7 @@ class SyncPublisher:
         self._next_prune = 0.0
         self._next_connect = 0.0
         self._connect_started = 0.0
+        self._connected_at = 0.0
         self._backoff = settings.reconnect_min_s
         self._alerts: list[dict[str, Any]] = []
 
@@ -186,6 +187,8 @@ class SyncPublisher:
             elif now - self._connect_started > 15.0:
                 self._drop_connection("no CONNACK from the broker")
             return
+        if now - self._connected_at > 60.0:
+            self._backoff = self._settings.reconnect_min_s  # a connection that held a minute is healthy
         self._pump(client)
         self._publish_alerts(client)
         if now - self._last_flush >= _FLUSH_EVERY_S:
@@ -280,7 +283,9 @@ class SyncPublisher:
             self._set_broker("disconnected", str(reason))
             return
         self._connected = True
-        self._backoff = self._settings.reconnect_min_s
+        self._connected_at = time.monotonic()
+        # The backoff is reset by the first accepted batch, not by CONNACK: a broker that
+        # accepts the connection and then drops it (e.g. an ACL refusal) must not be hammered.
         self._set_broker("connected")
         client.subscribe([(self.topics.acks, 1), (self.topics.replay, 1), (self.topics.config("+"), 1)])
         client.publish(self.topics.availability,
@@ -296,6 +301,7 @@ class SyncPublisher:
             log.warning("disconnected from head office broker: %s", reason)
         self._client = None
         self._requeue_inflight()
+        self._flush()  # acks already received are made durable now, not at the next connection
         self._schedule_reconnect(str(reason))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
@@ -303,12 +309,13 @@ class SyncPublisher:
         if seqs is None:
             return
         if getattr(reason, "is_failure", False):
-            log.warning("broker refused an event batch: %s", reason)
-            for seq in seqs:
-                if seq in self._sent:
-                    self._sent[seq].at = _DUE_NOW
+            # Not delivered. Resend on the normal timeout/backoff (not at once: a broker that
+            # refuses by ACL or quota would refuse again) and tell head office.
+            log.error("head office broker refused an event batch: %s", reason)
+            self.alert("publish_refused", {"reason": str(reason)})
             return
         self._marks.delivered.extend(seqs)
+        self._backoff = self._settings.reconnect_min_s  # the link really works: reset the backoff
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -355,17 +362,20 @@ class SyncPublisher:
                                                                   "request_id": request_id}), qos=1)
             return
         self._flush()
-        reopened, oldest = self._db.write(lambda c: outbox.reopen_range(c, first, last))
-        for seq in range(first, last + 1):
+        result = self._db.write(lambda c: outbox.reopen_range(c, first, last))
+        for seq in range(first, min(last, self._cursor) + 1):
             sent = self._sent.get(seq)
             if sent is not None:
-                sent.at = _DUE_NOW
+                sent.at = _DUE_NOW  # still unconfirmed: send it again now too
         self._cursor = min(self._cursor, first - 1)
-        status = "ok" if oldest and first >= oldest else "partial"
+        oldest = self._db.read(lambda c: c.execute("SELECT min(seq) FROM outbox").fetchone()[0]) or 0
+        status = "ok" if result["stored"] == result["expected"] else "partial"
         client.publish(self.topics.replay_result, json.dumps({
             "request_id": body.get("request_id"), "status": status, "from_seq": first, "to_seq": last,
-            "reopened": reopened, "oldest_available_seq": oldest}), qos=1)
-        log.info("head office asked for a replay of seq %s-%s: %s reopened", first, last, reopened)
+            "reopened": result["reopened"], "missing": result["expected"] - result["stored"],
+            "oldest_available_seq": oldest}), qos=1)
+        log.info("head office asked for a replay of seq %s-%s: %s reopened, %s no longer stored", first, last,
+                 result["reopened"], result["expected"] - result["stored"])
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -407,9 +417,15 @@ class SyncPublisher:
                 self._forget(seq)  # confirmed meanwhile
             if rows:
                 return self._fit(rows)
-        rows = self._db.read(lambda c: outbox.unconfirmed_after(c, self._cursor, s.batch_max_events))
-        rows = [r for r in rows if r["seq"] not in self._sent]
-        return self._fit(rows)
+        after = self._cursor
+        while True:
+            rows = self._db.read(lambda c: outbox.unconfirmed_after(c, after, s.batch_max_events))
+            if not rows:
+                return []
+            fresh = [r for r in rows if r["seq"] not in self._sent]
+            if fresh:
+                return self._fit(fresh)
+            after = rows[-1]["seq"]  # a window of rows already in flight (e.g. after a replay): look past it
 
     def _fit(self, rows: list[Any]) -> list[Any]:
         budget = self._settings.batch_max_bytes - 64

@@ -137,3 +137,20 @@ MIGRATIONS += [
         """,
     ),
 ]
+
+MIGRATIONS += [
+    (
+        "core_006_outbox_reopen_totals",
+        """
+        -- A replay moves confirmed events back to pending: count them again, by trigger, so the
+        -- running totals can never drift from the rows (they are what the disk budget reads).
+        CREATE TRIGGER outbox_totals_reopen AFTER UPDATE OF state ON outbox
+            WHEN old.state = 'confirmed' AND new.state != 'confirmed' BEGIN
+            UPDATE outbox_totals SET pending_count = pending_count + 1, pending_bytes = pending_bytes + new.size;
+        END;
+        UPDATE outbox_totals SET
+            pending_count = (SELECT count(*) FROM outbox WHERE state != 'confirmed'),
+            pending_bytes = (SELECT coalesce(sum(size), 0) FROM outbox WHERE state != 'confirmed');
+        """,
+    ),
+]

@@ -196,3 +196,22 @@ def test_cli_pins_import(tmp_path, capsys) -> None:
     args = parser.parse_args(base + [str(good)])
     assert args.func(args) == 1  # same version again: stale
     assert "pin_bundle_stale" in capsys.readouterr().err
+
+
+def test_parallel_guesses_cannot_outrun_the_lockout(pins) -> None:  # type: ignore[no-untyped-def]
+    """The API verifies PINs in a thread pool; 20 guesses at once must count like 20 in a row."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(pin: str) -> str:
+        try:
+            pins.verify("P-01", pin)
+            return "ok"
+        except AgentError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(20) as pool:
+        results = Counter(pool.map(attempt, [f"{i:04d}" for i in range(5000, 5020)]))
+    # max_failures=3: two plain failures, the third locks, everything after is refused unevaluated.
+    assert results == Counter({"attendant_pin_invalid": 2, "attendant_locked_out": 18})
+    assert code_of(pins.verify, "P-01", "1234") == "attendant_locked_out"  # even the right PIN
