@@ -10,6 +10,10 @@ import ctypes.util
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 _STA_UNSYNC = 0x0040
 _TIME_ERROR = 5
@@ -70,6 +74,22 @@ def kernel_clock_synchronized() -> bool:
     except (OSError, AttributeError):
         return False
     return state != _TIME_ERROR and not (tx.status & _STA_UNSYNC)
+
+
+def check_time_zone(value: str) -> str:
+    """An IANA zone name Python knows (programs expire points at local midnight: it must be right).
+
+    >>> check_time_zone("America/Bogota")
+    'America/Bogota'
+    """
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(check_time_zone)]
 
 
 def utcnow() -> datetime:

@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from agent.biometric.config import FingerprintSettings
-from agent.cards.config import CardsSettings
-from agent.idcard.config import IdCardSettings
-from agent.loyalty.config import LoyaltySettings
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from agent.biometric.config import FingerprintSettings
+from agent.cards.config import CardsSettings
+from agent.clock import TimeZoneName
+from agent.idcard.config import IdCardSettings
+from agent.loyalty.config import LoyaltySettings
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
 SUPPORTED_COUNTRIES = ("CL", "CO", "AR", "EC", "PE")
@@ -35,16 +36,7 @@ class _Section(BaseModel):
 class StationSettings(_Section):
     id: str = Field("station-local", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Station id, unique in the chain; used in MQTT topics.")
     country: Literal["CL", "CO", "AR", "EC", "PE"] = Field("CL", description="Country for phone numbers and default documents.")
-    timezone: str = Field("America/Santiago", description="IANA time zone of the station / program.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    timezone: TimeZoneName = Field("America/Santiago", description="IANA time zone of the station / program.")
 
 
 class ApiSettings(_Section):

@@ -58,3 +58,20 @@ MARIA: dict[str, Any] = {
     "phones": [{"number": "+56 9 8765 4321", "kind": "mobile"}], "email": "maria@example.com",
     "consents": {"offers": True, "partner_programs": [{"name": "LATAM Pass", "member_id": "123456"}]},
 }
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, *, tolerate: tuple[type[BaseException], ...] = ()) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes (for asynchronous effects:
+    a broker delivering, a thread committing). Exceptions in ``tolerate`` count as "not yet"."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return True
+        except tolerate:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

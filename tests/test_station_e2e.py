@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.cards.pin_bundle import build_bundle
 from agent.cards.pins import install_pepper
-from tests.conftest import MARIA, free_port
+from tests.conftest import MARIA, free_port, wait_until
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
 
@@ -70,15 +70,7 @@ class Pos:
 
 
 def wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except (OSError, KeyError):
-            pass
-        time.sleep(0.1)
-    return predicate()
+    return wait_until(predicate, timeout, tolerate=(OSError, KeyError))
 
 
 def test_swipe_pin_enroll_sale_sync(tmp_path: Path) -> None:

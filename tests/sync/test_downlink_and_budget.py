@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from agent.api.app import create_app
 from agent.loyalty.models import RuleProgram
 from tests.conftest import MARIA
+from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto
 from tests.sync.conftest import STATION, make_services, queue_events, sync_settings
@@ -17,13 +18,6 @@ from tests.sync.conftest import STATION, make_services, queue_events, sync_setti
 CONFIG = f"loyalty/v1/stations/{STATION}/config"
 
 
-def wait(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def program(version: str, points: str = "1") -> dict:  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from agent.services import Services
+from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port
 from tests.sync.conftest import STATION, make_services, queue_events
@@ -18,13 +19,6 @@ def states(services: Services) -> dict[str, int]:
     return dict(services.db.read(lambda c: c.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()))
 
 
-def wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_offline_queueing_then_drain_in_order_without_gaps(tmp_path: Path) -> None:

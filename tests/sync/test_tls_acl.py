@@ -12,19 +12,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.services import build_services
 from tests.conftest import make_settings
+from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port
 from tests.fakes.pki import TestCA
 from tests.sync.conftest import STATION, queue_events
 
 
-def wait(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_station_publishes_over_tls_and_cannot_publish_for_another_station(tmp_path: Path) -> None:
