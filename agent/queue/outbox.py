@@ -113,12 +113,22 @@ def mark_delivered(conn: sqlite3.Connection, seqs: list[int], at: str) -> None:
                      f" WHERE state='pending' AND seq IN ({','.join('?' * len(chunk))})", [at, *chunk])
 
 
+def mark_confirmed_seqs(conn: sqlite3.Connection, seqs: list[int], at: str) -> int:
+    """Confirm by sequence number (the primary key): the path for acks of events sent in this run."""
+    return _confirm(conn, "seq", seqs, at)
+
+
 def mark_confirmed(conn: sqlite3.Connection, event_ids: list[str], at: str) -> int:
+    """Confirm by event id: acks of events sent by an earlier run of the agent."""
+    return _confirm(conn, "id", event_ids, at)
+
+
+def _confirm(conn: sqlite3.Connection, column: str, keys: list[Any], at: str) -> int:
     changed = 0
-    for start in range(0, len(event_ids), 500):
-        chunk = event_ids[start:start + 500]
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
         changed += conn.execute(f"UPDATE outbox SET state='confirmed', confirmed_at=?"
-                                f" WHERE state != 'confirmed' AND id IN ({','.join('?' * len(chunk))})",
+                                f" WHERE state != 'confirmed' AND {column} IN ({','.join('?' * len(chunk))})",
                                 [at, *chunk]).rowcount
     if changed:
         conn.execute("UPDATE sync_state SET last_success_at=? WHERE one=1", (at,))

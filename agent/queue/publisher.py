@@ -63,8 +63,9 @@ class BrokerState:
 
 @dataclass
 class _Pending:
-    delivered: list[int] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # seqs PUBACKed
+    confirmed: list[int] = field(default_factory=list)  # seqs acked by head office (sent in this run)
+    confirmed_ids: list[str] = field(default_factory=list)  # acked ids we did not send in this run
 
 
 def parse_url(url: str) -> tuple[str, int, bool]:
@@ -110,6 +111,7 @@ class SyncPublisher:
         self._next_connect = 0.0
         self._connect_started = 0.0
         self._connected_at = 0.0
+        self._next_due_scan = float("inf")
         self._backoff = settings.reconnect_min_s
         self._alerts: list[dict[str, Any]] = []
 
@@ -169,6 +171,7 @@ class SyncPublisher:
             self._backoff = self._settings.reconnect_min_s
             for sent in self._sent.values():
                 sent.at = _DUE_NOW  # due now
+            self._next_due_scan = 0.0
         if self._client is None or not self._connected:
             if self._client is None and now >= self._next_connect:
                 self._connect()
@@ -264,6 +267,7 @@ class SyncPublisher:
                 if sent is not None:
                     sent.at = _DUE_NOW
         self._inflight.clear()
+        self._next_due_scan = 0.0
 
     def _set_broker(self, state: str, error: str | None = None) -> None:
         with self._lock:
@@ -345,9 +349,10 @@ class SyncPublisher:
             seq = self._by_id.pop(event_id, None)
             if seq is not None:
                 self._sent.pop(seq, None)
-        # Ids we did not send in this run (acks of a previous run, queued by the broker) are
-        # still confirmed: the UPDATE only touches unconfirmed rows with those ids.
-        self._marks.confirmed.extend(ids)
+                self._marks.confirmed.append(seq)  # confirm by primary key: the cheap path
+            else:
+                # Sent by a previous run (its ack waited at the broker): still confirmed, by id.
+                self._marks.confirmed_ids.append(event_id)
 
     def _on_replay(self, client: mqtt.Client, payload: bytes) -> None:
         body: Any = None
@@ -367,6 +372,7 @@ class SyncPublisher:
             sent = self._sent.get(seq)
             if sent is not None:
                 sent.at = _DUE_NOW  # still unconfirmed: send it again now too
+                self._next_due_scan = 0.0
         self._cursor = min(self._cursor, first - 1)
         oldest = self._db.read(lambda c: c.execute("SELECT min(seq) FROM outbox").fetchone()[0]) or 0
         status = "ok" if result["stored"] == result["expected"] else "partial"
@@ -396,20 +402,30 @@ class SyncPublisher:
                 seqs.append(seq)
                 sent = self._sent.get(seq)
                 if sent is None:
-                    self._sent[seq] = _Sent(row["id"], now)
+                    sent = self._sent[seq] = _Sent(row["id"], now)
                     self._by_id[row["id"]] = seq
                 else:
                     sent.at, sent.attempts = now, sent.attempts + 1
+                self._next_due_scan = min(self._next_due_scan, self._due_at(sent))
                 self._cursor = max(self._cursor, seq)
             self._inflight[info.mid] = seqs
 
     def _next_rows(self) -> list[Any]:
         s = self._settings
-        inflight = {seq for seqs in self._inflight.values() for seq in seqs} if self._inflight else set()
         now = time.monotonic()
-        due = [seq for seq, sent in self._sent.items()
-               if seq not in inflight and now - sent.at >= min(_MAX_RESEND_BACKOFF_S,
-                                                              s.ack_timeout_s * 2 ** (sent.attempts - 1))]
+        due: list[int] = []
+        if now >= self._next_due_scan:
+            # Scanning every sent-but-unconfirmed row is O(backlog): do it only when something
+            # can be due, and remember when the next one will be.
+            inflight = {seq for seqs in self._inflight.values() for seq in seqs} if self._inflight else set()
+            soonest = float("inf")
+            for seq, sent in self._sent.items():
+                due_at = self._due_at(sent)
+                if due_at <= now and seq not in inflight:
+                    due.append(seq)
+                elif due_at < soonest:
+                    soonest = max(due_at, now + 0.05)  # in flight and overdue: look again shortly
+            self._next_due_scan = now if due else soonest
         if due:
             due.sort()
             rows = self._db.read(lambda c: outbox.events_by_seq(c, due[: s.batch_max_events]))
@@ -426,6 +442,10 @@ class SyncPublisher:
             if fresh:
                 return self._fit(fresh)
             after = rows[-1]["seq"]  # a window of rows already in flight (e.g. after a replay): look past it
+
+    def _due_at(self, sent: _Sent) -> float:
+        """When an unconfirmed row is sent again: the ack timeout, doubling per attempt."""
+        return sent.at + min(_MAX_RESEND_BACKOFF_S, self._settings.ack_timeout_s * 2 ** (sent.attempts - 1))
 
     def _fit(self, rows: list[Any]) -> list[Any]:
         budget = self._settings.batch_max_bytes - 64
@@ -456,14 +476,18 @@ class SyncPublisher:
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
         marks, self._marks = self._marks, _Pending()
-        if not marks.delivered and not marks.confirmed:
+        if not marks.delivered and not marks.confirmed and not marks.confirmed_ids:
             return
         at = now_iso()
+        confirmed = set(marks.confirmed)
+        # A row acked in the same flush skips the "delivered" step: one UPDATE per row, not two.
+        delivered = [seq for seq in marks.delivered if seq not in confirmed]
 
         def write(conn: Any) -> int:
-            if marks.delivered:
-                outbox.mark_delivered(conn, marks.delivered, at)
-            return outbox.mark_confirmed(conn, marks.confirmed, at) if marks.confirmed else 0
+            if delivered:
+                outbox.mark_delivered(conn, delivered, at)
+            done = outbox.mark_confirmed_seqs(conn, marks.confirmed, at) if marks.confirmed else 0
+            return done + (outbox.mark_confirmed(conn, marks.confirmed_ids, at) if marks.confirmed_ids else 0)
 
         self._db.write(write)
 
