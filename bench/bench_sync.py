@@ -117,6 +117,8 @@ def _broker_class() -> type:
                     else self.raw_config.format(port=self.port, dir=self.workdir, log=self.log_path))
             # Started as root, Mosquitto drops to user "mosquitto", which cannot write a root-owned
             # temp dir: persistence and the log would then silently be off. Stay the current user.
+            if any(line.startswith("user ") for line in text.splitlines()):
+                return text  # the test fake already keeps the invoking user
             return text + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
 
         def start(self, timeout: float = 10.0) -> BenchMosquitto:
