@@ -86,7 +86,7 @@ def drive_creates(client: KeepAlive, start: int, requests: int) -> list[float]:
                 "first_surname": "Rojas", "phones": [{"number": "+56 9 8765 4321", "kind": "mobile"}],
                 "consents": {"offers": True}}
         t0 = time.perf_counter()
-        status, raw = client.request("POST", "/v1/customers", body, {"Idempotency-Key": f"bench-{i}"})
+        status, raw = client.request("POST", "/v1/customers", body, {"Idempotency-Key": f"bench-{start + i}"})
         times.append(time.perf_counter() - t0)
         assert status == 201, raw
     return times
