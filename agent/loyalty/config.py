@@ -22,4 +22,3 @@ class LoyaltySettings(BaseModel):
         None, description="Earning program JSON used until head office sends one over the downlink."
     )
     partner: PartnerSettings = Field(default_factory=PartnerSettings)
-    max_lines_per_sale: int = Field(200, ge=1, le=1000)
