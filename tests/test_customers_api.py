@@ -273,3 +273,11 @@ def test_chunked_oversized_body_is_413_not_400(client: TestClient, services: Ser
     r = client.post("/v1/customers", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "body_too_large"
     assert counts(services) == (0, 0, 0)
+
+
+def test_created_answer_equals_the_stored_read_and_the_model(client: TestClient) -> None:
+    from agent.customers.models import Customer
+
+    created = client.post("/v1/customers", json=MARIA).json()
+    assert client.get(f"/v1/customers/{created['id']}").json() == created
+    assert Customer.model_validate(created).model_dump(mode="json") == created

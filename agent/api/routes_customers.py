@@ -40,8 +40,7 @@ async def create_customer(
     raw = await request.body()
 
     def op(conn):  # type: ignore[no-untyped-def]
-        customer = services.customers.create_tx(conn, body, who)
-        return 201, customer.model_dump(mode="json")
+        return 201, services.customers.create_tx_json(conn, body, who)
 
     status, payload, replayed = await _in_thread(
         run_idempotent, services.db, client.name, idempotency_key, fingerprint("POST", request.url.path, raw), op)

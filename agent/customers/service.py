@@ -95,6 +95,11 @@ class CustomerService:
         return self._db.write(lambda conn: self.create_tx(conn, body, actor))
 
     def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> Customer:
+        return Customer.model_validate(self.create_tx_json(conn, body, actor))
+
+    def create_tx_json(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> dict[str, Any]:
+        """Create inside the caller's transaction; returns the customer as the API's JSON (hot path:
+        the canonical form is validated once and reused for the row, the event and the answer)."""
         now = utcnow()
         data = _canonical(self._build(None, body, now))
         doc = data["document"]
@@ -113,13 +118,13 @@ class CustomerService:
             (customer_id, doc["country"], doc["type"], doc["number"], data["kind"], data.get("loyalty_id"),
              search_text(data), _json(data), stamp, stamp),
         )
-        customer = self._to_model(customer_id, data, 1, stamp, stamp)
+        customer = _with_meta(customer_id, data, 1, stamp, stamp)
         conn.executemany(
             "INSERT INTO customer_changes(customer_id, field, old, new, at, actor) VALUES (?,?,?,?,?,?)",
             [(customer_id, field, None, _json(value), stamp, actor) for field, value in _flatten(data).items()
              if value not in (None, [], {})],
         )
-        append_event(conn, "customer.created", {"customer": customer.model_dump(mode="json"), "actor": actor})
+        append_event(conn, "customer.created", {"customer": customer, "actor": actor})
         log.info("customer created id=%s document=%s/%s/%s", customer_id, doc["country"], doc["type"], mask(doc["number"]))
         return customer
 
@@ -378,8 +383,12 @@ _META = ("id", "version", "created_at", "updated_at")
 
 
 def _row_json(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], **json.loads(row["data"]), "version": row["version"],
-            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+    return _with_meta(row["id"], json.loads(row["data"]), row["version"], row["created_at"], row["updated_at"])
+
+
+def _with_meta(customer_id: str, data: dict[str, Any], version: int, created: str, updated: str) -> dict[str, Any]:
+    """Stored canonical JSON plus id, version and stamps: exactly ``Customer.model_dump(mode="json")``."""
+    return {"id": customer_id, **data, "version": version, "created_at": created, "updated_at": updated}
 
 
 def _canonical(data: dict[str, Any]) -> dict[str, Any]:
