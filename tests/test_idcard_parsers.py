@@ -218,3 +218,15 @@ def test_fuzz_mutated_documents_raise_only_domain_errors(case) -> None:
     except IdCardError:
         return
     assert doc.document_number and doc.country in {"CO", "AR", "CL"}
+
+
+def test_mrz_with_a_misread_issuing_state_is_refused_not_invented() -> None:
+    """Found by the fuzzer: no check digit covers the issuing state, so '0OL' must not become a country."""
+    import pytest
+
+    from agent.idcard.errors import InvalidIdPayload
+    from agent.idcard.parsers.mrz_td1 import parse_td1
+
+    mrz = b"IC0OL0001234565<<<<<<<<<<<<<<<\n9008227M3301018COL1047425328<0\nNUNEZ<DE<LA<PENA<<SEBASTIAN<IN"
+    with pytest.raises(InvalidIdPayload):
+        parse_td1(mrz)

@@ -32,6 +32,8 @@ class CardStation:
         self.sessions = SwipeSessions(self.pins, self.hub, session_ttl_s=cards.session_ttl_s,
                                       authorized_ttl_s=cards.authorized_ttl_s)
         self.readers: list[Any] = []
+        self.started: list[Any] = []
+        self.failed: dict[str, str] = {}
         if cards.pcsc.enabled:
             from agent.drivers.pcsc_reader import MifareKey, PcscCardReader, PcscReaderConfig
 
@@ -52,13 +54,22 @@ class CardStation:
                                                  baudrate=cards.magstripe.serial_baudrate))
 
     def start(self) -> None:
+        # A reader that cannot start (unplugged, grabbed by another program) is reported in the
+        # health endpoint; the agent and the other readers keep working.
+        self.failed = {}
         for reader in self.readers:
-            reader.start()
+            try:
+                reader.start()
+            except Exception as exc:  # noqa: BLE001 - device errors come in many types (OSError, termios, evdev)
+                log.error("card reader %s could not start: %s", type(reader).__name__, exc)
+                self.failed[type(reader).__name__] = type(exc).__name__
+        self.started = [r for r in self.readers if type(r).__name__ not in self.failed]
 
     def stop(self) -> None:
-        for reader in self.readers:
+        for reader in self.started:
             reader.stop()
 
     def health(self) -> dict[str, Any]:
-        return {"state": "ok", "readers": [type(r).__name__ for r in self.readers],
-                "pin_key_installed": self.pins._pepper is not None}
+        failed = self.failed
+        return {"state": "error" if failed else "ok", "readers": [type(r).__name__ for r in self.readers],
+                "failed_readers": failed, "pin_key_installed": self.pins._pepper is not None}

@@ -7,12 +7,14 @@ Lines are delivered stripped of CR/LF to ``on_line``; blank lines and lines long
 from __future__ import annotations
 
 import logging
+import termios
 import threading
 from collections.abc import Callable
 
 import serial
 
 log = logging.getLogger(__name__)
+_REOPEN_EVERY_S = 2.0
 
 
 class SerialCardReader:
@@ -28,17 +30,28 @@ class SerialCardReader:
         self.dropped_lines = 0
 
     def start(self) -> None:
-        self._serial = serial.Serial(self.port, self.baudrate, timeout=0.2)
         self._thread = threading.Thread(target=self._run, name="serial-card", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        assert self._serial is not None
+        """Open (and after an unplug, reopen) the port; a missing reader never stops the agent."""
+        while not self._stop.is_set():
+            try:
+                self._serial = serial.Serial(self.port, self.baudrate, timeout=0.2)
+            except (serial.SerialException, OSError, termios.error) as exc:
+                log.warning("serial card reader %s unavailable: %s; retrying", self.port, exc)
+                self._stop.wait(_REOPEN_EVERY_S)
+                continue
+            self._read_lines(self._serial)
+            self._serial.close()
+            self._stop.wait(_REOPEN_EVERY_S)
+
+    def _read_lines(self, port: serial.Serial) -> None:
         buffer = bytearray()
         while not self._stop.is_set():
             try:
-                chunk = self._serial.read(self._serial.in_waiting or 1)
-            except (serial.SerialException, OSError) as exc:
+                chunk = port.read(port.in_waiting or 1)
+            except (serial.SerialException, OSError, termios.error) as exc:
                 log.warning("serial card reader %s lost: %s", self.port, exc)
                 return
             for byte in chunk:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 import tty
 
 import evdev
@@ -118,5 +119,27 @@ def test_serial_reader_over_a_real_pty() -> None:
         assert reader.dropped_lines == 2
     finally:
         reader.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_reader_waits_for_a_missing_port_and_opens_it_when_plugged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import agent.drivers.serial_card_reader as module
+
+    link = tmp_path / "ttyCARD"  # a stable by-id style name that does not exist yet
+    lines: queue.Queue[str] = queue.Queue()
+    reader = SerialCardReader(str(link), lines.put)
+    saved, module._REOPEN_EVERY_S = module._REOPEN_EVERY_S, 0.1
+    reader.start()  # must not raise: a missing reader never stops the agent
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        link.symlink_to(os.ttyname(slave))  # plugged in
+        time.sleep(0.5)
+        os.write(master, b";6012345678=2512?\r\n")
+        assert lines.get(timeout=3) == ";6012345678=2512?"
+    finally:
+        reader.stop()
+        module._REOPEN_EVERY_S = saved
         os.close(master)
         os.close(slave)

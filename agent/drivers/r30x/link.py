@@ -6,6 +6,7 @@ about what the commands mean (see ``client.py``).
 """
 from __future__ import annotations
 
+import termios
 import time
 from typing import Protocol
 
@@ -43,8 +44,16 @@ class SerialPort(Protocol):
 
 
 def open_serial(path: str, baud: int) -> serial.Serial:
-    """Open the sensor's port 8N1 (raises serial.SerialException if it is absent)."""
-    return serial.Serial(path, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=_POLL_SECONDS)
+    """Open the sensor's port 8N1 (raises serial.SerialException if it is absent).
+
+    A device unplugged while it is being opened can fail inside pyserial's termios calls with
+    ``termios.error``, which is not an OSError: it is turned into the SerialException callers
+    already handle, instead of escaping as an unexpected crash.
+    """
+    try:
+        return serial.Serial(path, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=_POLL_SECONDS)
+    except termios.error as exc:
+        raise serial.SerialException(f"could not configure {path}: {exc}") from exc
 
 
 class Link:

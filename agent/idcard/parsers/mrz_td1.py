@@ -29,7 +29,7 @@ from agent.idcard.schema import IdDocument
 
 _LINE_RE = re.compile(r"^[A-Z0-9<]{30}$")
 _WEIGHTS = (7, 3, 1)
-# ISO 3166 alpha-3 -> alpha-2 for the region we serve; others keep the alpha-3 code.
+# ISO 3166 alpha-3 -> alpha-2 for the region we serve; other issuing states are refused.
 _COUNTRIES = {"COL": "CO", "ARG": "AR", "CHL": "CL", "PER": "PE", "ECU": "EC", "URY": "UY",
               "BOL": "BO", "PRY": "PY", "VEN": "VE", "BRA": "BR", "MEX": "MX"}
 _DOC_TYPES = {"CO": "CC", "AR": "DNI", "CL": "CI", "PE": "DNI", "EC": "CI"}
@@ -91,7 +91,13 @@ def parse_td1(data: bytes) -> IdDocument:
     _check(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29], l2[29], "composite")
     warnings: list[str] = []
     state = l1[2:5].replace("<", "")
-    country = _COUNTRIES.get(state, state)
+    # No check digit covers the issuing state: a misread there would invent a country, so only
+    # the states this agent serves are accepted.
+    country = _COUNTRIES.get(state)
+    if country is None:
+        raise InvalidIdPayload(f"MRZ issuing state {state!r} is not one this station serves",
+                               f"el país emisor de la MRZ ({state}) no es uno de los atendidos por esta estación",
+                               field="issuing_state")
     number = l1[5:14].replace("<", "")
     if country == "CO":
         nuip = l2[18:28].replace("<", "")
