@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from agent.api.deps import actor, get_services, require_client
 from agent.api.idempotency import fingerprint, run_idempotent
@@ -42,7 +43,7 @@ async def create_customer(
     def op(conn):  # type: ignore[no-untyped-def]
         return 201, services.customers.create_tx_json(conn, body, who)
 
-    status, payload, replayed = await _in_thread(
+    status, payload, replayed = await run_in_threadpool(
         run_idempotent, services.db, client.name, idempotency_key, fingerprint("POST", request.url.path, raw), op)
     headers = {"Location": f"/v1/customers/{payload['id']}"}
     if replayed:
@@ -120,10 +121,3 @@ def _as_dt(value: datetime | date, zone: ZoneInfo, end: bool = False) -> datetim
         return value if value.tzinfo else value.replace(tzinfo=zone)
     day = value.toordinal() + (1 if end else 0)  # a date as "to" includes that whole day
     return datetime.combine(date.fromordinal(day), time(), zone)
-
-
-async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
-
