@@ -124,10 +124,18 @@ serial_port = "{os.ttyname(slave)}"
         threading.Thread(target=pos.sse, args=(events, stop), daemon=True).start()
         time.sleep(0.5)
 
-        os.write(master, f";{PAN}=2512101?\r\n".encode())  # the attendant swipes the card
-        kind, swipe = events.get(timeout=10)
-        while kind != "swipe.created":
-            kind, swipe = events.get(timeout=10)
+        swipe = None
+        for _ in range(3):  # like an attendant, swipe again if nothing happened (reader still opening)
+            os.write(master, f";{PAN}=2512101?\r\n".encode())
+            try:
+                kind, payload = events.get(timeout=5)
+                while kind != "swipe.created":
+                    kind, payload = events.get(timeout=5)
+                swipe = payload
+                break
+            except queue.Empty:
+                continue
+        assert swipe is not None, "no swipe event"
         session_id = swipe["data"]["session_id"] if "data" in swipe else swipe["session_id"]
 
         status, customer = pos.call("POST", "/v1/customers", MARIA, {"Idempotency-Key": "enroll-1"})

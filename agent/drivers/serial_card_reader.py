@@ -25,6 +25,7 @@ class SerialCardReader:
         self.max_line = max_line
         self._on_line = on_line
         self._stop = threading.Event()
+        self.connected = threading.Event()
         self._serial: serial.Serial | None = None
         self._thread: threading.Thread | None = None
         self.dropped_lines = 0
@@ -42,7 +43,9 @@ class SerialCardReader:
                 log.warning("serial card reader %s unavailable: %s; retrying", self.port, exc)
                 self._stop.wait(_REOPEN_EVERY_S)
                 continue
+            self.connected.set()  # opening flushed whatever arrived before: reads start now
             self._read_lines(self._serial)
+            self.connected.clear()
             self._serial.close()
             self._stop.wait(_REOPEN_EVERY_S)
 

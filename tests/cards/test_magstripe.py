@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import queue
-import time
 import tty
 
 import evdev
@@ -111,6 +110,7 @@ def test_serial_reader_over_a_real_pty() -> None:
     reader = SerialCardReader(os.ttyname(slave), lines.put, max_line=64)
     reader.start()
     try:
+        assert reader.connected.wait(5)
         os.write(master, b";6012345678=2512?\r\n\r\n" + b"\xff\xfe garbage\r\n" + b"X" * 100 + b"\n04A1B2C3\r\n")
         assert lines.get(timeout=3) == ";6012345678=2512?"
         assert lines.get(timeout=3) == "04A1B2C3"
@@ -135,7 +135,7 @@ def test_serial_reader_waits_for_a_missing_port_and_opens_it_when_plugged(tmp_pa
     try:
         tty.setraw(slave)
         link.symlink_to(os.ttyname(slave))  # plugged in
-        time.sleep(0.5)
+        assert reader.connected.wait(5)
         os.write(master, b";6012345678=2512?\r\n")
         assert lines.get(timeout=3) == ";6012345678=2512?"
     finally:
