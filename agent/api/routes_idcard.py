@@ -1,6 +1,6 @@
 """ID-card capture routes: thin over :class:`agent.idcard.service.IdCardService`.
 
-The service is registered as ``services.extras["idcard"]`` (not wired yet: see the report).
+The service is ``services.extras["idcard"]``, built lazily by ``agent.idcard.wiring``.
 """
 from __future__ import annotations
 

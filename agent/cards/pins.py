@@ -120,6 +120,10 @@ class AttendantPins:
         self._dummy_hash = self._hasher.hash(os.urandom(32))
         self._stripes = [threading.Lock() for _ in range(64)]
 
+    @property
+    def pepper_installed(self) -> bool:
+        return self._pepper is not None
+
     # ---- bundles ---------------------------------------------------------------------------
     def import_bundle(self, data: bytes) -> PinBundle:
         if self._public_key is None:

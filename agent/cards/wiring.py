@@ -72,4 +72,4 @@ class CardStation:
     def health(self) -> dict[str, Any]:
         failed = self.failed
         return {"state": "error" if failed else "ok", "readers": [type(r).__name__ for r in self.readers],
-                "failed_readers": failed, "pin_key_installed": self.pins._pepper is not None}
+                "failed_readers": failed, "pin_key_installed": self.pins.pepper_installed}

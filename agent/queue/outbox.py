@@ -50,7 +50,7 @@ def append_event(
         "SELECT pending_bytes, max_bytes, max_age_s FROM outbox_totals WHERE one = 1"
     ).fetchone()
     if totals["max_bytes"] is not None and totals["pending_bytes"] + size > totals["max_bytes"]:
-        _refuse(conn, "bytes")
+        raise OutboxFull("bytes")
     if totals["max_age_s"] is not None:
         oldest = conn.execute(
             "SELECT created_at FROM outbox WHERE state != 'confirmed' AND confirmed_at IS NULL ORDER BY seq LIMIT 1"
@@ -58,7 +58,7 @@ def append_event(
         if oldest is not None:
             age = datetime.now(timezone.utc) - datetime.fromisoformat(oldest[0].replace("Z", "+00:00"))
             if age > timedelta(seconds=totals["max_age_s"]):
-                _refuse(conn, "age")
+                raise OutboxFull("age")
     event_id = new_id()
     conn.execute(
         "INSERT INTO outbox(id, type, schema_version, payload, created_at, clock_synced, size)"
@@ -68,12 +68,6 @@ def append_event(
     return event_id
 
 
-def _refuse(conn: sqlite3.Connection, reason: str) -> None:
-    # The refusal counter is recorded outside the caller's (rolled back) transaction by the
-    # status reader noticing the error; here we only raise. See OutboxAlarm in the publisher.
-    raise OutboxFull(reason)
-
-
 def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s: int | None) -> None:
     conn.execute(
         "UPDATE outbox_totals SET max_bytes = ?, max_age_s = ? WHERE one = 1", (max_bytes, max_age_s)
@@ -81,6 +75,8 @@ def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s:
 
 
 def record_refusal(conn: sqlite3.Connection) -> None:
+    """Count a refusal; called in its own transaction (the refused one was rolled back) by
+    ``SyncService.on_outbox_full`` when the API answers 507."""
     conn.execute(
         "UPDATE outbox_totals SET refused_count = refused_count + 1, last_refused_at = ? WHERE one = 1",
         (now_iso(),),
