@@ -1,7 +1,7 @@
 """Run every benchmark module (``bench/bench_*.py``) in turn: ``make bench``.
 
-Each module has a ``main(argv) -> int``; pass a name to run only that one:
-``python -m bench customers``.
+Each module has a ``main(argv) -> int``; pass a name to run only that one, and options after
+it go to that module: ``python -m bench customers --customers 100000``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    wanted = set(argv)
+    first_option = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    wanted, options = set(argv[:first_option]), argv[first_option:]
+    if options and len(wanted) != 1:
+        print("options need exactly one benchmark name: python -m bench NAME --option ...", file=sys.stderr)
+        return 2
     names = sorted(
         m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")
     )
@@ -23,7 +27,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"\n=== bench {short} ===", flush=True)
         module = importlib.import_module(f"bench.{name}")
-        status |= module.main([])
+        status |= module.main(options)
     return status
 
 

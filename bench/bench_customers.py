@@ -5,6 +5,11 @@ synthetic customers, drives it over one keep-alive connection, and in the same r
 a bare uvicorn endpoint (bench/floor_app.py) the same way: the floor. Prints both and the
 ratio. Targets: lookup p99 <= 3 ms, durable create p99 <= 10 ms, idle RSS <= 90 MB.
 
+A second agent run on the same store then measures create with head office online (a real
+Mosquitto on a free port and the fake head office from tests/fakes acking every event): each
+create's event is published and confirmed while the next creates run, so the sync thread's
+writes compete with the POS for the single writer. Skipped when Mosquitto is not installed.
+
     python -m bench customers [--customers N] [--requests N]
 """
 from __future__ import annotations
@@ -103,6 +108,47 @@ def drive_floor(port: int, requests: int) -> list[float]:
     return times
 
 
+def create_with_sync_online(work: Path, token: str, start: int, requests: int) -> tuple[list[float], int] | None:
+    """Creates while the agent syncs to a live head office; returns (latencies, events confirmed)."""
+    from tests.fakes.head_office import FakeHeadOffice
+    from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        return None
+    broker = Mosquitto(work / "broker").start()
+    head_office = FakeHeadOffice(broker.port, client_id="bench-head-office")
+    port = free_port()
+    agent = spawn(["-m", "agent.cli", "run", "--data-dir", str(work), "--port", str(port),
+                   "--mqtt-url", broker.url, "--station-id", "bench-station"])
+    try:
+        wait_http(port, "/v1/health")
+        client = KeepAlive(port, {"Authorization": f"Bearer {token}"})
+        # Let the backlog of the offline run drain first: measure steady state, not catch-up.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _unconfirmed(work) > 0:
+            time.sleep(0.2)
+        times = drive_creates(client, start, requests)
+        client.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _unconfirmed(work) > 0:
+            time.sleep(0.1)
+        confirmed = requests - _unconfirmed(work)
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        head_office.close()
+        broker.stop()
+    return times, confirmed
+
+
+def _unconfirmed(work: Path) -> int:
+    conn = sqlite3.connect(f"file:{work / 'agent.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute("SELECT count(*) FROM outbox WHERE state != 'confirmed'").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench customers")
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -134,7 +180,8 @@ def main(argv: list[str]) -> int:
             drive_floor(floor_port, 200)
             floor_times = drive_floor(floor_port, args.requests)
             lookup = drive_lookups(client, args.customers, args.requests)
-            create = drive_creates(client, args.customers + 10, max(500, args.requests // 3))
+            n_create = max(500, args.requests // 3)
+            create = drive_creates(client, args.customers + 10, n_create)
             client.close()
             loaded_rss = rss_mb(agent.pid)
         finally:
@@ -142,6 +189,7 @@ def main(argv: list[str]) -> int:
             floor.terminate()
             agent.wait(30)
             floor.wait(30)
+        online = create_with_sync_online(work, token, args.customers + 10 + n_create, n_create)
         f, lk, cr = summary_ms(floor_times), summary_ms(lookup), summary_ms(create)
         print(f"{'':28s}{'p50 ms':>9s}{'p99 ms':>9s}{'p99/floor':>11s}{'target':>10s}")
         print(f"{'bare uvicorn (floor)':28s}{f['p50']:9.2f}{f['p99']:9.2f}{1:11.1f}{'':>10s}")
@@ -149,6 +197,12 @@ def main(argv: list[str]) -> int:
               f"  {'OK' if lk['p99'] <= 3 else 'MISS'}")
         print(f"{'create (durable commit)':28s}{cr['p50']:9.2f}{cr['p99']:9.2f}{cr['p99'] / f['p99']:11.1f}{'<= 10 ms':>10s}"
               f"  {'OK' if cr['p99'] <= 10 else 'MISS'}")
+        if online is None:
+            print("create, head office online: skipped (Mosquitto not installed)")
+        else:
+            on = summary_ms(online[0])
+            print(f"{'create, head office online':28s}{on['p50']:9.2f}{on['p99']:9.2f}{on['p99'] / f['p99']:11.1f}"
+                  f"{'<= 10 ms':>10s}  {'OK' if on['p99'] <= 10 else 'MISS'}  ({online[1]}/{len(online[0])} events confirmed)")
         print(f"idle agent RSS: {idle_rss:.1f} MB (target <= 90 MB) {'OK' if idle_rss <= 90 else 'MISS'}; "
               f"after the run: {loaded_rss:.1f} MB")
     finally:
