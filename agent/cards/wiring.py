@@ -70,6 +70,12 @@ class CardStation:
             reader.stop()
 
     def health(self) -> dict[str, Any]:
-        failed = self.failed
+        failed = dict(self.failed)
+        # Readers that wait for their device (serial, evdev) start fine while it is unplugged:
+        # report them until the device is open, so a technician sees the missing reader.
+        for reader in self.started:
+            connected = getattr(reader, "connected", None)
+            if connected is not None and not connected.is_set():
+                failed[type(reader).__name__] = "disconnected"
         return {"state": "error" if failed else "ok", "readers": [type(r).__name__ for r in self.readers],
                 "failed_readers": failed, "pin_key_installed": self.pins.pepper_installed}

@@ -80,6 +80,13 @@ class WedgeDecoder:
             return True
         return False
 
+    def reset(self) -> None:
+        """Forget a partial record and held modifiers (the reader was unplugged mid-swipe)."""
+        if self._buffer:
+            self._drop()
+        self._shift_down.clear()
+        self._last_key_at = None
+
     def _drop(self) -> None:
         self._buffer.clear()
         self.dropped_partial += 1

@@ -11,6 +11,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,57 +42,102 @@ def pump(events: Iterable[Any], decoder: WedgeDecoder, on_record: Callable[[str]
     return delivered
 
 
+def open_grabbed(path: str) -> Any:
+    """Open the input device and grab it exclusively (fails if another program grabbed it)."""
+    import evdev  # imported here: no import-time dependency on the input subsystem
+
+    device = evdev.InputDevice(path)
+    try:
+        device.grab()
+    except OSError:
+        device.close()
+        raise
+    return device
+
+
 class EvdevMagstripeReader:
+    """Reads one wedge reader; waits for it when missing and reopens it after an unplug.
+
+    ``connected`` is set while the device is open and grabbed, which ``/v1/health`` reports.
+    """
+
     def __init__(self, device_path: str, on_record: Callable[[str], None], *,
-                 inter_key_timeout_s: float = 0.15) -> None:
+                 inter_key_timeout_s: float = 0.15, reopen_every_s: float = 2.0,
+                 opener: Callable[[str], Any] = open_grabbed) -> None:
         self.device_path = device_path
         self._on_record = on_record
         self.decoder = WedgeDecoder(inter_key_timeout_s=inter_key_timeout_s)
+        self.reopen_every_s = reopen_every_s
+        self._open = opener
+        self._stop = threading.Event()
+        self.connected = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
-        self._device: Any = None
 
     def start(self) -> None:
-        import evdev  # imported here: no import-time dependency on the input subsystem
-
-        device = evdev.InputDevice(self.device_path)
-        device.grab()  # exclusive: fails if another program (or X) already grabbed it
-        self._device = device
+        self._stop.clear()
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="magstripe", daemon=True)
         self._thread.start()
-        log.info("magstripe reader %s grabbed", self.device_path)
 
     def _run(self) -> None:
-        device = self._device
-        while True:
-            timeout = self.decoder.inter_key_timeout_s
-            ready, _, _ = select.select([device.fd, self._wake_r], [], [], timeout)
+        warned = False
+        while not self._stop.is_set():
+            try:
+                device = self._open(self.device_path)
+            except OSError as exc:  # missing (ENOENT), unplugged (ENODEV), grabbed elsewhere (EBUSY)
+                if not warned:  # once per outage: a missing reader must not flood the journal
+                    log.warning("magstripe reader %s unavailable: %s; retrying every %g s",
+                                self.device_path, exc, self.reopen_every_s)
+                    warned = True
+                self._sleep(self.reopen_every_s)
+                continue
+            warned = False
+            log.info("magstripe reader %s grabbed", self.device_path)
+            self.connected.set()
+            try:
+                self._read(device)
+            finally:
+                self.connected.clear()
+                self.decoder.reset()  # half a swipe from before the unplug is not a card
+                _release(device)
+
+    def _read(self, device: Any) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([device.fd, self._wake_r], [], [], self.decoder.inter_key_timeout_s)
             if self._wake_r in ready:
                 return
             if not ready:
-                import time
-
                 if self.decoder.expire(time.time()):
                     log.info("partial magstripe record dropped after inter-key timeout")
                 continue
             try:
                 pump(device.read(), self.decoder, self._on_record)
             except OSError as exc:  # unplugged: ENODEV
-                log.warning("magstripe reader lost: %s", exc)
+                log.warning("magstripe reader %s lost: %s; waiting for it to come back", self.device_path, exc)
                 return
 
+    def _sleep(self, seconds: float) -> None:
+        """Wait, but wake at once on stop()."""
+        select.select([self._wake_r], [], [], seconds)
+
     def stop(self) -> None:
-        if self._thread is not None:
-            os.write(self._wake_w, b"x")
-            self._thread.join(timeout=2)
-            self._thread = None
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-        if self._device is not None:
-            try:
-                self._device.ungrab()
-            except OSError:
-                pass
-            self._device.close()
-            self._device = None
+        if self._thread is None:
+            return
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        self._thread.join(timeout=2)
+        self._thread = None
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def _release(device: Any) -> None:
+    try:
+        device.ungrab()
+    except OSError:
+        pass  # already gone with the unplug
+    try:
+        device.close()
+    except OSError:
+        pass

@@ -1,12 +1,17 @@
 """Magstripe: ISO 7813 parsing, the wedge decoder, the evdev pump, the serial line reader.
 
 No uinput in CI, so no real input device can be created: the evdev tests drive ``pump`` with real
-``evdev.InputEvent`` objects built in memory; grabbing a real device is not exercised here.
+``evdev.InputEvent`` objects built in memory, and the reader's unplug/replug loop with a stand-in
+device (a real pipe for ``select``, a queue of real ``InputEvent``s, ENODEV on unplug, as the
+kernel does). Grabbing a real device is not exercised here.
 """
 from __future__ import annotations
 
+import errno
 import os
 import queue
+import threading
+import time
 import tty
 
 import evdev
@@ -15,7 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 from agent.cards.track import TrackError, parse_swipe, parse_track
 from agent.drivers.keymap import KEY_DOWN, KEY_LEFTSHIFT, WedgeDecoder, keystrokes
-from agent.drivers.magstripe_evdev import EV_KEY, pump
+from agent.drivers.magstripe_evdev import EV_KEY, EvdevMagstripeReader, pump
 from agent.drivers.serial_card_reader import SerialCardReader
 
 SWIPE = "%B6012345678901234^PEREZ/JUAN^2512101000?;6012345678901234=2512101000?"
@@ -101,6 +106,89 @@ def test_evdev_pump_with_real_input_events() -> None:
     got: list[str] = []
     assert pump(events, WedgeDecoder(), got.append) == 1
     assert got == [";6012345678=?"]
+
+
+class StandInInputDevice:
+    """What evdev.InputDevice offers the reader: ``fd`` for select, ``read()``, ``ungrab``, ``close``."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        self.fd = self._r
+        self.pending: list[evdev.InputEvent] = []
+        self.unplugged = False
+        self.lock = threading.Lock()
+
+    def type(self, text: str, start: float) -> None:
+        with self.lock:
+            self.pending += [evdev.InputEvent(int(t), int((t % 1) * 1e6), EV_KEY, c, v)
+                             for c, v, t in keystrokes(text, start=start)]
+        os.write(self._w, b"x")
+
+    def unplug(self) -> None:
+        self.unplugged = True
+        os.write(self._w, b"x")
+
+    def read(self) -> list[evdev.InputEvent]:
+        os.read(self._r, 4096)
+        if self.unplugged:
+            raise OSError(errno.ENODEV, "No such device")
+        with self.lock:
+            events, self.pending = self.pending, []
+        return events
+
+    def ungrab(self) -> None:
+        if self.unplugged:
+            raise OSError(errno.ENODEV, "No such device")
+
+    def close(self) -> None:
+        os.close(self._r)
+        os.close(self._w)
+
+
+def test_evdev_reader_waits_for_the_device_and_reopens_it_after_an_unplug() -> None:
+    plugged: list[StandInInputDevice] = []
+    opened: list[StandInInputDevice] = []
+
+    def opener(path: str) -> StandInInputDevice:
+        if not plugged:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        opened.append(plugged.pop())
+        return opened[-1]
+
+    records: queue.Queue[str] = queue.Queue()
+    # A long inter-key timeout, so that only the reset on unplug can keep a half swipe out.
+    reader = EvdevMagstripeReader("/dev/input/by-id/usb-MagTek-event-kbd", records.put, reopen_every_s=0.05,
+                                  inter_key_timeout_s=5.0, opener=opener)
+    reader.start()
+    try:
+        assert not reader.connected.wait(0.3)  # missing at start: waiting, not crashed
+        plugged.append(StandInInputDevice())
+        assert reader.connected.wait(5)
+        opened[0].type(";6012345678=?\n", start=time.time())
+        assert records.get(timeout=3) == ";6012345678=?"
+
+        opened[0].type(";60123", start=time.time())  # half a swipe, then the cable is pulled
+        assert wait_for(lambda: not opened[0].pending)  # the reader has the half
+        opened[0].unplug()
+        assert wait_for(lambda: not reader.connected.is_set())
+        plugged.append(StandInInputDevice())
+        assert reader.connected.wait(5)
+        opened[1].type(";6099999999=?\n", start=time.time())
+        assert records.get(timeout=3) == ";6099999999=?"
+        with pytest.raises(queue.Empty):
+            records.get(timeout=0.3)
+    finally:
+        reader.stop()
+    assert not reader.connected.is_set()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_serial_reader_over_a_real_pty() -> None:
