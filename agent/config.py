@@ -7,7 +7,9 @@ setting. See docs/configuration.md for the full reference.
 """
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -144,6 +146,7 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     if path is not None and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
 
+    _reject_unknown_variables(os.environ)
     # A subclass per call keeps the file choice off the shared class (no global state).
     class _FileSettings(Settings):
         pass
@@ -154,3 +157,24 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     except Exception as exc:  # pydantic ValidationError or a TOML syntax error
         raise ConfigError(str(exc)) from exc
     return loaded
+
+
+def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A ``LOYALTY_AGENT_*`` variable that names no setting is a typo (``LOYALTY_AGENT_MQTT_URL``
+    for ``LOYALTY_AGENT_MQTT__URL``): pydantic-settings would ignore it and the station would run
+    without what the technician set, so it is an error like an unknown key in the file."""
+    prefix = Settings.model_config["env_prefix"]
+    known = set(Settings.model_fields)
+    for name in sorted(environ):
+        if not name.upper().startswith(prefix) or name.upper() == CONFIG_ENV:
+            continue
+        head = name[len(prefix):].split("__", 1)[0].lower()
+        if head not in known:
+            guess = difflib.get_close_matches(head, known, n=1)
+            hint = ""
+            if guess:
+                section = isinstance(Settings.model_fields[guess[0]].annotation, type) and issubclass(
+                    Settings.model_fields[guess[0]].annotation, BaseModel)  # type: ignore[arg-type]
+                hint = f"; did you mean {prefix}{guess[0].upper()}{'__...' if section else ''}?"
+            raise ConfigError(f"unknown environment variable {name}: settings are "
+                              f"{prefix}<SECTION>__<FIELD> with SECTION one of {', '.join(sorted(known))}{hint}")

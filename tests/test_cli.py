@@ -42,6 +42,19 @@ def test_check_config_rejects_unknown_keys(tmp_path: Path) -> None:
     assert effective["api"]["port"] == 9000 and effective["station"]["country"] == "CO"
 
 
+def test_a_misspelt_environment_variable_is_an_error_not_ignored(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_AGENT_")}
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT_URL": "mqtt://head-office:1883"})
+    assert r.returncode == 2
+    assert "LOYALTY_AGENT_MQTT_URL" in r.stderr and "LOYALTY_AGENT_MQTT__" in r.stderr
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": "mqtt://head-office:1883",
+                                 "LOYALTY_AGENT_LOG_LEVEL": "DEBUG"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["mqtt"]["url"] == "mqtt://head-office:1883"
+
+
 def test_status_and_lookup(tmp_path: Path) -> None:
     from agent.config import load_settings
     from agent.customers.models import CustomerCreate
