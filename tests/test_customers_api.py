@@ -63,6 +63,27 @@ def test_duplicate_document_is_409_with_existing_id(client: TestClient, services
     assert counts(services) == before
 
 
+def test_a_leading_zero_finds_the_same_customer_and_cannot_enroll_a_second_one(client: TestClient) -> None:
+    created = client.post("/v1/customers", json=body(document={"country": "CL", "type": "RUT", "number": "1.234.567-4"}))
+    assert created.status_code == 201 and created.json()["document"]["number"] == "12345674"
+    found = client.get("/v1/customers", params={"document_country": "CL", "document_type": "RUT",
+                                                "document_number": "01.234.567-4"})
+    assert found.status_code == 200 and found.json()["id"] == created.json()["id"]
+    again = client.post("/v1/customers", json=body(document={"country": "CL", "type": "RUT", "number": "01234567-4"}))
+    assert again.status_code == 409 and again.json()["customer_id"] == created.json()["id"]
+
+
+def test_cuil_and_cuit_of_one_person_are_one_customer(client: TestClient) -> None:
+    person = body(document={"country": "AR", "type": "CUIT", "number": "20-26756539-3"})
+    created = client.post("/v1/customers", json=person)
+    assert created.status_code == 201, created.text
+    found = client.get("/v1/customers", params={"document_country": "AR", "document_type": "CUIL",
+                                                "document_number": "20267565393"})
+    assert found.status_code == 200 and found.json()["document"]["type"] == "CUIT"
+    again = client.post("/v1/customers", json=body(document={"country": "AR", "type": "CUIL", "number": "20-26756539-3"}))
+    assert again.status_code == 409 and again.json()["customer_id"] == created.json()["id"]
+
+
 def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client: TestClient, services: Services) -> None:
     bad = body(document={"country": "CL", "type": "RUT", "number": "12.345.678-9"})
     es = client.post("/v1/customers", json=bad).json()

@@ -94,6 +94,25 @@ def test_country_document_errors(country: str, doc_type: str, number: str, code:
     assert err.value.code == code
 
 
+@given(st.integers(min_value=1_000_000, max_value=9_999_999), st.integers(min_value=1, max_value=3))
+def test_leading_zeros_of_a_rut_or_argentine_dni_are_padding(body: int, zeros: int) -> None:
+    number = f"{body}{rut.calc_check_digit(str(body))}"
+    assert validate_document("CL", "RUT", "0" * zeros + number).number == number
+    assert validate_document("CL", "RUT", f"0{body:,}-{number[-1]}".replace(",", ".")).number == number
+    assert validate_document("AR", "DNI", f"0{body}").number == str(body)
+
+
+def test_cuil_is_the_persons_cuit_and_never_a_company_prefix() -> None:
+    from agent.customers.documents import identity_type
+
+    assert validate_document("AR", "CUIL", "20-26756539-3").number == "20267565393"
+    assert identity_type("AR", "CUIL") == identity_type("AR", "CUIT") == "CUIT"
+    with pytest.raises(DocumentError) as err:
+        validate_document("AR", "CUIL", "30-50001770-4")  # valid CUIT of a company
+    assert err.value.code == "invalid_format" and "CUIL" in err.value.es
+    assert validate_document("AR", "CUIT", "30-50001770-4").number == "30500017704"
+
+
 def test_unknown_type_lists_the_allowed_ones() -> None:
     with pytest.raises(DocumentError) as err:
         validate_document("CO", "RUT", "123")

@@ -145,3 +145,22 @@ def test_replayed_old_events_do_not_trip_the_age_budget(services: Services) -> N
     services.db.write(lambda c: configure_budget(c, None, 3600))
     services.db.write(lambda c: reopen_range(c, 1, 1))
     services.db.write(lambda c: append_event(c, "test.new", {}))  # accepted: the old one was confirmed once
+
+
+def test_document_identity_migration_merges_keys_of_existing_rows(tmp_path: Path) -> None:
+    """Rows stored before core_007 (CUIL as its own type, zero-padded RUT) get the new lookup keys."""
+    migrations = all_migrations()
+    upto = [m for m in migrations if m[0] < "core_007"]
+    db = Database(tmp_path / "agent.db", upto)
+    stamp = "2026-01-01T00:00:00.000Z"
+    rows = [("a", "AR", "CUIL", "20267565393"), ("b", "CL", "RUT", "012345674"), ("c", "CL", "RUT", "123456785")]
+    db.write(lambda c: c.executemany(
+        "INSERT INTO customers(id, doc_country, doc_type, doc_number, kind, search_name, data, version, created_at,"
+        " updated_at) VALUES (?,?,?,?,'natural','',json_object('document', json_object('number', ?)),1,?,?)",
+        [(i, country, t, n, n, stamp, stamp) for i, country, t, n in rows]))
+    assert apply_migrations(db, migrations)[0] == "core_007_document_identity"
+    got = db.read(lambda c: [tuple(r) for r in c.execute(
+        "SELECT id, doc_type, doc_number, json_extract(data, '$.document.number') FROM customers ORDER BY id")])
+    db.close()
+    assert got == [("a", "CUIT", "20267565393", "20267565393"), ("b", "RUT", "12345674", "12345674"),
+                   ("c", "RUT", "123456785", "123456785")]

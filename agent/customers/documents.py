@@ -12,6 +12,8 @@ a strict character and length rule. The compact form is what we store and look u
 Traceback (most recent call last):
 ...
 agent.customers.documents.DocumentError: invalid_check_digit
+>>> validate_document("CL", "RUT", "01.234.567-4").number  # a leading zero is the same person
+'12345674'
 >>> mask("123456785")
 '12****785'
 """
@@ -71,9 +73,15 @@ def mask(number: str) -> str:
     return f"{number[:2]}****{number[-3:]}"
 
 
-def _stdnum(module: object, label: str) -> Callable[[str], tuple[str, str]]:
+def _stdnum(module: object, label: str, *, strip_zeros: bool = False) -> Callable[[str], tuple[str, str]]:
+    """A python-stdnum module's validation; ``strip_zeros`` for variable-length numbers where a
+    leading zero is only padding (a RUT or an Argentine DNI typed as ``01.234.567-4`` / ``05123456``):
+    zeros add nothing to their check digit, so both spellings are the same document."""
+
     def check(raw: str) -> tuple[str, str]:
         try:
+            if strip_zeros:
+                raw = module.compact(raw).lstrip("0") or raw  # type: ignore[attr-defined]
             number = module.validate(raw)  # type: ignore[attr-defined]
         except stdnum_errors.InvalidChecksum as exc:
             raise DocumentError(
@@ -142,20 +150,47 @@ def _pe_dni(raw: str) -> tuple[str, str]:
     return number[:8], number[:8]
 
 
+_AR_CUIT = _stdnum(ar_cuit, "CUIL")
+# CUIL is issued to people only; 30/33/34 are company CUIT prefixes (AFIP).
+_CUIL_PREFIXES = ("20", "23", "24", "27")
+
+
+def _ar_cuil(raw: str) -> tuple[str, str]:
+    number, display = _AR_CUIT(raw)
+    if not number.startswith(_CUIL_PREFIXES):
+        raise DocumentError("invalid_format", "Un CUIL comienza con 20, 23, 24 o 27 (30, 33 y 34 son CUIT de empresas).",
+                            "A CUIL starts with 20, 23, 24 or 27 (30, 33 and 34 are company CUITs).")
+    return number, display
+
+
+# Document types that are one number space: a person's CUIL is their CUIT. The store keys
+# them by one type, so either finds the customer and both cannot be enrolled twice.
+_SAME_IDENTITY = {("AR", "CUIL"): "CUIT"}
+
+
+def identity_type(country: str, doc_type: str) -> str:
+    """The type a document is stored and looked up under.
+
+    >>> identity_type("AR", "CUIL"), identity_type("AR", "DNI")
+    ('CUIT', 'DNI')
+    """
+    return _SAME_IDENTITY.get((country, doc_type), doc_type)
+
+
 _PASSPORT = _plain("pasaporte", digits_only=False, min_len=5, max_len=20, separators_ok=False)
 
 # (country, type) -> (validator, is company tax id, Spanish label)
 _VALIDATORS: dict[tuple[str, str], tuple[Callable[[str], tuple[str, str]], bool]] = {
-    ("CL", "RUT"): (_stdnum(cl_rut, "RUT"), True),
+    ("CL", "RUT"): (_stdnum(cl_rut, "RUT", strip_zeros=True), True),
     ("CL", "DNI"): (_plain("DNI", digits_only=False, min_len=4, max_len=20, separators_ok=False), False),
     ("CO", "CC"): (_plain("número de cédula", digits_only=True, min_len=3, max_len=10, separators_ok=True, strip_zeros=True), False),
     ("CO", "CE"): (_plain("número de cédula de extranjería", digits_only=False, min_len=3, max_len=12, separators_ok=True), False),
     ("CO", "TI"): (_plain("número de tarjeta de identidad", digits_only=True, min_len=10, max_len=11, separators_ok=True), False),
     ("CO", "NIT"): (_stdnum(co_nit, "NIT"), True),
     ("CO", "PA"): (_PASSPORT, False),
-    ("AR", "DNI"): (_stdnum(ar_dni, "DNI"), False),
+    ("AR", "DNI"): (_stdnum(ar_dni, "DNI", strip_zeros=True), False),
     ("AR", "CUIT"): (_stdnum(ar_cuit, "CUIT"), True),
-    ("AR", "CUIL"): (_stdnum(ar_cuit, "CUIL"), False),
+    ("AR", "CUIL"): (_ar_cuil, False),
     ("EC", "CI"): (_stdnum(ec_ci, "número de cédula"), False),
     ("EC", "RUC"): (_stdnum(ec_ruc, "RUC"), True),
     ("PE", "DNI"): (_pe_dni, False),

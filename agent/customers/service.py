@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.clock import iso, utcnow
 from agent.config import Settings
-from agent.customers.documents import DocumentError, is_tax_id, mask, validate_document
+from agent.customers.documents import DocumentError, identity_type, is_tax_id, mask, validate_document
 from agent.customers.models import (
     Change,
     ConsentIn,
@@ -105,7 +105,7 @@ class CustomerService:
         doc = data["document"]
         existing = conn.execute(
             "SELECT id FROM customers WHERE doc_country=? AND doc_type=? AND doc_number=?",
-            (doc["country"], doc["type"], doc["number"]),
+            (doc["country"], identity_type(doc["country"], doc["type"]), doc["number"]),
         ).fetchone()
         if existing:
             raise CustomerExists(existing["id"])
@@ -115,8 +115,8 @@ class CustomerService:
         conn.execute(
             "INSERT INTO customers(id, doc_country, doc_type, doc_number, kind, loyalty_id, search_name, data,"
             " version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,1,?,?)",
-            (customer_id, doc["country"], doc["type"], doc["number"], data["kind"], data.get("loyalty_id"),
-             search_text(data), _json(data), stamp, stamp),
+            (customer_id, doc["country"], identity_type(doc["country"], doc["type"]), doc["number"], data["kind"],
+             data.get("loyalty_id"), search_text(data), _json(data), stamp, stamp),
         )
         customer = _with_meta(customer_id, data, 1, stamp, stamp)
         conn.executemany(
@@ -145,7 +145,7 @@ class CustomerService:
         if doc != old["document"]:
             clash = conn.execute(
                 "SELECT id FROM customers WHERE doc_country=? AND doc_type=? AND doc_number=? AND id != ?",
-                (doc["country"], doc["type"], doc["number"], customer_id),
+                (doc["country"], identity_type(doc["country"], doc["type"]), doc["number"], customer_id),
             ).fetchone()
             if clash:
                 raise CustomerExists(clash["id"])
@@ -155,8 +155,8 @@ class CustomerService:
         conn.execute(
             "UPDATE customers SET doc_country=?, doc_type=?, doc_number=?, kind=?, loyalty_id=?, search_name=?,"
             " data=?, version=?, updated_at=? WHERE id=?",
-            (doc["country"], doc["type"], doc["number"], data["kind"], data.get("loyalty_id"), search_text(data),
-             _json(data), version, stamp, customer_id),
+            (doc["country"], identity_type(doc["country"], doc["type"]), doc["number"], data["kind"],
+             data.get("loyalty_id"), search_text(data), _json(data), version, stamp, customer_id),
         )
         conn.executemany(
             "INSERT INTO customer_changes(customer_id, field, old, new, at, actor) VALUES (?,?,?,?,?,?)",
@@ -195,7 +195,7 @@ class CustomerService:
             raise AgentError(exc.code, exc.es, exc.en, status=422, field=exc.field.replace("document.", "document_")) from exc
         row = self._db.read(lambda c: c.execute(
             _SELECT_JSON + " WHERE doc_country=? AND doc_type=? AND doc_number=?",
-            (doc.country, doc.type, doc.number)).fetchone())
+            (doc.country, identity_type(doc.country, doc.type), doc.number)).fetchone())
         if row is None:
             raise CustomerNotFound()
         return _row_json(row)

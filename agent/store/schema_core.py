@@ -154,3 +154,20 @@ MIGRATIONS += [
         """,
     ),
 ]
+
+MIGRATIONS += [
+    (
+        "core_007_document_identity",
+        """
+        -- A CUIL is the person's CUIT: one lookup key (agent.customers.documents.identity_type).
+        -- OR IGNORE: a station that already holds both keeps both rows rather than failing to start.
+        UPDATE OR IGNORE customers SET doc_type = 'CUIT' WHERE doc_country = 'AR' AND doc_type = 'CUIL';
+        -- Leading zeros of a RUT or an Argentine DNI are padding: store the number without them.
+        UPDATE OR IGNORE customers
+            SET doc_number = ltrim(doc_number, '0'),
+                data = json_set(data, '$.document.number', ltrim(doc_number, '0'))
+            WHERE ((doc_country = 'CL' AND doc_type = 'RUT') OR (doc_country = 'AR' AND doc_type = 'DNI'))
+              AND doc_number LIKE '0%' AND ltrim(doc_number, '0') != '';
+        """,
+    ),
+]
