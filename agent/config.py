@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,6 +77,27 @@ class EnrollmentSettings(_Section):
         default_factory=lambda: {k: list(v) for k, v in _DEFAULT_REQUIRED.items()},
         description="Per document country: fields a natural person must have to be enrolled.",
     )
+
+    @field_validator("required_fields")
+    @classmethod
+    def _known_countries_and_fields(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        # A typo here would make every enrollment of that country fail with a field the POS
+        # cannot even send: refuse it at start-up (and in check-config) instead.
+        import phonenumbers
+
+        from agent.customers.models import CustomerFields
+
+        allowed = sorted(set(CustomerFields.model_fields) - {"kind", "foreigner"})
+        checked: dict[str, list[str]] = {}
+        for country, names in value.items():
+            code = country.strip().upper()
+            if code not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
+            unknown = [n for n in names if n not in allowed]
+            if unknown:
+                raise ValueError(f"unknown field(s) {unknown} for {code}; allowed: {', '.join(allowed)}")
+            checked[code] = list(names)
+        return checked
 
 
 class MqttSettings(_Section):

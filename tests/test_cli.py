@@ -55,6 +55,20 @@ def test_a_misspelt_environment_variable_is_an_error_not_ignored(tmp_path: Path)
     assert json.loads(r.stdout)["mqtt"]["url"] == "mqtt://head-office:1883"
 
 
+def test_a_misspelt_required_field_or_country_is_refused_by_check_config(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[enrollment.required_fields]\nCL = ["first_name", "frist_surname"]\n')
+    r = cli("check-config", "--config", str(bad))
+    assert r.returncode == 2 and "frist_surname" in r.stderr
+    bad.write_text('[enrollment.required_fields]\nXX = ["first_name"]\n')
+    r = cli("check-config", "--config", str(bad))
+    assert r.returncode == 2 and "XX" in r.stderr
+    bad.write_text('[enrollment.required_fields]\nco = ["first_name", "birth_date"]\n')
+    r = cli("check-config", "--config", str(bad))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["enrollment"]["required_fields"] == {"CO": ["first_name", "birth_date"]}
+
+
 def test_status_and_lookup(tmp_path: Path) -> None:
     from agent.config import load_settings
     from agent.customers.models import CustomerCreate

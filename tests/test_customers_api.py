@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from agent.customers.models import CustomerCreate
 from agent.services import Services
 from tests.conftest import MARIA
 
@@ -115,6 +116,31 @@ def test_required_fields_are_configurable_per_country(tmp_path) -> None:  # type
             assert r.status_code == 422
             assert {e["field"] for e in r.json()["errors"]} == {"email", "phones"}
             assert c.post("/v1/customers", json=body(first_surname=None)).status_code == 201
+    finally:
+        services.close()
+
+
+def test_a_field_made_mandatory_later_does_not_block_other_updates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.api.app import create_app
+    from agent.services import build_services
+    from tests.conftest import make_settings
+
+    data = tmp_path / "data"
+    services = build_services(make_settings(data))
+    token = services.tokens.create("pos-9")
+    created = services.customers.create(CustomerCreate.model_validate(body(birth_date=None)), "test")
+    services.close()
+    settings = make_settings(data, enrollment={"required_fields": {"CL": ["first_name", "birth_date"]}})
+    services = build_services(settings)
+    try:
+        with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as c:
+            r = c.patch(f"/v1/customers/{created.id}", json={"phones": [{"number": "+56 9 8765 1111", "kind": "mobile"}]})
+            assert r.status_code == 200, r.text
+            r = c.patch(f"/v1/customers/{created.id}", json={"first_name": None})  # clearing one still refused
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "first_name"
+            r = c.post("/v1/customers", json=body(document={"country": "CL", "type": "RUT", "number": "11.111.111-1"},
+                                                   birth_date=None))
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "birth_date"
     finally:
         services.close()
 

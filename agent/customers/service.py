@@ -305,7 +305,9 @@ class CustomerService:
         if data.get("foreigner") is None:
             data["foreigner"] = False
         problems.raise_if_any()
-        self._check_required(data, problems)
+        # On an update only the fields it touches must meet the enrollment minimum: a field made
+        # mandatory after this customer enrolled must not block changing their phone (seed 004).
+        self._check_required(data, problems, only=None if old is None else set(given))
         problems.raise_if_any()
         return data
 
@@ -334,7 +336,7 @@ class CustomerService:
             out.append({"number": number, "kind": p.kind})
         return out
 
-    def _check_required(self, data: dict[str, Any], problems: ValidationProblems) -> None:
+    def _check_required(self, data: dict[str, Any], problems: ValidationProblems, only: set[str] | None = None) -> None:
         doc = data["document"]
         if data["kind"] in ("juridica", "gobierno"):
             if not data.get("business_name"):
@@ -351,6 +353,8 @@ class CustomerService:
             return
         required = self._settings.enrollment.required_fields.get(doc["country"], [])
         for name in required:
+            if only is not None and name not in only:
+                continue
             if not data.get(name):
                 label = _LABELS_ES.get(name, name)
                 problems.add(name, "required", f"El campo {label} es obligatorio para inscribir al cliente.",
