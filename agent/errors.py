@@ -73,3 +73,31 @@ class ValidationProblems:
                 status=422,
                 errors=self.errors,
             )
+
+
+def prefers_english(accept_language: str) -> bool:
+    """True when an ``Accept-Language`` header ranks English above Spanish (RFC 9110 q-values).
+
+    Spanish is the default: no header, ``*``, other languages or a tie keep Spanish.
+
+    >>> prefers_english("en"), prefers_english("en-US,en;q=0.9"), prefers_english("")
+    (True, True, False)
+    >>> prefers_english("en;q=0.1, es;q=0.9"), prefers_english("es-CL, en;q=0.5"), prefers_english("fr, en;q=0.8")
+    (False, False, True)
+    """
+    best = {"en": 0.0, "es": 0.0}
+    for part in accept_language.split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        language = tag.strip().lower().split("-")[0]
+        if language not in best:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best[language] = max(best[language], q if 0.0 <= q <= 1.0 else 0.0)
+    return best["en"] > best["es"]

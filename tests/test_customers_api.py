@@ -94,6 +94,21 @@ def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client
                              "message": "El dígito verificador del RUT no es válido."}]
     assert en["errors"][0]["message"] == "The RUT check digit is wrong."
     assert counts(services) == (0, 0, 0)
+    # q-values count: Spanish ranked first stays Spanish even when English is listed first.
+    ranked = client.post("/v1/customers", json=bad, headers={"Accept-Language": "en;q=0.1, es;q=0.9"}).json()
+    assert ranked["errors"][0]["message"] == "El dígito verificador del RUT no es válido."
+    # The lookup reports the same condition the same way as the create.
+    lookup = client.get("/v1/customers", params={"document_country": "CL", "document_type": "RUT",
+                                                 "document_number": "12.345.678-9"}).json()
+    assert lookup["code"] == "validation_failed"
+    assert lookup["errors"] == [{"field": "document_number", "code": "invalid_check_digit",
+                                 "message": "El dígito verificador del RUT no es válido."}]
+
+
+def test_a_choice_error_is_all_spanish(client: TestClient) -> None:
+    r = client.post("/v1/customers", json=body(sex="Q")).json()
+    assert r["errors"][0]["field"] == "sex"
+    assert r["errors"][0]["message"] == "Valor no permitido; use 'F', 'M' o 'X'."
 
 
 def test_customer_without_phone_is_accepted(client: TestClient) -> None:
@@ -199,6 +214,36 @@ def test_changes_by_month_and_explicit_range(client: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_range"
 
 
+def test_a_date_as_to_includes_that_whole_day(client: TestClient) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    created = client.post("/v1/customers", json=MARIA).json()
+    url = f"/v1/customers/{created['id']}/changes"
+    today = datetime.now(ZoneInfo("America/Santiago")).date().isoformat()
+    one_day = client.get(url, params={"from": today, "to": today})
+    assert one_day.status_code == 200, one_day.text
+    assert {c["field"] for c in one_day.json()["items"]} >= {"document", "first_name"}
+    assert one_day.json()["to"] > one_day.json()["from"]
+    instant = client.get(url, params={"from": f"{today}T00:00:00", "to": f"{today}T00:00:00.001"})
+    assert instant.status_code == 200 and instant.json()["items"] == []
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"period": "month", "date": "9999-12-31"}, "date"),
+    ({"period": "week", "date": "9999-12-31"}, "date"),
+    ({"from": "9999-12-31", "to": "9999-12-31"}, "to"),
+    ({"from": "2026-02-30", "to": "2026-03-01"}, "from"),
+    ({"from": "yesterday", "to": "2026-03-01"}, "from"),
+    ({"period": "week", "from": "2026-03-01", "to": "2026-03-02"}, "period"),
+])
+def test_impossible_history_ranges_are_422_not_500(client: TestClient, params: dict[str, str], field: str) -> None:
+    created = client.post("/v1/customers", json=MARIA).json()
+    r = client.get(f"/v1/customers/{created['id']}/changes", params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == field if "errors" in r.json() else r.json().get("field") == field
+
+
 def test_search_by_name_without_accents_and_by_loyalty_id(client: TestClient) -> None:
     created = client.post("/v1/customers", json=body(loyalty_id="LY-0001")).json()
     client.post("/v1/customers", json=body(document={"country": "CL", "type": "DNI", "number": "X123456"},
@@ -217,6 +262,14 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
     assert counts(services)[0] == 1
     other = client.post("/v1/customers", json=body(first_name="Ana"), headers={"Idempotency-Key": "abc-1"})
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # The same JSON re-serialized (other key order, pretty-printed) is the same request.
+    import json
+
+    reordered = json.dumps(dict(reversed(list(MARIA.items()))), indent=2).encode()
+    retry = client.post("/v1/customers", content=reordered,
+                        headers={"Idempotency-Key": "abc-1", "Content-Type": "application/json"})
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+    assert counts(services)[0] == 1
 
 
 def test_requests_without_a_valid_token_are_401(client: TestClient) -> None:

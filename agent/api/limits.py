@@ -6,6 +6,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.errors import prefers_english
+
 
 class _TooLarge(Exception):
     pass
@@ -58,7 +60,7 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
-        english = headers.get(b"accept-language", b"").lower().startswith(b"en")
+        english = prefers_english(headers.get(b"accept-language", b"").decode("latin-1"))
         message = (f"Request body larger than {self.max_bytes} bytes." if english
                    else f"El cuerpo de la solicitud supera {self.max_bytes} bytes.")
         body: dict[str, Any] = {"type": "urn:loyalty-agent:problem:body_too_large", "title": message,

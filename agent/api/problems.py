@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import AgentError, FieldError
+from agent.errors import AgentError, FieldError, prefers_english
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -36,10 +36,8 @@ class Problem(BaseModel):
 
 
 def language(request: Request) -> str:
-    """``en`` when the client's first preference is English, otherwise Spanish."""
-    header = request.headers.get("accept-language", "")
-    first = header.split(",")[0].split(";")[0].strip().lower()
-    return "en" if first.startswith("en") else "es"
+    """``en`` when the client ranks English above Spanish, otherwise Spanish."""
+    return "en" if prefers_english(request.headers.get("accept-language", "")) else "es"
 
 
 def problem(request: Request, status: int, code: str, es: str, en: str,
@@ -126,8 +124,9 @@ def translate_validation(errors: list[dict[str, Any]]) -> list[FieldError]:
         elif kind == "value_error" and field == "birth_date":
             code, es, en = "invalid_date", "La fecha de nacimiento no es posible.", "The birth date is not possible."
         elif kind == "literal_error":
-            expected = str(err.get("ctx", {}).get("expected", ""))
-            code, es, en = "invalid_choice", f"Valor no permitido; use {expected}.", f"Value not allowed; use {expected}."
+            expected = str(err.get("ctx", {}).get("expected", ""))  # pydantic's English: "'F', 'M' or 'X'"
+            code, es, en = ("invalid_choice", f"Valor no permitido; use {expected.replace(' or ', ' o ')}.",
+                            f"Value not allowed; use {expected}.")
         else:
             code, es, en = _PYDANTIC.get(kind, ("invalid_value", "Valor no válido.", "Invalid value."))
         result.append(FieldError(field, code, es, en))

@@ -38,13 +38,15 @@ async def create_customer(
     who: str = Depends(actor),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> JSONResponse:
-    raw = await request.body()
+    # The key's fingerprint is the parsed body, not its bytes: a POS that re-serializes its retry
+    # (other key order, other spacing) gets the replay, not "key reused".
+    print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode())
 
     def op(conn):  # type: ignore[no-untyped-def]
         return 201, services.customers.create_tx_json(conn, body, who)
 
     status, payload, replayed = await run_in_threadpool(
-        run_idempotent, services.db, client.name, idempotency_key, fingerprint("POST", request.url.path, raw), op)
+        run_idempotent, services.db, client.name, idempotency_key, print_, op)
     headers = {"Location": f"/v1/customers/{payload['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -96,8 +98,10 @@ def customer_changes(
     customer_id: str,
     period: Literal["week", "month"] | None = Query(None, description="Calendar week (Monday first) or month, station time zone"),
     day: date | None = Query(None, alias="date", description="A day inside the wanted week/month (default today)"),
-    from_: datetime | date | None = Query(None, alias="from"),
-    to: datetime | date | None = Query(None),
+    from_: str | None = Query(None, alias="from", max_length=40, examples=["2026-03-01"],
+                              description="A date (that day's start) or an ISO 8601 date-time"),
+    to: str | None = Query(None, max_length=40, examples=["2026-03-31"],
+                           description="A date (the end of that day, included) or an ISO 8601 date-time (excluded)"),
     services: Services = Depends(get_services),
     _: Client = Depends(require_client),
 ) -> ChangeList:
@@ -106,18 +110,32 @@ def customer_changes(
         if from_ is None or to is None:
             raise AgentError("invalid_range", "Indique ambos parámetros from y to.", "Give both from and to.",
                              status=422, field="from" if from_ is None else "to")
-        start, end = _as_dt(from_, zone), _as_dt(to, zone, end=True)
+        if period is not None or day is not None:
+            raise AgentError("invalid_range", "Use period (y date) o bien from y to, no ambos.",
+                             "Use period (and date) or from and to, not both.", status=422, field="period")
+        start, end = _bound(from_, "from", zone), _bound(to, "to", zone, end=True)
         if end <= start:
             raise AgentError("invalid_range", "La fecha final debe ser posterior a la inicial.",
                              "The end must be after the start.", status=422, field="to")
     else:
-        start, end = services.customers.period_bounds(period or "week", day)
+        try:
+            start, end = services.customers.period_bounds(period or "week", day)
+        except (OverflowError, ValueError):  # date=9999-12-31: the period ends after year 9999
+            raise AgentError("invalid_date", "Fecha fuera del rango admitido.", "Date out of the supported range.",
+                             status=422, field="date") from None
     items = services.customers.changes(customer_id, start, end)
     return ChangeList(customer_id=customer_id, from_=start, to=end, items=items)
 
 
-def _as_dt(value: datetime | date, zone: ZoneInfo, end: bool = False) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=zone)
-    day = value.toordinal() + (1 if end else 0)  # a date as "to" includes that whole day
-    return datetime.combine(date.fromordinal(day), time(), zone)
+def _bound(text: str, name: str, zone: ZoneInfo, end: bool = False) -> datetime:
+    """``2026-03-31`` is a day (as ``to`` it includes that whole day); anything longer is an ISO
+    8601 date-time, in the station's time zone when it carries no offset."""
+    try:
+        if len(text) == 10:
+            ordinal = date.fromisoformat(text).toordinal() + (1 if end else 0)
+            return datetime.combine(date.fromordinal(ordinal), time(), zone)
+        value = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        raise AgentError("invalid_date", f"{name}: use una fecha AAAA-MM-DD o fecha y hora ISO 8601.",
+                         f"{name}: use a YYYY-MM-DD date or an ISO 8601 date-time.", status=422, field=name) from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)

@@ -191,8 +191,10 @@ class CustomerService:
     def find_by_document_json(self, country: str, doc_type: str, number: str) -> dict[str, Any]:
         try:
             doc = validate_document(country, doc_type, number)
-        except DocumentError as exc:
-            raise AgentError(exc.code, exc.es, exc.en, status=422, field=exc.field.replace("document.", "document_")) from exc
+        except DocumentError as exc:  # the same shape as a create's: validation_failed, detail in errors[]
+            problems = ValidationProblems()
+            problems.add(exc.field.replace("document.", "document_"), exc.code, exc.es, exc.en)
+            problems.raise_if_any()
         row = self._db.read(lambda c: c.execute(
             _SELECT_JSON + " WHERE doc_country=? AND doc_type=? AND doc_number=?",
             (doc.country, identity_type(doc.country, doc.type), doc.number)).fetchone())
