@@ -105,6 +105,15 @@ def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client
                                  "message": "El dígito verificador del RUT no es válido."}]
 
 
+def test_a_json_body_sent_as_text_is_415_naming_the_content_type(client: TestClient, services: Services) -> None:
+    import json
+
+    r = client.post("/v1/customers", content=json.dumps(MARIA).encode(), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type"
+    assert "application/json" in r.json()["detail"]
+    assert counts(services) == (0, 0, 0)
+
+
 def test_a_choice_error_is_all_spanish(client: TestClient) -> None:
     r = client.post("/v1/customers", json=body(sex="Q")).json()
     assert r["errors"][0]["field"] == "sex"
@@ -308,6 +317,12 @@ def test_malformed_bodies_are_4xx_and_store_nothing(client: TestClient, services
     ({"credit_limit": "12.345"}, "credit_limit"),
     ({"phones": [{"number": "3100000000, 3111111111", "kind": "mobile"}]}, "phones[0].number"),
     ({"first_name": "Ana\x00"}, "first_name"),
+    ({"birth_date": "1990-08-22T00:00:00"}, "birth_date"),
+    ({"birth_date": 19900822}, "birth_date"),
+    ({"foreigner": "yes"}, "foreigner"),
+    ({"foreigner": 1}, "foreigner"),
+    ({"consents": {"offers": "no"}}, "consents.offers"),
+    ({"consents": {"partner_programs": [{"name": "LATAM Pass", "value": "1"}]}}, "consents.partner_programs[0].value"),
 ])
 def test_bad_fields_are_422_with_the_field_named(client: TestClient, services: Services, changes: dict[str, Any],
                                                  field: str) -> None:

@@ -146,6 +146,13 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
+        content_type = request.headers.get("content-type", "")
+        if content_type and "json" not in content_type.lower() and any(tuple(e.get("loc", ())) == ("body",)
+                                                                        for e in errors):
+            # FastAPI reads a non-JSON body as bytes and then says "not an object": name the real cause.
+            return problem(request, 415, "unsupported_media_type",
+                           "Envíe el cuerpo como JSON (Content-Type: application/json).",
+                           "Send the body as JSON (Content-Type: application/json).")
         if any(e.get("type") == "json_invalid" for e in errors):
             return problem(request, 400, "malformed_json",
                            "El cuerpo de la solicitud no es JSON válido (UTF-8).",

@@ -5,7 +5,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, PlainSerializer, StrictBool,
+                      StringConstraints, field_validator)
+from pydantic_core import PydanticCustomError
 
 from agent.clock import iso
 
@@ -18,6 +20,21 @@ Sex = Literal["F", "M", "X"]
 BloodType = Literal["O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-"]
 PhoneKind = Literal["mobile", "fixed", "other"]
 Channel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
+# Consents and flags are JSON true/false only: "yes", "no", 1 or "0" is a client bug, and a
+# consent recorded from a guess is not a consent.
+Flag = StrictBool
+
+
+def _calendar_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` for a day: ``1990-08-22T00:00:00`` or a Unix time is a client bug."""
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == "-" and value[7] == "-"):
+        raise PydanticCustomError("date_parsing", "use YYYY-MM-DD")
+    if isinstance(value, (int, float)):
+        raise PydanticCustomError("date_type", "use YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_calendar_day)]
 
 
 class _In(BaseModel):
@@ -42,24 +59,24 @@ class ContactIn(_In):
 
 
 class ConsentIn(_In):
-    value: bool
+    value: Flag
     channel: Channel = "pos"
 
 
 class PartnerProgramIn(_In):
     name: ShortText
     member_id: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")] | None = None
-    value: bool = True
+    value: Flag = True
     channel: Channel = "pos"
 
 
 class ConsentsIn(_In):
     """Each consent is a boolean (recorded with the request's time and the channel ``pos``) or an object."""
 
-    offers: bool | ConsentIn | None = None
+    offers: Flag | ConsentIn | None = None
     partner_programs: list[PartnerProgramIn] | None = Field(None, max_length=10)
-    data_processing: bool | ConsentIn | None = None
-    biometrics: bool | ConsentIn | None = None
+    data_processing: Flag | ConsentIn | None = None
+    biometrics: Flag | ConsentIn | None = None
 
 
 class CustomerFields(_In):
@@ -72,7 +89,7 @@ class CustomerFields(_In):
     second_surname: Name | None = None
     business_name: ShortText | None = None
     tax_id: DocumentIn | None = None
-    birth_date: date | None = None
+    birth_date: Day | None = None
     sex: Sex | None = None
     blood_type: BloodType | None = None
     phones: list[PhoneIn] | None = Field(None, max_length=20)
@@ -82,7 +99,7 @@ class CustomerFields(_In):
     authorized_contacts: list[ContactIn] | None = Field(None, max_length=10)
     loyalty_id: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")] | None = None
     credit_limit: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)] | None = None
-    foreigner: bool | None = None
+    foreigner: Flag | None = None
     consents: ConsentsIn | None = None
 
     @field_validator("birth_date")
