@@ -12,6 +12,10 @@ parentheses, a leading +) are accepted and removed.
 Traceback (most recent call last):
 ...
 agent.customers.phones.PhoneError: one_number_per_entry
+>>> normalize_phone("3100000000", "mobile", "CO")  # seed 003's filler for "no phone"
+Traceback (most recent call last):
+...
+agent.customers.phones.PhoneError: placeholder_phone
 """
 from __future__ import annotations
 
@@ -60,6 +64,15 @@ def normalize_phone(raw: str, kind: str, country: str) -> str:
             "invalid_phone",
             f"El número no es un teléfono válido para {country} (revise el largo y el código de área).",
             f"The number is not a valid phone number for {country} (check its length and area code).",
+        )
+    national = str(parsed.national_number)
+    if len(national) >= 9 and len(set(national[3:])) == 1:
+        # "310" plus zeros is what staff typed when a form forced a phone the customer did not
+        # have (seed 003). A customer may have none here, so a filler is refused, not stored.
+        raise PhoneError(
+            "placeholder_phone",
+            "Ese número parece de relleno. Si el cliente no tiene teléfono, deje la lista de teléfonos vacía.",
+            "That number looks like a filler. If the customer has no phone, leave the phone list empty.",
         )
     number_type = phonenumbers.number_type(parsed)
     if kind == "mobile" and number_type not in _MOBILE_TYPES:
