@@ -254,10 +254,11 @@ def test_impossible_history_ranges_are_422_not_500(client: TestClient, params: d
 
 
 def test_search_by_name_without_accents_and_by_loyalty_id(client: TestClient) -> None:
-    created = client.post("/v1/customers", json=body(loyalty_id="LY-0001")).json()
+    created = client.post("/v1/customers", json=body(loyalty_id="ly-0001")).json()
+    assert created["loyalty_id"] == "LY-0001"
     client.post("/v1/customers", json=body(document={"country": "CL", "type": "DNI", "number": "X123456"},
                                            first_name="Pedro", first_surname="Rojas", foreigner=True))
-    for q in ("pena", "María Soto", "PEÑ", "LY-0001", "12.345.678-5"):
+    for q in ("pena", "María Soto", "PEÑ", "LY-0001", "ly-0001", "12.345.678-5", "012345678-5"):
         items = client.get("/v1/customers/search", params={"q": q}).json()["items"]
         assert [i["id"] for i in items] == [created["id"]], q
     assert client.get("/v1/customers/search", params={"q": "zzz"}).json()["items"] == []

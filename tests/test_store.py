@@ -164,3 +164,11 @@ def test_document_identity_migration_merges_keys_of_existing_rows(tmp_path: Path
     db.close()
     assert got == [("a", "CUIT", "20267565393", "20267565393"), ("b", "RUT", "12345674", "12345674"),
                    ("c", "RUT", "123456785", "123456785")]
+
+
+def test_search_by_a_bare_number_or_loyalty_id_uses_an_index(services: Services) -> None:
+    from agent.customers.service import SEARCH_BY_NUMBER
+
+    plan = services.db.read(lambda c: " ".join(r[3] for r in c.execute(
+        "EXPLAIN QUERY PLAN " + SEARCH_BY_NUMBER, ("1", "1", "X", 20))))
+    assert "SCAN customers" not in plan and "customers_doc_number" in plan, plan

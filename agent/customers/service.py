@@ -216,8 +216,8 @@ class CustomerService:
             rows: dict[str, sqlite3.Row] = {}
             if compact:
                 for r in conn.execute(
-                    "SELECT * FROM customers WHERE doc_number IN (?, ?) OR loyalty_id = ? LIMIT ?",
-                    (compact, compact.lstrip("0") or "0", q, limit),
+                    SEARCH_BY_NUMBER,
+                    (compact, compact.lstrip("0") or "0", q.upper(), limit),
                 ):
                     rows[r["id"]] = r
             if fts and len(rows) < limit:
@@ -295,6 +295,8 @@ class CustomerService:
                 data["consents"] = _merge_consents(data.get("consents") or {}, value, stamp) if value else data.get("consents", {})
             elif name == "credit_limit":
                 data[name] = str(value) if value is not None else None
+            elif name == "loyalty_id":
+                data[name] = value.upper() if value else None  # printed codes: one spelling
             elif name == "birth_date":
                 data[name] = value.isoformat() if value else None
             elif name == "kind" and value is None:
@@ -386,6 +388,10 @@ class CustomerService:
 
 _SELECT_JSON = "SELECT id, data, version, created_at, updated_at FROM customers"
 _META = ("id", "version", "created_at", "updated_at")
+
+
+# By a bare number (any document type) or a loyalty id; both are indexed (see tests/test_store.py).
+SEARCH_BY_NUMBER = "SELECT * FROM customers WHERE doc_number IN (?, ?) OR loyalty_id = ? LIMIT ?"
 
 
 def _row_json(row: sqlite3.Row) -> dict[str, Any]:

@@ -168,6 +168,13 @@ MIGRATIONS += [
                 data = json_set(data, '$.document.number', ltrim(doc_number, '0'))
             WHERE ((doc_country = 'CL' AND doc_type = 'RUT') OR (doc_country = 'AR' AND doc_type = 'DNI'))
               AND doc_number LIKE '0%' AND ltrim(doc_number, '0') != '';
+        -- Loyalty ids are printed codes: one spelling, upper case, so a search in any case finds them.
+        UPDATE OR IGNORE customers
+            SET loyalty_id = upper(loyalty_id), data = json_set(data, '$.loyalty_id', upper(loyalty_id))
+            WHERE loyalty_id IS NOT NULL AND loyalty_id != upper(loyalty_id);
+        -- Search by a number alone (no country or type, seed 004's "código, cédula/NIT") must not
+        -- scan a million rows.
+        CREATE INDEX customers_doc_number ON customers(doc_number);
         """,
     ),
 ]
