@@ -56,8 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from agent.secret_fields import masked_dump
+
     settings = load(args)
-    print(json.dumps(settings.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    # Technicians paste this into tickets: secrets (declared with secret_field) are masked.
+    print(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
     print("configuración válida", file=sys.stderr)
     return 0
 
@@ -66,7 +69,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from agent.services import open_database
 
     settings = load(args)
-    db = open_database(settings)
+    db = open_database(settings, create=False)
     try:
         def read(c):  # type: ignore[no-untyped-def]
             totals = c.execute("SELECT * FROM outbox_totals").fetchone()
@@ -93,6 +96,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from agent.services import open_database
     from agent.tokens import TokenStore
 
+    # Creates the station's database when needed: installers run it before the first ``run``.
     db = open_database(load(args))
     try:
         token = TokenStore(db).create(args.name)
@@ -107,7 +111,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from agent.services import open_database
     from agent.tokens import TokenStore
 
-    db = open_database(load(args))
+    db = open_database(load(args), create=False)
     try:
         done = TokenStore(db).revoke(args.name)
     finally:
@@ -120,7 +124,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from agent.services import open_database
     from agent.tokens import TokenStore
 
-    db = open_database(load(args))
+    db = open_database(load(args), create=False)
     try:
         for row in TokenStore(db).list():
             print(json.dumps(row))
@@ -130,19 +134,24 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_customers_lookup(args: argparse.Namespace) -> int:
-    from agent.services import build_services
+    from agent.customers.service import CustomerService
+    from agent.services import open_database
 
-    services = build_services(load(args))
+    # Only the customer registry: building the whole agent (build_services) would wire devices,
+    # create their key files and print their warnings, none of which a lookup needs.
+    settings = load(args)
+    db = open_database(settings, create=False)
     try:
+        customers = CustomerService(db, settings)
         if args.q:
-            items = services.customers.search(args.q)
+            items = customers.search(args.q)
             for item in items:
                 print(item.model_dump_json())
             return 0 if items else 1
-        customer = services.customers.find_by_document(args.country, args.type, args.number)
+        customer = customers.find_by_document(args.country, args.type, args.number)
         print(customer.model_dump_json(indent=2))
     finally:
-        services.close()
+        db.close()
     return 0
 
 
@@ -197,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from agent.config import ConfigError
     from agent.errors import AgentError
+    from agent.services import NoStationData
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -206,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"error de configuración: {exc}", file=sys.stderr)
+        return 2
+    except NoStationData as exc:  # 2 like a configuration error: 1 means "not found" for lookups
+        print(f"error: {exc.es} ({exc.code})", file=sys.stderr)
         return 2
     except AgentError as exc:
         print(f"error: {exc.es} ({exc.code})", file=sys.stderr)

@@ -26,6 +26,7 @@ from agent.cards.config import CardsSettings
 from agent.clock import TimeZoneName
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
+from agent.secret_fields import secret_field
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
 SUPPORTED_COUNTRIES = ("CL", "CO", "AR", "EC", "PE")
@@ -103,7 +104,7 @@ class EnrollmentSettings(_Section):
 class MqttSettings(_Section):
     url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port; empty = offline (events queue locally).")
     username: str | None = None
-    password: str | None = None
+    password: str | None = secret_field(None, description="Broker password; check-config prints it masked.")
     ca_file: Path | None = None
     cert_file: Path | None = Field(None, description="Client certificate of this station (mqtts).")
     key_file: Path | None = None

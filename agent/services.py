@@ -6,10 +6,12 @@ router sees exactly what exists, and tests build one over a temporary data direc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
 from agent.customers.service import CustomerService
+from agent.errors import AgentError
 from agent.queue.outbox import configure_budget
 from agent.store.db import Database
 from agent.store.migrations import all_migrations
@@ -51,7 +53,30 @@ class Services:
         self.db.close()
 
 
-def open_database(settings: Settings) -> Database:
+class NoStationData(AgentError):
+    """The data directory holds no agent database: almost always a mistyped ``--data-dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            "no_station_data",
+            f"no hay datos del agente en {data_dir} (agent.db no existe); revise --data-dir",
+            f"no agent data in {data_dir} (agent.db does not exist); check --data-dir",
+            status=404,
+        )
+
+
+def require_station(settings: Settings) -> None:
+    """Raise ``NoStationData`` unless the station's database exists. Commands that read or act on
+    an existing station call this first, so a typo in ``--data-dir`` is an error that creates
+    nothing, instead of an empty station that answers "0 customers"."""
+    if not settings.storage.database_path.is_file():
+        raise NoStationData(settings.storage.data_dir)
+
+
+def open_database(settings: Settings, *, create: bool = True) -> Database:
+    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one."""
+    if not create:
+        require_station(settings)
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.storage.database_path, all_migrations())
     mqtt = settings.mqtt

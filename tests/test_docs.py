@@ -37,6 +37,7 @@ from agent.queue import outbox
 from agent.queue.downlink import Downlink, Envelope
 from agent.queue.publisher import SyncPublisher
 from agent.queue.topics import StationTopics
+from agent.secret_fields import is_secret
 from agent.services import Services, build_services
 from tests.conftest import MARIA, make_settings
 
@@ -162,6 +163,16 @@ def test_configuration_reference_lists_every_setting_with_its_default() -> None:
         assert key in tables[section], f"docs/configuration.md does not list {'.'.join(path)}"
         assert tables[section][key] == _default_text(field), f"default of {'.'.join(path)} changed"
     assert documented == actual, f"documented settings that do not exist: {documented - actual}"
+
+
+def test_configuration_reference_names_every_secret_check_config_masks() -> None:
+    text = " ".join((DOCS / "configuration.md").read_text(encoding="utf-8").split())
+    start = text.index("safe to paste into a ticket")  # the check-config paragraph lists the masked settings
+    masked = text[start:start + 400]
+    secrets = [".".join(path) for path, field in _leaves(Settings) if is_secret(field)]
+    assert "mqtt.password" in secrets  # the marker is found at all
+    for name in secrets:
+        assert f"`{name}`" in masked, f"docs/configuration.md does not say check-config masks {name}"
 
 
 def test_configuration_reference_explains_env_names_and_precedence(monkeypatch: pytest.MonkeyPatch,

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.secret_fields import secret_field
+
 SensorModel = Literal["R305", "R307", "R503", "ZFM-20", "AS608"]
 
 
@@ -16,7 +18,7 @@ class FingerprintSettings(BaseModel):
     port: str = "/dev/ttyUSB0"
     baud: int = 57600
     address: int = Field(default=0xFFFFFFFF, ge=0, le=0xFFFFFFFF)
-    password: int = Field(default=0, ge=0, le=0xFFFFFFFF)
+    password: int = secret_field(0, ge=0, le=0xFFFFFFFF)  # the module password: a secret once changed from 0
     model: SensorModel = "R307"
     # Our own acceptance threshold on the sensor's Match score (0..~300 on this family);
     # the sensor's built-in verdict is not used.

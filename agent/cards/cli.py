@@ -23,9 +23,10 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
     from agent.cards.pins import AttendantPins
     from agent.cli import load
     from agent.errors import AgentError
-    from agent.services import open_database
+    from agent.services import open_database, require_station
 
     settings = load(args)
+    require_station(settings)  # a bundle is installed into an existing station, never a new one
     cards: CardsSettings = getattr(settings, "cards", None) or CardsSettings()
     key_text = args.public_key or cards.pins.bundle_public_key
     try:
@@ -33,7 +34,7 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"no se puede leer {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    db = open_database(settings)
+    db = open_database(settings, create=False)
     try:
         # Idempotent; makes the command work even before the migration list includes cards.
         from agent.cards.pins import MIGRATIONS

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.secret_fields import secret_field
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -13,8 +15,9 @@ class PcscSettings(_Section):
     reader_pattern: str = Field(r"ACR122|PICC|Contactless", description="Regex on the PC/SC reader name.")
     ntag_pages: tuple[int, int] | None = Field(None, description="NTAG/Ultralight (first page, count) to read.")
     classic_blocks: list[int] = Field(default_factory=list, description="MIFARE Classic blocks to read.")
-    classic_keys: list[str] = Field(default_factory=lambda: ["FFFFFFFFFFFF"],
-                                    description="Hex keys, tried in order; prefix 'B:' for key B.")
+    # Key material: whoever has the keys can read (and with key B often write) the cards.
+    classic_keys: list[str] = secret_field(default_factory=lambda: ["FFFFFFFFFFFF"],
+                                           description="Hex keys, tried in order; prefix 'B:' for key B.")
 
     @field_validator("classic_keys")
     @classmethod

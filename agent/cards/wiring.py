@@ -23,7 +23,6 @@ class CardStation:
             pepper: bytes | None = load_pepper(key_dir)
         except AgentError:
             # Until head office provisions the station key, every PIN is refused (never accepted).
-            log.warning("station PIN key not installed: attendant PINs will be refused until it is")
             pepper = None
         public_key = load_public_key(cards.pins.bundle_public_key) if cards.pins.bundle_public_key else None
         self.pins = AttendantPins(db, station_id=station_id, settings=cards.pins, pepper=pepper,
@@ -54,6 +53,10 @@ class CardStation:
                                                  baudrate=cards.magstripe.serial_baudrate))
 
     def start(self) -> None:
+        # Said when the agent starts, not when the parts are built: tools that build them (CLI
+        # commands, tests) are not the running station the warning is about.
+        if not self.pins.pepper_installed:
+            log.warning("station PIN key not installed: attendant PINs will be refused until it is")
         # A reader that cannot start (unplugged, grabbed by another program) is reported in the
         # health endpoint; the agent and the other readers keep working.
         self.failed = {}

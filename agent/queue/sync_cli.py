@@ -41,8 +41,10 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from agent.cli import load
+    from agent.services import require_station
 
     settings = load(args)
+    require_station(settings)  # a wrong --data-dir says so, not "is the agent running?"
     host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
     token_path = settings.storage.key_dir / TOKEN_FILE
     try:

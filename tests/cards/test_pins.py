@@ -179,8 +179,11 @@ def test_pepper_file_roundtrip_and_missing(tmp_path) -> None:
 
 
 def test_cli_pins_import(tmp_path, capsys) -> None:
-    from agent.cards.cli import add_parser
     import argparse
+
+    from agent.cards.cli import add_parser
+    from agent.services import NoStationData, open_database
+    from tests.conftest import make_settings
 
     public = base64.b64encode(HO_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
     good = tmp_path / "bundle.json"
@@ -190,6 +193,11 @@ def test_cli_pins_import(tmp_path, capsys) -> None:
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
     base = ["pins", "import", "--data-dir", str(tmp_path / "data"), "--public-key", public]
+    args = parser.parse_args(base + [str(good)])
+    with pytest.raises(NoStationData):  # a bundle goes into an existing station, never a new folder
+        args.func(args)
+    assert not (tmp_path / "data").exists()
+    open_database(make_settings(tmp_path / "data")).close()  # the station, as the agent's first start leaves it
     args = parser.parse_args(base + [str(good)])
     assert args.func(args) == 0
     assert "versión 5" in capsys.readouterr().err

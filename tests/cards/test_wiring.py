@@ -1,8 +1,10 @@
 """A card reader that is missing at start-up is reported, and never stops the agent."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
@@ -20,5 +22,18 @@ def test_missing_wedge_reader_is_reported_in_health_and_the_agent_runs(tmp_path:
         cards = health["components"]["cards"]
         assert health["status"] == "degraded"
         assert cards["state"] == "error" and "EvdevMagstripeReader" in cards["failed_readers"]
+    finally:
+        services.close()
+
+
+def test_missing_pin_key_is_warned_when_the_agent_starts_not_when_its_parts_are_built(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # CLI commands and tools build parts without starting them; the warning is about the running station.
+    caplog.set_level(logging.WARNING)
+    services = build_services(make_settings(tmp_path / "data"))
+    try:
+        assert "PIN key not installed" not in caplog.text
+        services.start()
+        assert "station PIN key not installed" in caplog.text
     finally:
         services.close()

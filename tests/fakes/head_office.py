@@ -22,7 +22,8 @@ EVENTS = "loyalty/v1/stations/+/events"
 
 class FakeHeadOffice:
     def __init__(self, port: int, *, client_id: str = "fake-head-office", acking: bool = True,
-                 host: str = "127.0.0.1", tls: dict[str, Any] | None = None) -> None:
+                 host: str = "127.0.0.1", tls: dict[str, Any] | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
         self.acking = acking
         self.lock = threading.Lock()
         self.events: dict[str, dict[str, Any]] = {}  # id -> event (deduplicated)
@@ -33,6 +34,8 @@ class FakeHeadOffice:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if tls:
             self.client.tls_set(**tls)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         props = Properties(PacketTypes.CONNECT)

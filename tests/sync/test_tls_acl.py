@@ -1,24 +1,28 @@
 """mqtts with a client certificate per station, and a broker ACL that keeps each station in its
-own topic subtree (the certificate's CN is the MQTT user name)."""
+own topic subtree (the certificate's CN is the MQTT user name); a broker that uses passwords."""
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.services import build_services
+from agent.queue.outbox import append_event
+from agent.secret_fields import MASK
+from agent.services import build_services, open_database
 from tests.conftest import make_settings
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port
 from tests.fakes.pki import TestCA
 from tests.sync.conftest import STATION, queue_events
-
-
 
 
 def test_station_publishes_over_tls_and_cannot_publish_for_another_station(tmp_path: Path) -> None:
@@ -85,5 +89,62 @@ def test_station_publishes_over_tls_and_cannot_publish_for_another_station(tmp_p
         assert refused
     finally:
         services.close()
+        head_office.close()
+        broker.kill()
+
+
+def _password_broker(tmp_path: Path, users: dict[str, str]) -> Mosquitto:
+    """A broker that admits only the given users, with their passwords (no anonymous clients)."""
+    password_file = tmp_path / "passwd"
+    password_file.touch(mode=0o600)
+    for user, password in users.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(password_file), user, password], check=True,
+                       capture_output=True)
+    port = free_port()
+    return Mosquitto(tmp_path / "broker", port=port, extra_config="\n".join([
+        f"listener {port} 127.0.0.1", "allow_anonymous false", f"password_file {password_file}",
+    ])).start()
+
+
+def test_run_sends_the_real_broker_password_while_check_config_masks_it(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    password = "s3cr3t-pw"
+    broker = _password_broker(tmp_path, {STATION: password, "head-office": "ho-pw"})
+    head_office = FakeHeadOffice(broker.port, username="head-office", password="ho-pw")
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_AGENT_")}
+    env.update({"LOYALTY_AGENT_DEVICES__SIMULATED": "false", "LOYALTY_AGENT_API__PORT": str(free_port()),
+                "LOYALTY_AGENT_STATION__ID": STATION, "LOYALTY_AGENT_MQTT__URL": broker.url,
+                "LOYALTY_AGENT_MQTT__USERNAME": STATION, "LOYALTY_AGENT_MQTT__PASSWORD": password})
+    try:
+        # The broker checks passwords: the masked text check-config prints is refused.
+        masked = build_services(make_settings(tmp_path / "masked", station={"id": STATION}, mqtt={
+            "url": broker.url, "username": STATION, "password": MASK, "reconnect_min_s": 0.2}))
+        masked.start()
+        try:
+            assert wait(lambda: "Not authorized" in caplog.text, 10), caplog.text
+            assert masked.extras["sync"].status()["broker"]["state"] != "connected"
+        finally:
+            masked.close()
+
+        shown = subprocess.run([sys.executable, "-m", "agent.cli", "check-config", "--data-dir", str(data)],
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert password not in shown.stdout and json.loads(shown.stdout)["mqtt"]["password"] == MASK
+
+        agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--data-dir", str(data)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            online = lambda: any(p.get("state") == "online" for p in head_office.of_topic("/availability"))  # noqa: E731
+            assert head_office.wait_for(online, 30), head_office.other
+            db = open_database(make_settings(data))
+            db.write(lambda c: [append_event(c, "test.event", {"i": i}) for i in range(5)])
+            db.close()
+            assert head_office.wait_for(lambda: head_office.unique() == 5, 30)
+        finally:
+            agent.terminate()
+            logs = agent.communicate(timeout=20)[1]
+        assert password not in logs
+    finally:
         head_office.close()
         broker.kill()
