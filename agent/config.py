@@ -11,9 +11,10 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +120,25 @@ class MqttSettings(_Section):
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
 
+    @field_validator("url")
+    @classmethod
+    def _plain_broker_url(cls, value: str | None) -> str | None:
+        # Checked here so check-config catches it, not the sync thread hours later. Credentials
+        # in the URL would be printed by check-config and ignored by the client: refuse them.
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError(f"must be mqtt://host:port or mqtts://host:port, not {value!r}")
+        if parsed.username is not None or parsed.password is not None:
+            raise ValueError("must not contain a user or password: set mqtt.username and mqtt.password "
+                             "(or LOYALTY_AGENT_MQTT__PASSWORD)")
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number or out of range
+        except ValueError as exc:
+            raise ValueError(f"has an invalid port: {exc}") from None
+        return value
+
 
 class DeviceSettings(_Section):
     simulated: bool = Field(True, description="Use the built-in simulated devices (no hardware needed).")
@@ -176,9 +196,22 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     _FileSettings.toml_file = path
     try:
         loaded = _FileSettings(**(overrides or {}))
-    except Exception as exc:  # pydantic ValidationError or a TOML syntax error
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except Exception as exc:  # a TOML syntax error
         raise ConfigError(str(exc)) from exc
     return loaded
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad setting, without the value given: it may be a password (and this text
+    ends up pasted into tickets)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 def _reject_unknown_variables(environ: Mapping[str, str]) -> None:

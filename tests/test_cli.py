@@ -69,6 +69,19 @@ def test_a_misspelt_required_field_or_country_is_refused_by_check_config(tmp_pat
     assert json.loads(r.stdout)["enrollment"]["required_fields"] == {"CO": ["first_name", "birth_date"]}
 
 
+def test_credentials_in_the_broker_url_are_refused_not_printed(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_AGENT_")}
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": "mqtts://station:s3cr3t@ho.example.com:8883"})
+    assert r.returncode == 2 and "mqtt.password" in r.stderr
+    assert "s3cr3t" not in r.stdout + r.stderr  # nor echoed back in the error
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_FINGERPRINT__PASSWORD": "not-a-number-s3cr3t"})
+    assert r.returncode == 2 and "fingerprint.password" in r.stderr and "s3cr3t" not in r.stderr
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": "http://ho.example.com"})
+    assert r.returncode == 2 and "mqtt://host:port" in r.stderr
+
+
 def test_status_and_lookup(tmp_path: Path) -> None:
     from agent.config import load_settings
     from agent.customers.models import CustomerCreate
