@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from agent.api.deps import actor, get_services, require_client
-from agent.api.problems import problem_responses
+from agent.api.problems import problem_responses, translate_validation
 from agent.errors import AgentError
 from agent.idcard.enroll import upsert_customer
 from agent.services import Services
@@ -72,6 +73,14 @@ async def capture_image(capture_id: str, side: str, services: Services = Depends
 async def enroll(capture_id: str, extra: dict[str, Any] | None = None, services: Services = Depends(get_services),
                  who: str = Depends(actor)) -> dict[str, Any]:
     session = _service(services).result(capture_id)
-    customer, created = await run_in_threadpool(upsert_customer, services.customers, session.document,
-                                                extra or {}, who)
+    try:
+        customer, created = await run_in_threadpool(upsert_customer, services.customers, session.document,
+                                                    extra or {}, who)
+    except ValidationError as exc:
+        # What the attendant typed is validated here, by the customer models, not by FastAPI:
+        # answer the 422 the body validation would have given, not a 500.
+        if exc.title not in ("CustomerCreate", "CustomerPatch"):
+            raise
+        raise AgentError("validation_failed", "Los datos enviados no son válidos.", "The submitted data is not valid.",
+                         status=422, errors=translate_validation(list(exc.errors()))) from None
     return {"created": created, "customer": customer.model_dump(mode="json"), "image_ids": session.image_ids}
