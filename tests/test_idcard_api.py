@@ -58,3 +58,17 @@ def test_unknown_capture_is_a_clear_404(simulated: TestClient) -> None:
     r = simulated.get("/v1/idcard/captures/nope")
     assert r.status_code == 404, r.text
     assert r.json()["code"]
+
+
+def test_invalid_typed_data_is_a_422_naming_the_field(simulated: TestClient) -> None:
+    capture = simulated.post("/v1/idcard/captures").json()
+    url = f"/v1/idcard/captures/{capture['capture_id']}/customer"
+    for typed, field in (({"email": "not-an-email"}, "email"), ({"phones": "x"}, "phones")):
+        r = simulated.post(url, json=typed, headers={"Accept-Language": "en"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "validation_failed" and [e["field"] for e in r.json()["errors"]] == [field]
+    # Once created, an update with a bad value is refused the same way (CustomerPatch).
+    assert simulated.post(url, json={}).status_code == 200
+    r = simulated.post(url, json={"email": "still-not-an-email"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "email"

@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from agent import __version__
 from agent.api.deps import require_client
 from agent.api.limits import BodySizeLimit
+from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
 from agent.config import Settings
 from agent.services import Services
@@ -30,9 +31,11 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         version=__version__,
         description=(
             "Local API of the station loyalty agent. Every route except /v1/health needs "
-            "`Authorization: Bearer <token>`. Errors are RFC 9457 problem+json with a stable `code` "
-            "and per-field `errors`; messages are Spanish unless `Accept-Language: en`. "
-            "Every POST accepts an `Idempotency-Key`."
+            "`Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json` (schema "
+            "`Problem`) with a stable `code` and per-field `errors`; messages are Spanish unless "
+            "`Accept-Language: en`. The POSTs that create something (customers, sales, returns, voids, "
+            "redemptions) accept an `Idempotency-Key`; a replayed answer carries `Idempotent-Replayed: true`. "
+            "Send `X-Attendant-Id` on changes to customers to record the attendant."
         ),
         openapi_url="/openapi.json",
         docs_url=None,
@@ -40,6 +43,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     )
     app.state.services = services
     install_handlers(app)
+    install_openapi(app)
     from agent.api import routes_health
 
     app.include_router(routes_health.router)

@@ -1,7 +1,7 @@
 """Request dependencies: the services container, the authenticated client, the actor."""
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.errors import AgentError
@@ -36,9 +36,18 @@ async def require_client(
     return client
 
 
-async def actor(request: Request, client: Client = Depends(require_client)) -> str:
+async def actor(
+    client: Client = Depends(require_client),
+    # Declared (not read from request.headers) so /openapi.json lists it; checked below rather
+    # than with a pattern so a bad value stays a 400 invalid_attendant_id, not a 422.
+    attendant_id: str | None = Header(
+        None, alias="X-Attendant-Id", examples=["P-017"],
+        description="The attendant making the change (letters, digits, `-`, `_`, up to 32), recorded in the "
+                    "change history as `pos:<token name>/attendant:<id>`; a bad value is a 400 "
+                    "`invalid_attendant_id`"),
+) -> str:
     """Who made a change: the POS client, and the attendant when the POS says which one."""
-    attendant = request.headers.get("x-attendant-id", "").strip()
+    attendant = (attendant_id or "").strip()
     if attendant:
         if not attendant.isascii() or not attendant.replace("-", "").replace("_", "").isalnum() or len(attendant) > 32:
             raise AgentError("invalid_attendant_id", "X-Attendant-Id no válido.", "Invalid X-Attendant-Id.",

@@ -15,11 +15,32 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from fastapi import Header
+
 from agent.clock import iso, now_iso, utcnow
 from agent.errors import AgentError
 from agent.store.db import Database
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+# The request header as a route parameter (so /openapi.json lists it). Checked by check_key,
+# not by a pattern here, so a bad key stays a 400 invalid_idempotency_key rather than a 422.
+IDEMPOTENCY_KEY: Any = Header(
+    None, alias="Idempotency-Key", examples=["3f0c1b9e-6d1a-4c55-9a57-2b1f0e8d4c21"],
+    description="1 to 255 visible ASCII characters, unique per operation (e.g. a UUID); reuse it when "
+                "retrying. The same key and body replay the first answer; the same key with another body "
+                "is a 422 `idempotency_key_reused`. Scoped per token.")
+
+# Response headers of the routes that take the key, for their ``responses=`` declaration.
+REPLAYED_HEADER: dict[str, Any] = {"Idempotent-Replayed": {
+    "description": "`true` when this is the stored answer to an earlier request with the same "
+                   "`Idempotency-Key` (nothing was done again); absent otherwise",
+    "schema": {"type": "string", "enum": ["true"]}}}
+
+
+def created(description: str, headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The ``201`` entry of an idempotent route: its description and response headers."""
+    return {201: {"description": description, "headers": {**(headers or {}), **REPLAYED_HEADER}}}
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,8 +23,12 @@ class FieldProblem(BaseModel):
     message: str
 
 
+# Documentation only: problem() builds the body. The optional members after ``errors`` are the
+# extension members some codes add (AgentError.extra); tests/test_openapi.py fails when the code
+# emits one that is not listed here. The docstring is the schema's public description.
 class Problem(BaseModel):
-    """RFC 9457 problem details, plus a stable ``code`` and per-field ``errors``."""
+    """RFC 9457 problem details (`application/problem+json`), plus a stable `code`, per-field
+    `errors` and, for some codes, the extension members below."""
 
     type: str
     title: str
@@ -33,6 +37,23 @@ class Problem(BaseModel):
     code: str
     instance: str | None = None
     errors: list[FieldProblem] = []
+    customer_id: str | None = Field(None, description="`customer_exists`, `loyalty_id_taken` (409): the customer "
+                                                      "that already has this document or loyalty id")
+    retry_after_s: int | None = Field(None, description="`attendant_locked_out` (423): seconds until the attendant "
+                                                        "may try a PIN again")
+    reason: Literal["bytes", "age"] | None = Field(None, description="`outbox_full` (507): which sync-queue budget "
+                                                                     "is exhausted (size or age of unsynced events)")
+    allowed: list[str] | None = Field(None, description="`invalid_finger` (422): the finger names accepted")
+
+
+# The schema every error response declares (see agent/api/openapi.py, which also sets the
+# media type: FastAPI would say application/json, the server sends application/problem+json).
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def problem_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for a route's error statuses: {status: description} -> Problem."""
+    return {status: {"model": Problem, "description": text} for status, text in described.items()}
 
 
 def language(request: Request) -> str:

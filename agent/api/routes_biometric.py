@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from agent.api.deps import get_services
-from agent.api.problems import Problem, language
+from agent.api.problems import language, problem_responses
 from agent.biometric.service import BiometricService, Operation
 from agent.biometric.templates import Finger
 from agent.errors import AgentError
@@ -21,12 +21,11 @@ from agent.services import Services
 
 router = APIRouter(prefix="/v1/biometrics", tags=["biometrics"])
 
-_ERRORS = {
-    401: {"model": Problem, "description": "Missing or invalid token"},
-    404: {"model": Problem, "description": "Customer, enrollment or operation not found"},
-    409: {"model": Problem, "description": "No biometric consent, sensor busy, or unreadable template"},
-    503: {"model": Problem, "description": "Fingerprint sensor disabled or unavailable"},
-}
+# Each route lists what its own code raises; 401 (token), 400/413 (body) and the parameters'
+# 422 are added by agent/api/openapi.py. Failures after the 202 (no finger, sensor lost, no
+# match...) are the operation's ``error``, not an HTTP status.
+_DISABLED = problem_responses({503: "Fingerprint sensor not enabled at this station (`fingerprint_disabled`)"})
+_OPERATION = problem_responses({404: "No such operation (`fingerprint_operation_not_found`)"})
 _CUSTOMER_ID = Path(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
 
 
@@ -73,19 +72,28 @@ def _out(op: Operation, after: int = 0, lang: str = "es", wait_s: float = 0.0) -
                         result=op.result, error=error)
 
 
-@router.post("/customers/{customer_id}/enroll", status_code=202, response_model=OperationOut, responses=_ERRORS,
+@router.post("/customers/{customer_id}/enroll", status_code=202, response_model=OperationOut,
+             responses={**_DISABLED, **problem_responses({
+                 404: "No such customer (`customer_not_found`)",
+                 409: "No biometric consent (`biometric_consent_required`) or sensor busy (`fingerprint_sensor_busy`)",
+             })},
              summary="Start enrolling a finger (needs the customer's biometric consent)")
 def enroll(body: FingerIn, customer_id: str = _CUSTOMER_ID, service: BiometricService = Depends(_service)) -> OperationOut:
     return _out(service.start_enroll(customer_id, body.finger))
 
 
-@router.post("/customers/{customer_id}/verify", status_code=202, response_model=OperationOut, responses=_ERRORS,
+@router.post("/customers/{customer_id}/verify", status_code=202, response_model=OperationOut,
+             responses={**_DISABLED, **problem_responses({
+                 404: "That finger is not enrolled (`fingerprint_not_enrolled`)",
+                 409: "Stored template unreadable (`fingerprint_template_unreadable`: enroll again) or sensor busy "
+                      "(`fingerprint_sensor_busy`)",
+             })},
              summary="Start a 1:1 verification against the customer's enrolled finger")
 def verify(body: FingerIn, customer_id: str = _CUSTOMER_ID, service: BiometricService = Depends(_service)) -> OperationOut:
     return _out(service.start_verify(customer_id, body.finger))
 
 
-@router.get("/operations/{operation_id}", response_model=OperationOut, responses=_ERRORS,
+@router.get("/operations/{operation_id}", response_model=OperationOut, responses={**_DISABLED, **_OPERATION},
             summary="Operation state and events after `after` (long-poll up to `wait` seconds)")
 def get_operation(
     request: Request,
@@ -97,7 +105,7 @@ def get_operation(
     return _out(service.get(operation_id), after, language(request), wait)
 
 
-@router.post("/operations/{operation_id}/cancel", response_model=OperationOut, responses=_ERRORS,
+@router.post("/operations/{operation_id}/cancel", response_model=OperationOut, responses={**_DISABLED, **_OPERATION},
              summary="Cancel a running operation (the customer chose the non-biometric path)")
 def cancel_operation(request: Request, operation_id: str = Path(..., max_length=64),
                      service: BiometricService = Depends(_service)) -> OperationOut:
@@ -111,7 +119,7 @@ class EnrollmentOut(BaseModel):
     fingers: list[str]
 
 
-@router.get("/customers/{customer_id}", response_model=EnrollmentOut, responses=_ERRORS,
+@router.get("/customers/{customer_id}", response_model=EnrollmentOut, responses=_DISABLED,
             summary="Which fingers are enrolled (never the template)")
 def enrollment(customer_id: str = _CUSTOMER_ID, service: BiometricService = Depends(_service)) -> EnrollmentOut:
     return EnrollmentOut(customer_id=customer_id, fingers=service.enrolled_fingers(customer_id))
@@ -121,13 +129,15 @@ class DeletedOut(BaseModel):
     deleted: int
 
 
-@router.delete("/customers/{customer_id}", response_model=DeletedOut, responses=_ERRORS,
+@router.delete("/customers/{customer_id}", response_model=DeletedOut,
+               responses={**_DISABLED, **problem_responses({507: "Sync queue full (disk budget): nothing was "
+                                                                 "deleted (`outbox_full`)"})},
                summary="Delete the customer's fingerprint templates (one finger or all)")
 def delete(customer_id: str = _CUSTOMER_ID, finger: Finger | None = Query(None),
            service: BiometricService = Depends(_service)) -> DeletedOut:
     return DeletedOut(deleted=service.delete(customer_id, finger))
 
 
-@router.get("/status", summary="Sensor state: connected, model, last error", responses=_ERRORS)
+@router.get("/status", summary="Sensor state: connected, model, last error", responses=_DISABLED)
 def status(service: BiometricService = Depends(_service)) -> dict[str, Any]:
     return service.health()

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.api.deps import get_services
+from agent.api.problems import problem_responses
 from agent.cards.events import Event
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
@@ -31,6 +32,17 @@ from agent.services import Services
 
 router = APIRouter(prefix="/v1", tags=["cards"])
 KEEPALIVE_S = 15.0
+
+# What each route's own code raises; 401 (token), 400/413 (body) and the parameters' 422 are
+# added by agent/api/openapi.py.
+_DISABLED = problem_responses({503: "Card readers not enabled on this agent (`card_readers_disabled`)"})
+_NOT_FOUND = problem_responses({404: "No such swipe, or it expired: swipe again (`swipe_session_not_found`)"})
+_EVENTS_200 = {200: {
+    "description": "Long poll: `{\"epoch\", \"events\", \"gap\", \"last_seq\"}`. With `Accept: text/event-stream`: "
+                   "a Server-Sent Events stream (`id:` = seq, resumable with `Last-Event-ID`, `: keep-alive` "
+                   "every 15 s)",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}
 
 
 def get_sessions(services: Services = Depends(get_services)) -> SwipeSessions:
@@ -51,7 +63,7 @@ def _event_json(event: Event) -> dict:
     return {"seq": event.seq, "type": event.type, "data": event.data, "at": event.at}
 
 
-@router.get("/events", summary="Swipe events (SSE or long poll)")
+@router.get("/events", summary="Swipe events (SSE or long poll)", responses={**_EVENTS_200, **_DISABLED})
 async def events(
     request: Request,
     sessions: SwipeSessions = Depends(get_sessions),
@@ -83,12 +95,20 @@ async def events(
                          "last_seq": hub.last_seq}, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/swipes/{session_id}", summary="A swipe session")
+@router.get("/swipes/{session_id}", summary="A swipe session", responses={**_DISABLED, **_NOT_FOUND})
 async def get_swipe(session_id: str, sessions: SwipeSessions = Depends(get_sessions)) -> dict:
     return sessions.get(session_id).public()
 
 
-@router.post("/swipes/{session_id}/pin", summary="Authorize a swipe with the attendant's PIN")
+@router.post("/swipes/{session_id}/pin", summary="Authorize a swipe with the attendant's PIN",
+             responses={**_NOT_FOUND, **problem_responses({
+                 403: "Unknown attendant or wrong PIN, indistinguishable (`attendant_pin_invalid`)",
+                 409: "This swipe is already authorized (`swipe_already_authorized`)",
+                 423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`)",
+                 503: "Card readers not enabled (`card_readers_disabled`), or no valid attendant PINs installed "
+                      "(`pin_bundle_missing`, `pin_bundle_expired`)",
+                 507: "Sync queue full: the lockout that this failure triggers cannot be recorded (`outbox_full`)",
+             })})
 async def authorize_swipe(session_id: str, body: PinBody, sessions: SwipeSessions = Depends(get_sessions)) -> dict:
     # argon2id takes ~50 ms: keep it off the event loop.
     session = await anyio.to_thread.run_sync(sessions.authorize, session_id, body.attendant_id, body.pin)

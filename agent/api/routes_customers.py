@@ -5,13 +5,13 @@ from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.api.deps import actor, get_services, require_client
-from agent.api.idempotency import fingerprint, run_idempotent
-from agent.api.problems import Problem
+from agent.api.idempotency import IDEMPOTENCY_KEY, created, fingerprint, run_idempotent
+from agent.api.problems import problem_responses
 from agent.customers.models import ChangeList, Customer, CustomerCreate, CustomerPatch, SearchResult
 from agent.errors import AgentError
 from agent.services import Services
@@ -19,24 +19,29 @@ from agent.tokens import Client
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
-_ERRORS = {
-    400: {"model": Problem, "description": "Malformed request"},
-    401: {"model": Problem, "description": "Missing or invalid token"},
-    413: {"model": Problem, "description": "Body too large"},
-    422: {"model": Problem, "description": "Validation failed (per-field errors)"},
-    507: {"model": Problem, "description": "Sync queue full (disk budget)"},
-}
+# 401 (token) and, on routes with a body, 400 (malformed JSON, bad header) and 413 are added by
+# agent/api/openapi.py; the 422 of a route with parameters is FastAPI's, made a Problem there too.
+_READ = problem_responses({422: "Invalid parameter (per-field errors)"})
+_WRITE = problem_responses({507: "Sync queue full (disk budget): nothing was stored (`outbox_full`)"})
+_NOT_FOUND = problem_responses({404: "No such customer (`customer_not_found`)"})
+_LOCATION = {"Location": {"description": "The new customer: `/v1/customers/{id}`", "schema": {"type": "string"}}}
 
 
 @router.post("", status_code=201, response_model=Customer, summary="Enroll a customer",
-             responses={**_ERRORS, 409: {"model": Problem, "description": "Document already registered; `customer_id` names the existing customer"}})
+             responses={**_WRITE,
+                        **created("The new customer (or, with `Idempotent-Replayed`, the stored first answer)",
+                                  _LOCATION),
+                        **problem_responses({
+                            409: "Document (`customer_exists`) or loyalty id (`loyalty_id_taken`) already "
+                                 "registered; `customer_id` names that customer",
+                            422: "Validation failed (per-field errors), or `idempotency_key_reused`"})})
 async def create_customer(
     request: Request,
     body: CustomerCreate,
     services: Services = Depends(get_services),
     client: Client = Depends(require_client),
     who: str = Depends(actor),
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> JSONResponse:
     # The key's fingerprint is the parsed body, not its bytes: a POS that re-serializes its retry
     # (other key order, other spacing) gets the replay, not "key reused".
@@ -54,7 +59,7 @@ async def create_customer(
 
 
 @router.get("", response_model=Customer, summary="Look a customer up by document",
-            responses={**_ERRORS, 404: {"model": Problem}})
+            responses={**_READ, **problem_responses({404: "No customer with that document (`customer_not_found`)"})})
 async def lookup_customer(
     document_country: str = Query(..., min_length=2, max_length=2, examples=["CL"]),
     document_type: str = Query(..., min_length=1, max_length=16, examples=["RUT"]),
@@ -68,7 +73,7 @@ async def lookup_customer(
 
 
 @router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
-            responses=_ERRORS)
+            responses=_READ)
 def search_customers(
     q: str = Query(..., min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
@@ -79,21 +84,24 @@ def search_customers(
 
 
 @router.get("/{customer_id}", response_model=Customer, summary="Get a customer",
-            responses={**_ERRORS, 404: {"model": Problem}})
+            responses={**_READ, **_NOT_FOUND})
 async def get_customer(customer_id: str, services: Services = Depends(get_services),
                        _: Client = Depends(require_client)) -> JSONResponse:
     return JSONResponse(services.customers.get_json(customer_id))
 
 
 @router.patch("/{customer_id}", response_model=Customer, summary="Update some fields of a customer",
-              responses={**_ERRORS, 404: {"model": Problem}, 409: {"model": Problem}})
+              responses={**_WRITE, **_NOT_FOUND, **problem_responses({
+                  409: "The new document (`customer_exists`) or loyalty id (`loyalty_id_taken`) belongs to "
+                       "another customer, named by `customer_id`",
+                  422: "Validation failed (per-field errors)"})})
 def update_customer(customer_id: str, body: CustomerPatch, services: Services = Depends(get_services),
                     who: str = Depends(actor)) -> Customer:
     return services.customers.update(customer_id, body, who)
 
 
 @router.get("/{customer_id}/changes", response_model=ChangeList, summary="Change history by week, month or range",
-            responses={**_ERRORS, 404: {"model": Problem}})
+            responses={**_READ, **_NOT_FOUND})
 def customer_changes(
     customer_id: str,
     period: Literal["week", "month"] | None = Query(None, description="Calendar week (Monday first) or month, station time zone"),

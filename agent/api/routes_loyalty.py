@@ -6,14 +6,12 @@ a replay answers with the stored body and ``Idempotent-Replayed: true``.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from agent.api.deps import get_services, require_client
-from agent.api.idempotency import check_key
-from agent.api.problems import Problem
+from agent.api.idempotency import IDEMPOTENCY_KEY, check_key, created
+from agent.api.problems import problem_responses
 from agent.errors import AgentError
 from agent.loyalty.requests import (
     BlockCardRequest,
@@ -32,14 +30,23 @@ from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["loyalty"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid token"},
-    403: {"model": Problem, "description": "Session not authorized, or a fleet vehicle card"},
-    404: {"model": Problem, "description": "Unknown sale, account, card or reward"},
-    409: {"model": Problem, "description": "Receipt already booked, card state, stock"},
-    422: {"model": Problem, "description": "Validation failed, reversal too large, insufficient points"},
-    507: {"model": Problem, "description": "Sync queue full (disk budget)"},
-}
+# 401 (token), 400/413 (body) and the parameters' 422 are added by agent/api/openapi.py.
+# Reads use a read transaction, so they never hit the sync-queue budget (507).
+_NOT_CONFIGURED = problem_responses({503: "Loyalty program not configured (`loyalty_not_configured`)"})
+_READS = {**_NOT_CONFIGURED, **problem_responses({
+    403: "Session not authorized, another account's card, or a fleet vehicle card",
+    404: "Unknown sale, account, card or reward",
+    409: "Card blocked, replaced or unassigned",
+    422: "Validation failed (per-field errors)",
+})}
+_ERRORS = {**_READS, **problem_responses({
+    409: "Receipt already booked, card state, stock",
+    422: "Validation failed, reversal too large, insufficient points, or `idempotency_key_reused`",
+    507: "Sync queue full (disk budget): nothing was booked (`outbox_full`)",
+})}
+# Returns, voids, stock and cards need no swipe session, so no 403.
+_UNSWIPED = {status: entry for status, entry in _ERRORS.items() if status != 403}
+_REPLAYABLE = created("Booked (or, with `Idempotent-Replayed`, the stored first answer)")
 
 
 def get_loyalty(services: Services = Depends(get_services)) -> LoyaltyService:
@@ -62,88 +69,91 @@ def _answer(body: dict, replayed: bool, status: int = 201) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-@router.post("/sales", status_code=201, summary="Book a sale's points (authorized swipe session)", responses=_ERRORS)
+@router.post("/sales", status_code=201, summary="Book a sale's points (authorized swipe session)",
+             responses={**_ERRORS, **_REPLAYABLE})
 def post_sale(body: SaleRequest, loyalty: LoyaltyService = Depends(get_loyalty),
               client: Client = Depends(require_client),
-              idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+              idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
     answer, replayed = loyalty.sale(body, _scoped_key(client, idempotency_key))
     return _answer(answer, replayed)
 
 
 @router.post("/sales/simulate", summary="Points a sale would earn, with explanation; books nothing",
-             responses=_ERRORS)
+             responses=_READS)
 def simulate_sale(body: SimulateRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
     return JSONResponse(loyalty.simulate(body).model_dump(mode="json"))
 
 
-@router.post("/sales/returns", status_code=201, summary="Return lines or an amount of a sale", responses=_ERRORS)
+@router.post("/sales/returns", status_code=201, summary="Return lines or an amount of a sale",
+             responses={**_UNSWIPED, **_REPLAYABLE})
 def post_return(body: ReturnRequest, loyalty: LoyaltyService = Depends(get_loyalty),
                 client: Client = Depends(require_client),
-                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+                idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
     answer, replayed = loyalty.return_sale(body, _scoped_key(client, idempotency_key))
     return _answer(answer, replayed)
 
 
-@router.post("/sales/voids", status_code=201, summary="Void a sale (reverses what is left)", responses=_ERRORS)
+@router.post("/sales/voids", status_code=201, summary="Void a sale (reverses what is left)",
+             responses={**_UNSWIPED, **_REPLAYABLE})
 def post_void(body: VoidRequest, loyalty: LoyaltyService = Depends(get_loyalty),
               client: Client = Depends(require_client),
-              idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+              idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
     answer, replayed = loyalty.void_sale(body, _scoped_key(client, idempotency_key))
     return _answer(answer, replayed)
 
 
 @router.get("/accounts/{account_id}", summary="Account and balance (masked for fleet vehicle cards)",
-            responses=_ERRORS)
+            responses=_READS)
 def get_account(account_id: str, session_id: str | None = Query(None, max_length=64),
                 loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.account(account_id, session_id)
 
 
-@router.get("/accounts/{account_id}/movements", summary="Last 30 point movements", responses=_ERRORS)
+@router.get("/accounts/{account_id}/movements", summary="Last 30 point movements", responses=_READS)
 def get_movements(account_id: str, session_id: str | None = Query(None, max_length=64),
                   loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.movements(account_id, session_id)
 
 
 @router.get("/loyalty/swipes/{session_id}", summary="What to show for a swiped card: balance, messages",
-            responses=_ERRORS)
+            responses=_READS)
 def get_swipe(session_id: str, loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.swipe_info(session_id)
 
 
-@router.get("/rewards", summary="Rewards catalog with station stock")
+@router.get("/rewards", summary="Rewards catalog with station stock", responses=_NOT_CONFIGURED)
 def get_rewards(loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return {"items": loyalty.catalog()}
 
 
 @router.post("/rewards/redemptions", status_code=201, summary="Redeem a reward (authorized swipe session)",
-             responses=_ERRORS)
+             responses={**_ERRORS, **_REPLAYABLE})
 def post_redemption(body: RedeemRequest, loyalty: LoyaltyService = Depends(get_loyalty),
                     client: Client = Depends(require_client),
-                    idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+                    idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
     answer, replayed = loyalty.redeem(body, _scoped_key(client, idempotency_key))
     return _answer(answer, replayed)
 
 
 @router.post("/rewards/stock", status_code=201, summary="Stock received or transferred in on consignment",
-             responses=_ERRORS)
+             responses=_UNSWIPED)
 def post_stock(body: StockMovementRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
     return JSONResponse(loyalty.receive_stock(body), status_code=201)
 
 
 @router.post("/loyalty/cards", status_code=201, summary="Issue an unassigned card (new account or additional)",
-             responses=_ERRORS)
+             responses=_UNSWIPED)
 def post_card(body: IssueCardRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
     return JSONResponse(loyalty.issue_card(body), status_code=201)
 
 
-@router.post("/loyalty/cards/{card_number}/block", summary="Block a lost or stolen card", responses=_ERRORS)
+@router.post("/loyalty/cards/{card_number}/block", summary="Block a lost or stolen card", responses=_UNSWIPED)
 def block_card(card_number: str, body: BlockCardRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.block_card(card_number, body.reason)
 
 
 @router.post("/loyalty/cards/{card_number}/replace", summary="Replace a card keeping the account's balance",
-             responses=_ERRORS)
+             responses=_UNSWIPED)
 def replace_card(card_number: str, body: ReplaceCardRequest,
                  loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.replace_card(card_number, body)
