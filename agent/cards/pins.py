@@ -151,7 +151,7 @@ class AttendantPins:
                 (bundle.version, json.dumps(list(bundle.stations)), bundle.issued_at.isoformat(),
                  bundle.expires_at.isoformat(), now_dt.isoformat()))
             append_event(conn, "pins.bundle_imported",
-                         {"version": bundle.version, "attendants": len(bundle.attendants)})
+                         {"version": bundle.version, "attendants": len(bundle.attendants)}, security=True)
 
         self.db.write(store)
         log.info("PIN bundle version %d imported (%d attendants)", bundle.version, len(bundle.attendants))
@@ -240,7 +240,7 @@ class AttendantPins:
                     "lockout_number": lockouts, "locked_for_s": locked_for,
                     "locked_until": datetime.fromtimestamp(locked_until, timezone.utc).isoformat(),
                     "failed_attempts": s.max_failures,
-                })
+                }, security=True)
             conn.execute(
                 "INSERT INTO cards_pin_failures(attendant_id, failures, lockouts, locked_until, last_failure_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT(attendant_id) DO UPDATE SET failures = excluded.failures,"

@@ -38,17 +38,25 @@ def append_event(
     type: str,
     payload: dict[str, Any],
     schema_version: int = 1,
+    *,
+    security: bool = False,
 ) -> str:
     """Queue an event inside the caller's write transaction and return its id.
 
     Must be called on the writer connection within ``Database.write`` so that the event and
     the change commit together (or not at all).
+
+    The disk budget refuses new *business* work (507). ``security=True`` events (a lockout, a
+    PIN bundle) are queued past it: refusing them would roll back the state change they
+    describe, and a full queue must never undo a lockout or keep revoked PINs valid.
     """
     body = _json(payload)
     size = len(body.encode())
     totals = conn.execute(
         "SELECT pending_bytes, max_bytes, max_age_s FROM outbox_totals WHERE one = 1"
     ).fetchone()
+    if security:
+        totals = {"pending_bytes": 0, "max_bytes": None, "max_age_s": None}
     if totals["max_bytes"] is not None and totals["pending_bytes"] + size > totals["max_bytes"]:
         raise OutboxFull("bytes")
     if totals["max_age_s"] is not None:

@@ -87,6 +87,21 @@ def test_pin_needs_the_station_pepper(db, clock) -> None:
     assert code_of(other.verify, "P-01", "1234") == "attendant_pin_invalid"
 
 
+def test_a_full_sync_queue_never_undoes_a_lockout_or_blocks_a_new_bundle(pins, db, clock) -> None:
+    from agent.queue.outbox import OutboxFull, append_event, configure_budget
+
+    db.write(lambda c: configure_budget(c, 1, None))  # every business event is now refused (507)
+    with pytest.raises(OutboxFull):
+        db.write(lambda c: append_event(c, "test.sale", {"n": 1}))
+    for _ in range(2):
+        assert code_of(pins.verify, "P-01", "0000") == "attendant_pin_invalid"
+    assert code_of(pins.verify, "P-01", "0000") == "attendant_locked_out"
+    assert code_of(pins.verify, "P-01", "1234") == "attendant_locked_out"  # guessing stays stopped
+    assert len(outbox(db, "attendant.locked_out")) == 1
+    pins.import_bundle(bundle(version=2))
+    assert outbox(db, "pins.bundle_imported")[-1]["version"] == 2
+
+
 def test_lockout_escalates_persists_across_restart_and_alerts(pins, db, clock) -> None:
     for _ in range(2):
         assert code_of(pins.verify, "P-01", "0000") == "attendant_pin_invalid"
