@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except AgentError as exc:
         print(f"error: {exc.es} ({exc.code})", file=sys.stderr)
+        for err in exc.errors:
+            if (err.es, err.code) != (exc.es, exc.code):  # the detail, unless it repeats the headline
+                print(f"  {err.field}: {err.es} ({err.code})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

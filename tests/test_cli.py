@@ -97,6 +97,8 @@ def test_status_and_lookup(tmp_path: Path) -> None:
     assert found.returncode == 0 and json.loads(found.stdout)["document"]["number"] == "123456785"
     missing = cli("customers", "lookup", "--number", "11.111.111-1", "--data-dir", str(tmp_path))
     assert missing.returncode == 1 and "no existe" in missing.stderr.lower()
+    wrong = cli("customers", "lookup", "--number", "12.345.678-9", "--data-dir", str(tmp_path))
+    assert wrong.returncode == 1 and "dígito verificador" in wrong.stderr
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
