@@ -131,7 +131,7 @@ def _emitted_extension_members() -> set[str]:
     """Keys of every literal ``extra={...}`` an AgentError is raised with."""
     keys: set[str] = set()
     for source in (ROOT / "agent").rglob("*.py"):
-        for block in re.findall(r"extra=\{([^}]*)\}", source.read_text(encoding="utf-8")):
+        for block in re.findall(r"(?<!\w)extra=\{([^}]*)\}", source.read_text(encoding="utf-8")):  # not json_schema_extra
             keys |= set(re.findall(r'"(\w+)"\s*:', block))
     return keys
 
