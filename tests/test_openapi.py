@@ -72,6 +72,8 @@ def test_every_error_response_is_problem_json(spec: dict[str, Any]) -> None:
             assert "422" in operation["responses"], (method, path)
         if "requestBody" in operation:  # malformed JSON and the body-size limit apply to every body
             assert {"400", "413"} <= set(operation["responses"]), (method, path)
+            if "application/json" in operation["requestBody"]["content"]:  # a JSON body sent as text
+                assert "415" in operation["responses"], (method, path)
     assert checked > 100
     schemas = spec["components"]["schemas"]
     assert schemas["Problem"]["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldProblem"}

@@ -7,7 +7,8 @@ body-size middleware), so the generated document is rewritten once, when first a
 
 - every 4xx/5xx response is ``application/problem+json`` with the ``Problem`` schema;
 - a route behind the bearer token (it has ``security``) documents 401 and ``WWW-Authenticate``;
-- a route with a request body documents 400 (malformed JSON) and 413 (body too large);
+- a route with a request body documents 400 (malformed JSON) and 413 (body too large), and a
+  JSON body 415 (sent with another Content-Type);
 - FastAPI's validation schemas are dropped once nothing refers to them.
 
 Route modules declare only what their own code raises (``problem_responses``); the statuses
@@ -29,6 +30,7 @@ _FASTAPI_422 = "Validation Error"  # the description FastAPI gives its own 422
 UNAUTHORIZED = "Missing or invalid token (`unauthorized`)"
 MALFORMED = "The body is not JSON or not UTF-8 (`malformed_json`), or a header is invalid"
 TOO_LARGE = "Body larger than `api.max_body_bytes` (`body_too_large`)"
+NOT_JSON = "A JSON body sent with another Content-Type (`unsupported_media_type`)"
 INVALID = "Input refused (`validation_failed`, one entry per field in `errors`); nothing was stored"
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
 
@@ -70,6 +72,8 @@ def _describe_operation(operation: dict[str, Any]) -> None:
     if "requestBody" in operation:
         responses.setdefault("400", {"description": MALFORMED})
         responses.setdefault("413", {"description": TOO_LARGE})
+        if "application/json" in operation["requestBody"].get("content", {}):
+            responses.setdefault("415", {"description": NOT_JSON})
     if responses.get("422", {}).get("description") == _FASTAPI_422:
         responses["422"]["description"] = INVALID
     for status, entry in responses.items():
