@@ -95,6 +95,8 @@ class EnrollmentSettings(_Section):
             code = country.strip().upper()
             if code not in phonenumbers.SUPPORTED_REGIONS:
                 raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
+            if code in checked:
+                raise ValueError(f"{code} is listed twice (country codes are not case-sensitive)")
             unknown = [n for n in names if n not in allowed]
             if unknown:
                 raise ValueError(f"unknown field(s) {unknown} for {code}; allowed: {', '.join(allowed)}")
@@ -123,20 +125,21 @@ class MqttSettings(_Section):
     @field_validator("url")
     @classmethod
     def _plain_broker_url(cls, value: str | None) -> str | None:
-        # Checked here so check-config catches it, not the sync thread hours later. Credentials
-        # in the URL would be printed by check-config and ignored by the client: refuse them.
+        # Checked here so check-config catches it, not the sync thread hours later. The value is
+        # never echoed: it may hold a password (credentials in the URL are refused, first).
         if not value:
             return None
         parsed = urlparse(value)
-        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-            raise ValueError(f"must be mqtt://host:port or mqtts://host:port, not {value!r}")
-        if parsed.username is not None or parsed.password is not None:
+        if "@" in parsed.netloc:
             raise ValueError("must not contain a user or password: set mqtt.username and mqtt.password "
                              "(or LOYALTY_AGENT_MQTT__PASSWORD)")
         try:
-            parsed.port  # noqa: B018 - raises on a port that is not a number or out of range
-        except ValueError as exc:
-            raise ValueError(f"has an invalid port: {exc}") from None
+            port = parsed.port
+        except ValueError:
+            port = -1
+        if (parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port == 0 or port == -1
+                or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
+            raise ValueError("must be mqtt://host:port or mqtts://host:port (port 1-65535, nothing after it)")
         return value
 
 

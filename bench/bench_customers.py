@@ -116,17 +116,21 @@ def create_with_sync_online(work: Path, token: str, start: int, requests: int) -
     if mosquitto_binary() is None:
         return None
     broker = Mosquitto(work / "broker").start()
-    head_office = FakeHeadOffice(broker.port, client_id="bench-head-office")
-    port = free_port()
-    agent = spawn(["-m", "agent.cli", "run", "--data-dir", str(work), "--port", str(port),
-                   "--mqtt-url", broker.url, "--station-id", "bench-station"])
+    agent = head_office = None
     try:
+        head_office = FakeHeadOffice(broker.port, client_id="bench-head-office")
+        port = free_port()
+        agent = spawn(["-m", "agent.cli", "run", "--data-dir", str(work), "--port", str(port),
+                       "--mqtt-url", broker.url, "--station-id", "bench-station"])
         wait_http(port, "/v1/health")
         client = KeepAlive(port, {"Authorization": f"Bearer {token}"})
         # Let the backlog of the offline run drain first: measure steady state, not catch-up.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and _unconfirmed(work) > 0:
             time.sleep(0.2)
+        backlog = _unconfirmed(work)
+        if backlog:
+            raise RuntimeError(f"head office did not confirm the offline run's {backlog} events in 120 s")
         times = drive_creates(client, start, requests)
         client.close()
         deadline = time.monotonic() + 60
@@ -134,9 +138,11 @@ def create_with_sync_online(work: Path, token: str, start: int, requests: int) -
             time.sleep(0.1)
         confirmed = requests - _unconfirmed(work)
     finally:
-        agent.terminate()
-        agent.wait(30)
-        head_office.close()
+        if agent is not None:
+            agent.terminate()
+            agent.wait(30)
+        if head_office is not None:
+            head_office.close()
         broker.stop()
     return times, confirmed
 

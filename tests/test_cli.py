@@ -78,8 +78,12 @@ def test_credentials_in_the_broker_url_are_refused_not_printed(tmp_path: Path) -
     assert "s3cr3t" not in r.stdout + r.stderr  # nor echoed back in the error
     r = cli("check-config", env={**env, "LOYALTY_AGENT_FINGERPRINT__PASSWORD": "not-a-number-s3cr3t"})
     assert r.returncode == 2 and "fingerprint.password" in r.stderr and "s3cr3t" not in r.stderr
-    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": "http://ho.example.com"})
-    assert r.returncode == 2 and "mqtt://host:port" in r.stderr
+    r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": "ssl://station:s3cr3t@ho.example.com"})
+    assert r.returncode == 2 and "s3cr3t" not in r.stdout + r.stderr
+    for bad in ("http://ho.example.com", "mqtt://ho.example.com:0", "mqtt://ho.example.com:99999",
+                "mqtt://ho.example.com/loyalty?x=1"):
+        r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": bad})
+        assert r.returncode == 2 and "mqtt://host:port" in r.stderr, bad
 
 
 def test_status_and_lookup(tmp_path: Path) -> None:

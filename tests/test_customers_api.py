@@ -105,6 +105,18 @@ def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client
                                  "message": "El dígito verificador del RUT no es válido."}]
 
 
+def test_a_withdrawn_consent_is_recorded_even_when_the_sync_queue_is_full(client: TestClient,
+                                                                         services: Services) -> None:
+    from agent.queue.outbox import configure_budget
+
+    created = client.post("/v1/customers", json=MARIA).json()
+    services.db.write(lambda c: configure_budget(c, 1, None))
+    refused = client.patch(f"/v1/customers/{created['id']}", json={"first_name": "Mariana"})
+    assert refused.status_code == 507 and refused.json()["code"] == "outbox_full"  # business work waits
+    r = client.patch(f"/v1/customers/{created['id']}", json={"consents": {"offers": False}})
+    assert r.status_code == 200 and r.json()["consents"]["offers"]["value"] is False
+
+
 def test_a_json_body_sent_as_text_is_415_naming_the_content_type(client: TestClient, services: Services) -> None:
     import json
 
@@ -162,6 +174,10 @@ def test_a_field_made_mandatory_later_does_not_block_other_updates(tmp_path) -> 
             assert r.status_code == 200, r.text
             r = c.patch(f"/v1/customers/{created.id}", json={"first_name": None})  # clearing one still refused
             assert r.status_code == 422 and r.json()["errors"][0]["field"] == "first_name"
+            # A new document (maybe of another country) brings the whole minimum again.
+            r = c.patch(f"/v1/customers/{created.id}",
+                        json={"document": {"country": "CL", "type": "RUT", "number": "11.111.111-1"}})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "birth_date"
             r = c.post("/v1/customers", json=body(document={"country": "CL", "type": "RUT", "number": "11.111.111-1"},
                                                    birth_date=None))
             assert r.status_code == 422 and r.json()["errors"][0]["field"] == "birth_date"
@@ -234,6 +250,8 @@ def test_a_date_as_to_includes_that_whole_day(client: TestClient) -> None:
     assert one_day.status_code == 200, one_day.text
     assert {c["field"] for c in one_day.json()["items"]} >= {"document", "first_name"}
     assert one_day.json()["to"] > one_day.json()["from"]
+    basic = client.get(url, params={"from": today.replace("-", ""), "to": today.replace("-", "")})
+    assert basic.json()["items"] == one_day.json()["items"]  # 20261122 is the same day as 2026-11-22
     instant = client.get(url, params={"from": f"{today}T00:00:00", "to": f"{today}T00:00:00.001"})
     assert instant.status_code == 200 and instant.json()["items"] == []
 
@@ -245,6 +263,8 @@ def test_a_date_as_to_includes_that_whole_day(client: TestClient) -> None:
     ({"from": "2026-02-30", "to": "2026-03-01"}, "from"),
     ({"from": "yesterday", "to": "2026-03-01"}, "from"),
     ({"period": "week", "from": "2026-03-01", "to": "2026-03-02"}, "period"),
+    ({"from": "2026-01-01", "to": "9999-12-31T23:59:59-05:00"}, "to"),
+    ({"from": "0001-01-01T00:00+05:00", "to": "2026-01-01"}, "from"),
 ])
 def test_impossible_history_ranges_are_422_not_500(client: TestClient, params: dict[str, str], field: str) -> None:
     created = client.post("/v1/customers", json=MARIA).json()

@@ -102,6 +102,17 @@ def test_leading_zeros_of_a_rut_or_argentine_dni_are_padding(body: int, zeros: i
     assert validate_document("AR", "DNI", f"0{body}").number == str(body)
 
 
+@pytest.mark.parametrize("country, doc_type, spellings, compact, display", [
+    ("CL", "RUT", ["812.345-4", "0.812.345-4", "08123454", "0008123454"], "8123454", "812.345-4"),
+    ("AR", "DNI", ["123456", "0123456", "00123456"], "123456", "123.456"),
+])
+def test_short_numbers_are_valid_in_every_padding(country: str, doc_type: str, spellings: list[str], compact: str,
+                                                  display: str) -> None:
+    for spelling in spellings:
+        doc = validate_document(country, doc_type, spelling)
+        assert (doc.number, doc.display) == (compact, display), spelling
+
+
 def test_cuil_is_the_persons_cuit_and_never_a_company_prefix() -> None:
     from agent.customers.documents import identity_type
 

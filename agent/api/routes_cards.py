@@ -107,7 +107,6 @@ async def get_swipe(session_id: str, sessions: SwipeSessions = Depends(get_sessi
                  423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`)",
                  503: "Card readers not enabled (`card_readers_disabled`), or no valid attendant PINs installed "
                       "(`pin_bundle_missing`, `pin_bundle_expired`)",
-                 507: "Sync queue full: the lockout that this failure triggers cannot be recorded (`outbox_full`)",
              })})
 async def authorize_swipe(session_id: str, body: PinBody, sessions: SwipeSessions = Depends(get_sessions)) -> dict:
     # argon2id takes ~50 ms: keep it off the event loop.

@@ -1,7 +1,7 @@
 """Customer routes: the contract POS vendors code against (see docs/api.md)."""
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,7 @@ async def create_customer(
 ) -> JSONResponse:
     # The key's fingerprint is the parsed body, not its bytes: a POS that re-serializes its retry
     # (other key order, other spacing) gets the replay, not "key reused".
-    print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode())
+    print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode()) if idempotency_key else ""
 
     def op(conn):  # type: ignore[no-untyped-def]
         return 201, services.customers.create_tx_json(conn, body, who)
@@ -136,14 +136,17 @@ def customer_changes(
 
 
 def _bound(text: str, name: str, zone: ZoneInfo, end: bool = False) -> datetime:
-    """``2026-03-31`` is a day (as ``to`` it includes that whole day); anything longer is an ISO
-    8601 date-time, in the station's time zone when it carries no offset."""
+    """A date (``2026-03-31`` or ``20260331``; as ``to`` it includes that whole day) or an ISO
+    8601 date-time, in the station's time zone when it carries no offset; returned in UTC."""
     try:
-        if len(text) == 10:
-            ordinal = date.fromisoformat(text).toordinal() + (1 if end else 0)
-            return datetime.combine(date.fromordinal(ordinal), time(), zone)
-        value = datetime.fromisoformat(text)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            value = datetime.fromisoformat(text)
+            value = value if value.tzinfo else value.replace(tzinfo=zone)
+        else:
+            value = datetime.combine(date.fromordinal(day.toordinal() + (1 if end else 0)), time(), zone)
+        return value.astimezone(timezone.utc)  # overflows here, not later, at the edges of year 1 or 9999
     except (ValueError, OverflowError):
         raise AgentError("invalid_date", f"{name}: use una fecha AAAA-MM-DD o fecha y hora ISO 8601.",
                          f"{name}: use a YYYY-MM-DD date or an ISO 8601 date-time.", status=422, field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=zone)

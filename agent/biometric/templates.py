@@ -140,5 +140,6 @@ class TemplateStore:
             removed = conn.execute("DELETE FROM biometric_templates WHERE customer_id = ? AND finger = ?",
                                    (customer_id, finger)).rowcount
         if removed:
-            append_event(conn, "biometric.deleted", {"customer_id": customer_id, "finger": finger})
+            # security: deleting biometric data (consent withdrawn) never waits for a full sync queue.
+            append_event(conn, "biometric.deleted", {"customer_id": customer_id, "finger": finger}, security=True)
         return removed

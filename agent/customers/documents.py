@@ -73,15 +73,20 @@ def mask(number: str) -> str:
     return f"{number[:2]}****{number[-3:]}"
 
 
-def _stdnum(module: object, label: str, *, strip_zeros: bool = False) -> Callable[[str], tuple[str, str]]:
-    """A python-stdnum module's validation; ``strip_zeros`` for variable-length numbers where a
-    leading zero is only padding (a RUT or an Argentine DNI typed as ``01.234.567-4`` / ``05123456``):
-    zeros add nothing to their check digit, so both spellings are the same document."""
+def _stdnum(module: object, label: str, *, pad_to: int | None = None) -> Callable[[str], tuple[str, str]]:
+    """A python-stdnum module's validation.
+
+    ``pad_to`` is for variable-length numbers where leading zeros are only padding (a RUT or an
+    Argentine DNI typed as ``01.234.567-4`` / ``05123456``): zeros add nothing to their check
+    digit, so every spelling is stored without them. python-stdnum wants a minimum length
+    (8 for a RUT, 7 for a DNI), so a short number is zero-filled to it for the check only.
+    """
 
     def check(raw: str) -> tuple[str, str]:
         try:
-            if strip_zeros:
-                raw = module.compact(raw).lstrip("0") or raw  # type: ignore[attr-defined]
+            if pad_to is not None:
+                digits = module.compact(raw).lstrip("0")  # type: ignore[attr-defined]
+                raw = digits.zfill(pad_to) if digits else raw
             number = module.validate(raw)  # type: ignore[attr-defined]
         except stdnum_errors.InvalidChecksum as exc:
             raise DocumentError(
@@ -101,8 +106,11 @@ def _stdnum(module: object, label: str, *, strip_zeros: bool = False) -> Callabl
                 f"El {label} tiene caracteres o formato no válidos.",
                 f"The {label} has invalid characters or format.",
             ) from exc
+        if pad_to is not None:
+            number = number.lstrip("0") or number
         formatter = getattr(module, "format", None)
-        return number, formatter(number) if formatter else number
+        # stdnum groups from the right and leaves a leading "." on a short number (".812.345-4").
+        return number, formatter(number).lstrip(".") if formatter else number
 
     return check
 
@@ -181,14 +189,14 @@ _PASSPORT = _plain("pasaporte", digits_only=False, min_len=5, max_len=20, separa
 
 # (country, type) -> (validator, is company tax id, Spanish label)
 _VALIDATORS: dict[tuple[str, str], tuple[Callable[[str], tuple[str, str]], bool]] = {
-    ("CL", "RUT"): (_stdnum(cl_rut, "RUT", strip_zeros=True), True),
+    ("CL", "RUT"): (_stdnum(cl_rut, "RUT", pad_to=8), True),
     ("CL", "DNI"): (_plain("DNI", digits_only=False, min_len=4, max_len=20, separators_ok=False), False),
     ("CO", "CC"): (_plain("número de cédula", digits_only=True, min_len=3, max_len=10, separators_ok=True, strip_zeros=True), False),
     ("CO", "CE"): (_plain("número de cédula de extranjería", digits_only=False, min_len=3, max_len=12, separators_ok=True), False),
     ("CO", "TI"): (_plain("número de tarjeta de identidad", digits_only=True, min_len=10, max_len=11, separators_ok=True), False),
     ("CO", "NIT"): (_stdnum(co_nit, "NIT"), True),
     ("CO", "PA"): (_PASSPORT, False),
-    ("AR", "DNI"): (_stdnum(ar_dni, "DNI", strip_zeros=True), False),
+    ("AR", "DNI"): (_stdnum(ar_dni, "DNI", pad_to=7), False),
     ("AR", "CUIT"): (_stdnum(ar_cuit, "CUIT"), True),
     ("AR", "CUIL"): (_ar_cuil, False),
     ("EC", "CI"): (_stdnum(ec_ci, "número de cédula"), False),

@@ -66,9 +66,9 @@ def normalize_phone(raw: str, kind: str, country: str) -> str:
             f"The number is not a valid phone number for {country} (check its length and area code).",
         )
     national = str(parsed.national_number)
-    if len(national) >= 9 and len(set(national[3:])) == 1:
-        # "310" plus zeros is what staff typed when a form forced a phone the customer did not
-        # have (seed 003). A customer may have none here, so a filler is refused, not stored.
+    if len(national) >= 9 and set(national[3:]) == {"0"}:
+        # An operator prefix plus zeros ("310 000 0000") is what staff typed when a form forced a
+        # phone the customer did not have (seed 003); no real line is numbered that way. A customer may have none here, so a filler is refused, not stored.
         raise PhoneError(
             "placeholder_phone",
             "Ese número parece de relleno. Si el cliente no tiene teléfono, deje la lista de teléfonos vacía.",

@@ -169,7 +169,7 @@ class CustomerService:
             "customer": customer.model_dump(mode="json"),
             "changes": [{"field": f, "old": o, "new": n} for f, (o, n) in changes.items()],
             "actor": actor,
-        })
+        }, security=any(f.startswith("consents.") for f in changes))  # a withdrawn consent is never refused
         log.info("customer updated id=%s fields=%s", customer_id, ",".join(sorted(changes)))
         return customer
 
@@ -311,7 +311,9 @@ class CustomerService:
         problems.raise_if_any()
         # On an update only the fields it touches must meet the enrollment minimum: a field made
         # mandatory after this customer enrolled must not block changing their phone (seed 004).
-        self._check_required(data, problems, only=None if old is None else set(given))
+        # A new document country or kind brings its own minimum: check everything then.
+        partial = old is not None and not ({"document", "kind"} & set(given))
+        self._check_required(data, problems, only=set(given) if partial else None)
         problems.raise_if_any()
         return data
 

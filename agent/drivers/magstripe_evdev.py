@@ -101,6 +101,7 @@ class EvdevMagstripeReader:
                 self.connected.clear()
                 self.decoder.reset()  # half a swipe from before the unplug is not a card
                 _release(device)
+            self._sleep(self.reopen_every_s)  # a device that opens but cannot be read must not spin
 
     def _read(self, device: Any) -> None:
         while not self._stop.is_set():
@@ -127,6 +128,8 @@ class EvdevMagstripeReader:
         self._stop.set()
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            return  # stuck in a device call: leave its pipe open rather than pull it from under it
         self._thread = None
         os.close(self._wake_r)
         os.close(self._wake_w)

@@ -181,9 +181,10 @@ def block_card(conn: sqlite3.Connection, *, card_number: str, reason: str, stati
                        "Only an active card can be blocked.", field="card_number")
     now = iso(at)
     conn.execute("UPDATE loyalty_cards SET state = 'blocked', updated_at = ? WHERE card_number = ?", (now, card_number))
+    # security: a lost or stolen card is blocked even when the sync queue is full.
     append_event(conn, "card.blocked", {
         "card_number": card_number, "account_id": row["account_id"], "reason": reason, "station": station, "at": now,
-    })
+    }, security=True)
     return {"card_number": card_number, "account_id": row["account_id"], "state": "blocked"}
 
 

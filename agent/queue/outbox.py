@@ -46,17 +46,28 @@ def append_event(
     Must be called on the writer connection within ``Database.write`` so that the event and
     the change commit together (or not at all).
 
-    The disk budget refuses new *business* work (507). ``security=True`` events (a lockout, a
-    PIN bundle) are queued past it: refusing them would roll back the state change they
-    describe, and a full queue must never undo a lockout or keep revoked PINs valid.
+    The disk budget refuses new *business* work (507). ``security=True`` events (a PIN lockout,
+    a PIN bundle, a blocked card, a consent change, deleted biometric data) are queued past it:
+    refusing them would roll back the change they describe, and a full queue must never undo a
+    lockout, keep a stolen card or revoked PINs valid, or ignore a withdrawn consent.
     """
     body = _json(payload)
     size = len(body.encode())
+    if not security:
+        _check_budget(conn, size)
+    event_id = new_id()
+    conn.execute(
+        "INSERT INTO outbox(id, type, schema_version, payload, created_at, clock_synced, size)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event_id, type, schema_version, body, now_iso(), int(CLOCK.synchronized()), size),
+    )
+    return event_id
+
+
+def _check_budget(conn: sqlite3.Connection, size: int) -> None:
     totals = conn.execute(
         "SELECT pending_bytes, max_bytes, max_age_s FROM outbox_totals WHERE one = 1"
     ).fetchone()
-    if security:
-        totals = {"pending_bytes": 0, "max_bytes": None, "max_age_s": None}
     if totals["max_bytes"] is not None and totals["pending_bytes"] + size > totals["max_bytes"]:
         raise OutboxFull("bytes")
     if totals["max_age_s"] is not None:
@@ -67,13 +78,6 @@ def append_event(
             age = datetime.now(timezone.utc) - datetime.fromisoformat(oldest[0].replace("Z", "+00:00"))
             if age > timedelta(seconds=totals["max_age_s"]):
                 raise OutboxFull("age")
-    event_id = new_id()
-    conn.execute(
-        "INSERT INTO outbox(id, type, schema_version, payload, created_at, clock_synced, size)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (event_id, type, schema_version, body, now_iso(), int(CLOCK.synchronized()), size),
-    )
-    return event_id
 
 
 def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s: int | None) -> None:
