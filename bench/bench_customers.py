@@ -28,7 +28,7 @@ from stdnum.cl import rut
 from agent.config import load_settings
 from agent.customers.service import search_text
 from agent.services import open_database
-from bench.common import KeepAlive, free_port, rss_mb, spawn, summary_ms, wait_http
+from bench.common import KeepAlive, free_port, outbox_count, rss_mb, spawn, summary_ms, wait_http
 
 FIRST = ["María", "José", "Ana", "Luis", "Camila", "Pedro", "Valentina", "Jorge", "Sofía", "Diego"]
 LAST = ["Peña", "Soto", "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Silva", "Núñez", "Castro"]
@@ -148,11 +148,7 @@ def create_with_sync_online(work: Path, token: str, start: int, requests: int) -
 
 
 def _unconfirmed(work: Path) -> int:
-    conn = sqlite3.connect(f"file:{work / 'agent.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute("SELECT count(*) FROM outbox WHERE state != 'confirmed'").fetchone()[0]
-    finally:
-        conn.close()
+    return outbox_count(work / "agent.db", "state != 'confirmed'")
 
 
 def main(argv: list[str]) -> int:

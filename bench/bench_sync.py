@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, wait_http
+from bench.common import free_port, outbox_count, wait_http
 
 STATION = "st-bench"
 EVENT_TYPE = "points.earned"
@@ -293,11 +293,7 @@ def start_agent(data_dir: Path, central_url: str, env: dict[str, str], log: Path
 
 
 def confirmed_count(db_path: Path) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute("SELECT count(*) FROM outbox WHERE state='confirmed'").fetchone()[0]
-    finally:
-        conn.close()
+    return outbox_count(db_path, "state = 'confirmed'")
 
 
 @dataclass

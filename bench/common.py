@@ -76,3 +76,14 @@ def wait_http(port: int, path: str = "/", timeout: float = 60) -> None:
 def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, *args], env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def outbox_count(db_path: Path, where: str) -> int:
+    """Outbox rows matching ``where`` (e.g. ``state = 'confirmed'``), read-only beside the running agent."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(f"SELECT count(*) FROM outbox WHERE {where}").fetchone()[0]
+    finally:
+        conn.close()
