@@ -27,6 +27,7 @@ from agent.cards.config import CardsSettings
 from agent.clock import TimeZoneName
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
+from agent.ops.config import MonitoringSettings
 from agent.secret_fields import secret_field
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
@@ -162,6 +163,7 @@ class Settings(BaseSettings):
     cards: CardsSettings = Field(default_factory=CardsSettings)
     idcard: IdCardSettings = Field(default_factory=IdCardSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -90,6 +90,9 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db))
     try:
         _add_devices(services)
+        from agent.ops.wiring import attach
+
+        attach(services)  # health in the MQTT status message
     except BaseException:
         services.close()
         raise
