@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from agent import __version__
-from agent.api.deps import get_services
+from agent.api.deps import get_station
 from agent.api.problems import language
 from agent.ops.health import assess
-from agent.services import Services
+from agent.station import Station
 
 router = APIRouter(tags=["health"])
 
@@ -45,18 +45,12 @@ class Health(BaseModel):
 
 
 @router.get("/v1/health", response_model=Health, summary="Agent health (no token needed)")
-def health(request: Request, services: Services = Depends(get_services)) -> Health:
-    report = assess(services)
+def health(request: Request, station: Station = Depends(get_station)) -> Health:
+    report = assess(station)
     lang = language(request)
     storage = (StorageHealth(state="ok", schema_version=report.schema_version, free_bytes=report.disk.get("free_bytes"))
                if report.storage_ok else StorageHealth(state="error"))
-    components: dict[str, Any] = {}
-    parts = getattr(services, "extras", {})
-    for name, part in parts.items():
-        status = getattr(type(part), "health", None)
-        if callable(status):
-            components[name] = status(part)
-    return Health(status=report.status, version=__version__, station_id=services.settings.station.id,
-                  storage=storage, components=components,
+    return Health(status=report.status, version=__version__, station_id=station.settings.station.id,
+                  storage=storage, components=station.health(),
                   reasons=[HealthReason(**r.as_dict(lang)) for r in report.reasons],
                   devices=report.devices_dict(), disk=report.disk)

@@ -116,7 +116,7 @@ def assess(station: Any) -> Assessment:
 
 
 def _read_storage(station: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
-    from agent.queue import outbox
+    from agent.store import outbox
 
     def read(conn: sqlite3.Connection) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         schema = conn.execute("SELECT name FROM schema_migrations ORDER BY rowid DESC LIMIT 1").fetchone()[0]

@@ -1,21 +1,13 @@
-"""Finding the running agent's optional parts (sync, cards, fingerprint, idcard) by name.
-
-The station container has been a ``Services`` with an ``extras`` dict and is becoming a typed
-``Station`` with attributes; operations code only reads parts, so it accepts either.
-"""
+"""Reading the running station's optional parts without importing ``agent.station`` (which
+imports everything): operations code takes the ``Station`` as ``Any`` and reads attributes."""
 from __future__ import annotations
 
 from typing import Any
 
 
 def part(station: Any, name: str) -> Any:
-    """The part called ``name`` (an attribute, or an entry of ``extras``), or ``None``."""
-    value = getattr(station, name, None)
-    if value is None:
-        extras = getattr(station, "extras", None)
-        if isinstance(extras, dict):
-            value = extras.get(name)
-    return value
+    """The part called ``name`` (``cards``, ``sync``, ``idcard``, ``fingerprint``), or ``None``."""
+    return getattr(station, name, None)
 
 
 def publisher(station: Any) -> Any:

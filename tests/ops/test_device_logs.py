@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import make_settings
 
 
 def test_missing_sensor_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    services = build_services(make_settings(tmp_path / "data", fingerprint={
+    services = build_station(make_settings(tmp_path / "data", fingerprint={
         "enabled": True, "port": str(tmp_path / "no-such-tty"), "reconnect_every_s": 0.05}))
     try:
         time.sleep(1.0)  # ~20 probes

@@ -18,14 +18,14 @@ from fastapi.testclient import TestClient
 from agent.api.app import create_app
 from agent.cards.pin_bundle import build_bundle
 from agent.cards.pins import install_pepper
-from agent.queue.outbox import append_event
-from agent.services import Services, build_services
+from agent.store.outbox import append_event
+from agent.station import Station, build_station
 from tests.conftest import free_port, make_settings, wait_until
 
 PEPPER = bytes(range(32))
 
 
-def _health(services: Services, **headers: str) -> dict[str, Any]:
+def _health(services: Station, **headers: str) -> dict[str, Any]:
     with TestClient(create_app(services.settings, services)) as client:
         response = client.get("/v1/health", headers=headers)
     assert response.status_code == 200
@@ -38,10 +38,10 @@ def _codes(health: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Any]:
-    built: list[Services] = []
+    built: list[Station] = []
 
-    def make(**sections: Any) -> Services:
-        services = build_services(make_settings(tmp_path / "data", **sections))
+    def make(**sections: Any) -> Station:
+        services = build_station(make_settings(tmp_path / "data", **sections))
         built.append(services)
         return services
 
@@ -63,7 +63,7 @@ def test_head_office_unreachable_only_past_the_threshold(station: Any) -> None:
     services = station(mqtt={"url": f"mqtt://127.0.0.1:{free_port()}", "reconnect_min_s": 0.1, "reconnect_max_s": 0.2},
                        monitoring={"head_office_unreachable_after_s": 1.5})
     services.start()
-    assert wait_until(lambda: services.extras["sync"].publisher.link.snapshot().state == "down", 10)
+    assert wait_until(lambda: services.sync.publisher.link.snapshot().state == "down", 10)
     assert "head_office_unreachable" not in _codes(_health(services))  # an outage shorter than the threshold
     assert wait_until(lambda: "head_office_unreachable" in _codes(_health(services)), 10)
     health = _health(services)
@@ -112,7 +112,7 @@ def test_pin_bundle_missing_then_installed_then_expired(station: Any, tmp_path: 
     services = station(cards={"pins": {"bundle_public_key": _public_key(key)}}, station={"id": "st-1"})
     assert _codes(_health(services)) == ["pin_bundle_missing"]
     now = datetime.now(timezone.utc)
-    services.extras["cards"].pins.import_bundle(build_bundle(
+    services.cards.pins.import_bundle(build_bundle(
         key, version=1, stations=["st-1"], issued_at=now - timedelta(hours=1), expires_at=now + timedelta(seconds=2),
         pins={"P-01": "1234"}, pepper=PEPPER))
     assert _health(services)["status"] == "ok"

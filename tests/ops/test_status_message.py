@@ -8,7 +8,7 @@ import jsonschema
 import json
 import pytest
 
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import make_settings
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
@@ -26,7 +26,7 @@ def test_status_message_carries_health_reasons_and_devices(tmp_path: Path) -> No
     settings = make_settings(tmp_path / "data", station={"id": "st-ops"}, mqtt={"url": broker.url},
                              cards={"pins": {"bundle_public_key": _public_key(Ed25519PrivateKey.generate())}},
                              fingerprint={"enabled": True, "port": str(tmp_path / "no-such-tty")})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         services.start()
         assert head_office.wait_for(lambda: any(

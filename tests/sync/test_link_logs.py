@@ -18,7 +18,7 @@ def test_outage_is_logged_once_each_way_and_a_clean_stop_is_quiet(
         tmp_path: Path, broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="agent.queue.publisher")
     services = make_services(tmp_path, broker.port, reconnect_min_s=0.1, reconnect_max_s=0.2)
-    publisher = services.extras["sync"].publisher
+    publisher = services.sync.publisher
     try:
         services.start()
         assert wait_until(lambda: publisher.link.is_up, 10)
