@@ -140,6 +140,9 @@ def build_station(settings: Settings) -> Station:
         db.close()
         raise
     _register_downlink(station)
+    from agent.ops.wiring import attach
+
+    attach(station)  # health, devices and disk in the retained MQTT status message
     return station
 
 

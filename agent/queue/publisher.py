@@ -18,7 +18,7 @@ import random
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,11 +29,12 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.clock import iso, now_iso, utcnow
+from agent.drivers.transitions import LinkState
 from agent.queue.broker_status import BrokerStatus
 from agent.queue.config import MqttSettings
 from agent.queue.downlink import Downlink
 from agent.queue.messages import encode_batch, parse_ack, parse_replay, parse_url
-from agent.queue.scheduler import ResendScheduler
+from agent.queue.scheduler import Progress, ResendScheduler
 from agent.queue.topics import StationTopics
 from agent.store import outbox
 from agent.store.db import Database
@@ -44,13 +45,6 @@ _FLUSH_EVERY_S = 0.02
 _STATUS_EVERY_S = 30.0
 _PRUNE_EVERY_S = 600.0
 _SESSION_EXPIRY_S = 7 * 86400
-
-
-@dataclass
-class _Pending:
-    delivered: list[int] = field(default_factory=list)  # seqs PUBACKed
-    confirmed: list[int] = field(default_factory=list)  # seqs acked by head office (sent in this run)
-    confirmed_ids: list[str] = field(default_factory=list)  # acked ids we did not send in this run
 
 
 class SyncPublisher:
@@ -75,7 +69,7 @@ class SyncPublisher:
         self._schedule = ResendScheduler(ack_timeout_s=settings.ack_timeout_s,
                                          batch_max_events=settings.batch_max_events,
                                          batch_max_bytes=settings.batch_max_bytes)
-        self._marks = _Pending()
+        self._marks = Progress()
         self._last_flush = 0.0
         self._next_status = 0.0
         self._next_prune = 0.0
@@ -84,6 +78,11 @@ class SyncPublisher:
         self._connected_at = 0.0
         self._backoff = settings.reconnect_min_s
         self._alerts: list[dict[str, Any]] = []
+        # Lost / back (with the outage's length) are logged once; each reconnect attempt is DEBUG.
+        self.link = LinkState(log, "oficina central (broker MQTT)", ("head_office_lost", "head_office_back"))
+        # Extra members of the retained status message (health reasons, devices, disk), set by
+        # whoever assembles the station; called on the sync thread every _STATUS_EVERY_S.
+        self.status_extra: Callable[[], dict[str, Any]] | None = None
 
     # ---- public (any thread) -------------------------------------------------------------
 
@@ -207,7 +206,9 @@ class SyncPublisher:
         self._backoff = min(self._settings.reconnect_max_s, self._backoff * 2)
         self._next_connect = time.monotonic() + delay
         self.broker.set("disconnected", error)
-        log.warning("head office broker unreachable (%s); retrying in %.1f s", error, delay)
+        if not self._stop.is_set():
+            self.link.down(error)
+            log.debug("head office broker unreachable (%s); retrying in %.1f s", error, delay)
 
     def _drop_connection(self, error: str) -> None:
         client, self._client = self._client, None
@@ -226,7 +227,7 @@ class SyncPublisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.error("head office broker refused the connection: %s", reason)
+            self.link.down(f"connection refused: {reason}")
             self._connected = False
             self.broker.set("disconnected", str(reason))
             return
@@ -240,13 +241,14 @@ class SyncPublisher:
                        json.dumps({"state": "online", "station_id": self.station_id, "version": __version__,
                                    "at": now_iso()}), qos=1, retain=True)
         self._next_status = 0.0
-        log.info("connected to head office broker %s:%s", self._host, self._port)
+        self.link.up()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        was = self._connected
         self._connected = False
-        if was:
-            log.warning("disconnected from head office broker: %s", reason)
+        if self._stop.is_set():
+            self._client = None
+            return  # our own clean stop: nothing lost, nothing to retry, nothing to warn about
+        self.link.down(str(reason))
         self._client = None
         self._schedule.requeue_inflight()
         self._flush()  # acks already received are made durable now, not at the next connection
@@ -346,7 +348,7 @@ class SyncPublisher:
     def _flush(self) -> None:
         """Make the PUBACKs and acks received since the last flush durable, in one transaction."""
         self._last_flush = time.monotonic()
-        marks, self._marks = self._marks, _Pending()
+        marks, self._marks = self._marks, Progress()
         if marks.delivered or marks.confirmed or marks.confirmed_ids:
             at = now_iso()
             self._db.write(lambda c: outbox.record_progress(c, marks.delivered, marks.confirmed, marks.confirmed_ids, at))
@@ -361,6 +363,11 @@ class SyncPublisher:
         status = self._db.read(outbox.stats)
         status.update(station_id=self.station_id, at=now_iso(), version=__version__,
                       downlink=self._downlink.state())
+        if self.status_extra is not None:
+            try:
+                status.update(self.status_extra())
+            except Exception:  # noqa: BLE001 - the counters still go out if a health probe fails
+                log.exception("could not assess health for the status message")
         client.publish(self.topics.status, json.dumps(status), qos=1, retain=True)
 
     def _prune(self) -> None:

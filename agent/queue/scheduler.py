@@ -10,7 +10,7 @@ Rows are whatever the outbox returns: mappings with at least ``seq``, ``id`` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
@@ -29,6 +29,15 @@ class Sent:
     event_id: str
     at: float
     attempts: int = 1
+
+
+@dataclass
+class Progress:
+    """What the broker and head office said since the last flush, to be made durable together."""
+
+    delivered: list[int] = field(default_factory=list)  # seqs PUBACKed
+    confirmed: list[int] = field(default_factory=list)  # seqs acked by head office (sent in this run)
+    confirmed_ids: list[str] = field(default_factory=list)  # acked ids we did not send in this run
 
 
 class ResendScheduler:
