@@ -63,20 +63,22 @@ test: $(VENV)/.dev devices
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
-# Refresh the lock files (after changing dependencies in pyproject.toml, or to take updates):
-# one universal resolution for Linux amd64 and arm64 (requirements/all.lock), every other lock
-# cut from it so they agree on every version. Needs network access to PyPI.
+# Refresh the lock files after changing dependencies in pyproject.toml (versions already locked
+# stay; `make lock UPGRADE=1` takes the newest allowed): one universal resolution for Linux
+# amd64 and arm64 (requirements/all.lock), every other lock cut from it so they agree on every
+# version. Needs network access to PyPI.
+UPGRADE ?=
 LOCK_VENV := build/venv-lock
 UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
 	--custom-compile-command 'make lock'
 lock:
 	test -x $(LOCK_VENV)/bin/uv || ($(PY) -m venv $(LOCK_VENV) && \
 		$(LOCK_VENV)/bin/python -m pip -q install --require-hashes -r requirements/lock-tools.lock)
-	$(UV_COMPILE) --upgrade pyproject.toml --all-extras -o requirements/all.lock
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml --all-extras -o requirements/all.lock
 	$(UV_COMPILE) -c requirements/all.lock pyproject.toml -o requirements/station.lock
 	$(UV_COMPILE) -c requirements/all.lock pyproject.toml --extra pcsc --extra evdev -o requirements/devices.lock
 	$(UV_COMPILE) -c requirements/all.lock pyproject.toml --extra dev --extra bench -o requirements/dev.lock
-	$(UV_COMPILE) --upgrade requirements/build.in -o requirements/build.lock
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) requirements/build.in -o requirements/build.lock
 	$(MAKE) check-lock
 
 # Every package of the station lock has a wheel for CPython 3.11 on amd64 and arm64 (resolved
