@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
 from agent.drivers.extras import MissingExtra
-from agent.services import build_services
+from agent.station import build_station as build_services
 from tests.conftest import make_settings
 
 
