@@ -106,8 +106,10 @@ def _add_devices(services: Services) -> None:
     services.extras["swipe_sessions"] = cards.sessions
     from agent.loyalty.service import LoyaltyService
 
-    services.extras["loyalty"] = LoyaltyService(services.db, station_id=settings.station.id, sessions=cards.sessions,
-                                                settings=settings.loyalty, timezone=settings.station.timezone)
+    loyalty = LoyaltyService(services.db, station_id=settings.station.id, sessions=cards.sessions,
+                             settings=settings.loyalty, timezone=settings.station.timezone)
+    services.extras["loyalty"] = loyalty
+    cards.sessions.card_gate = loyalty.card_refusal  # unknown or blocked cards: no PIN prompt
     from agent.queue.sync import SyncService, register_downlink
 
     sync = SyncService(services.db, settings)

@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from agent import __version__
 from agent.api.deps import require_client
-from agent.api.limits import BodySizeLimit
+from agent.api.limits import AsyncSlots, BodySizeLimit
 from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
 from agent.config import Settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.pin_slots = AsyncSlots(settings.cards.pins.max_parallel_checks)
     install_handlers(app)
     install_openapi(app)
     from agent.api import routes_health

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.deps import get_services
+from agent.api.deps import get_services, require_client
+from agent.api.limits import AsyncSlots
 from agent.api.problems import problem_responses
 from agent.cards.events import Event
+from agent.cards.pins import busy as pins_busy
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
 from agent.services import Services
+from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["cards"])
 KEEPALIVE_S = 15.0
@@ -55,7 +59,8 @@ def get_sessions(services: Services = Depends(get_services)) -> SwipeSessions:
 
 class PinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    attendant_id: str = Field(min_length=1, max_length=32)
+    attendant_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="Letters, digits, `-` and `_`, up to 32")
     pin: str = Field(min_length=1, max_length=16, repr=False)  # repr=False: never in logs/tracebacks
 
 
@@ -103,12 +108,25 @@ async def get_swipe(session_id: str, sessions: SwipeSessions = Depends(get_sessi
 @router.post("/swipes/{session_id}/pin", summary="Authorize a swipe with the attendant's PIN",
              responses={**_NOT_FOUND, **problem_responses({
                  403: "Unknown attendant or wrong PIN, indistinguishable (`attendant_pin_invalid`)",
-                 409: "This swipe is already authorized (`swipe_already_authorized`)",
-                 423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`)",
-                 503: "Card readers not enabled (`card_readers_disabled`), or no valid attendant PINs installed "
-                      "(`pin_bundle_missing`, `pin_bundle_expired`)",
+                 409: "This swipe is already authorized (`swipe_already_authorized`), a PIN is being checked "
+                      "for it (`swipe_pin_in_progress`), or the card cannot buy (`card_blocked`, ...)",
+                 423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`), "
+                      "or every PIN check at the station paused (`station_pin_paused`)",
+                 503: "Card readers not enabled (`card_readers_disabled`), no valid attendant PINs installed "
+                      "(`pin_bundle_missing`, `pin_bundle_expired`), or too many PIN checks at once "
+                      "(`pin_checks_busy`, with `Retry-After`)",
              })})
-async def authorize_swipe(session_id: str, body: PinBody, sessions: SwipeSessions = Depends(get_sessions)) -> dict:
-    # argon2id takes ~50 ms: keep it off the event loop.
-    session = await anyio.to_thread.run_sync(sessions.authorize, session_id, body.attendant_id, body.pin)
+async def authorize_swipe(session_id: str, body: PinBody, request: Request,
+                          sessions: SwipeSessions = Depends(get_sessions),
+                          client: Client = Depends(require_client)) -> dict:
+    # argon2id takes ~50 ms and 19 MiB: off the event loop, and only a few at once; the others
+    # wait here on the loop (not holding a worker thread) and get a 503 with Retry-After.
+    slots: AsyncSlots = request.app.state.pin_slots
+    if not await slots.acquire(sessions.pins.settings.check_wait_s):
+        raise pins_busy()
+    try:
+        session = await anyio.to_thread.run_sync(
+            partial(sessions.authorize, session_id, body.attendant_id, body.pin, pos=client.id))
+    finally:
+        slots.release()
     return session.public()
