@@ -78,6 +78,11 @@ class TokenStore:
         return self._db.read(lambda c: [dict(r) for r in c.execute(
             "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY name")])
 
+    def is_active(self, client_id: str) -> bool:
+        """Whether the token behind ``client_id`` is still valid (open streams check it again)."""
+        return self._db.read(lambda c: c.execute(
+            "SELECT 1 FROM api_tokens WHERE id=? AND revoked_at IS NULL", (client_id,)).fetchone()) is not None
+
     def authenticate(self, token: str) -> Client | None:
         if not token.startswith(PREFIX) or len(token) > 128:
             return None

@@ -8,9 +8,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from agent import __version__
 from agent.api.deps import require_client
+from agent.api.hosts import HostCheck
 from agent.api.limits import AsyncSlots, BodySizeLimit
 from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
+from agent.api.streams import StreamRegistry
 from agent.config import Settings
 from agent.services import Services
 
@@ -43,6 +45,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.pin_slots = AsyncSlots(settings.cards.pins.max_parallel_checks)
+    app.state.streams = StreamRegistry(settings.api.max_streams_per_client)
     install_handlers(app)
     install_openapi(app)
     from agent.api import routes_health
@@ -57,4 +60,6 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language",
                                           "X-Attendant-Id"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    # Outermost: a request for another host name is refused before anything else runs.
+    app.add_middleware(HostCheck, allowed=[settings.api.host, *settings.api.allowed_hosts])
     return app

@@ -58,7 +58,7 @@ class Station:
         self.tokens = {name: services.tokens.create(name) for name in ("pos-1", "pos-2")}
 
     def client(self, name: str) -> TestClient:
-        return TestClient(self.app, headers={"Authorization": f"Bearer {self.tokens[name]}"})
+        return TestClient(self.app, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {self.tokens[name]}"})
 
     def swipe(self, card: str = "C1000") -> str:
         session = self.sessions.on_stripe(f";{card}=?") if card.isdigit() else self.sessions.open(
