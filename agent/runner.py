@@ -94,7 +94,7 @@ async def serve(settings: Settings, services: Services) -> None:
 
 
 def run(settings: Settings) -> int:
-    services = build_services(settings)
+    services = build_services(settings, verify=True)  # never serve over a damaged store
     try:
         services.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
         asyncio.run(serve(settings, services))

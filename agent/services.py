@@ -12,7 +12,7 @@ from typing import Any
 from agent.config import Settings
 from agent.customers.service import CustomerService
 from agent.errors import AgentError
-from agent.store.outbox import configure_budget
+from agent.store.outbox import budget_of, configure_budget
 from agent.store.db import Database
 from agent.store.migrations import all_migrations
 from agent.tokens import TokenStore
@@ -73,20 +73,22 @@ def require_station(settings: Settings) -> None:
         raise NoStationData(settings.storage.data_dir)
 
 
-def open_database(settings: Settings, *, create: bool = True) -> Database:
-    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one."""
+def open_database(settings: Settings, *, create: bool = True, verify: bool = False) -> Database:
+    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one,
+    ``verify=True`` (the running agent) checks its integrity first."""
     if not create:
         require_station(settings)
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.storage.database_path, all_migrations())
+    db = Database(settings.storage.database_path, all_migrations(), verify=verify)
     mqtt = settings.mqtt
     max_age = mqtt.outbox_max_age_days * 86400 if mqtt.outbox_max_age_days is not None else None
-    db.write(lambda c: configure_budget(c, mqtt.outbox_max_bytes, max_age))
+    # Only written when it changed: an unchanged start needs no write (it works on a full disk).
+    if db.read(lambda c: budget_of(c)) != (mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes):
+        db.write(lambda c: configure_budget(c, mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes))
     return db
 
 
-def build_services(settings: Settings) -> Services:
-    db = open_database(settings)
+def build_services(settings: Settings, *, verify: bool = False) -> Services:
+    db = open_database(settings, verify=verify)
     services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db))
     try:
         _add_devices(services)

@@ -42,8 +42,9 @@ class Problem(BaseModel):
     retry_after_s: int | None = Field(None, description="`attendant_locked_out`, `station_pin_paused` (423): seconds "
                                                         "until a PIN may be tried again; `pin_checks_busy` (503): "
                                                         "seconds to wait (also in `Retry-After`)")
-    reason: Literal["bytes", "age"] | None = Field(None, description="`outbox_full` (507): which sync-queue budget "
-                                                                     "is exhausted (size or age of unsynced events)")
+    reason: Literal["bytes", "age", "disk"] | None = Field(
+        None, description="`outbox_full` (507): which sync-queue budget is exhausted (size or age of unsynced "
+                          "events); `storage_full` (507): `disk`")
     allowed: list[str] | None = Field(None, description="`invalid_finger` (422): the finger names accepted")
 
 

@@ -18,6 +18,9 @@ class StorageHealth(BaseModel):
     state: Literal["ok", "error"]
     schema_version: str | None = None
     free_bytes: int | None = None
+    # Why it is failing: disk_full (a write failed for lack of space), disk_low (free space under
+    # storage.min_free_bytes: new work is refused with 507), unreadable.
+    reason: Literal["disk_full", "disk_low", "unreadable"] | None = None
 
 
 class Health(BaseModel):
@@ -34,9 +37,12 @@ def health(services: Services = Depends(get_services)) -> Health:
         schema = services.db.read(
             lambda c: c.execute("SELECT name FROM schema_migrations ORDER BY rowid DESC LIMIT 1").fetchone()[0])
         free = shutil.disk_usage(services.settings.storage.data_dir).free
-        storage = StorageHealth(state="ok", schema_version=schema, free_bytes=free)
+        reserve = services.settings.storage.min_free_bytes
+        reason = services.db.storage_problem or ("disk_low" if reserve is not None and free < reserve else None)
+        storage = StorageHealth(state="error" if reason else "ok", schema_version=schema, free_bytes=free,
+                                reason=reason)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - health must answer whatever broke
-        storage = StorageHealth(state="error")
+        storage = StorageHealth(state="error", reason="unreadable")
     components: dict[str, Any] = {}
     degraded = storage.state != "ok"
     for name, part in services.extras.items():
