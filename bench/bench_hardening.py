@@ -40,21 +40,21 @@ def _prepare(data_dir: Path, attendants: int, tokens: int) -> tuple[dict[str, st
     from agent.cards.pin_bundle import build_bundle
     from agent.cards.pins import install_pepper
     from agent.loyalty.directory import AccountIn, CardIn, DirectoryDelta, TierIn
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import make_settings
 
     key, pepper = Ed25519PrivateKey.generate(), os.urandom(32)
     public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
     settings = make_settings(data_dir, station={"id": STATION}, cards={"pins": {"bundle_public_key": public}})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         install_pepper(settings.storage.key_dir, pepper)
         now = datetime.now(timezone.utc)
         pins = {f"P-{i:02d}": f"{100000 + i}" for i in range(attendants)}
-        services.extras["cards"].pins.import_bundle(build_bundle(
+        services.cards.pins.import_bundle(build_bundle(
             key, version=1, stations=[STATION], issued_at=now - timedelta(hours=1),
             expires_at=now + timedelta(days=1), pins=pins, pepper=pepper))
-        services.extras["loyalty"].apply_directory_delta(DirectoryDelta(
+        services.loyalty.apply_directory_delta(DirectoryDelta(
             seq=1, as_of=now, tiers=[TierIn(tier_id="STD", name="Estándar", multiplier=1)],
             accounts=[AccountIn(account_id=f"A{i}", tier_id="STD") for i in range(attendants)],
             cards=[CardIn(card_number=_card(i), account_id=f"A{i}", role="primary", state="issued",

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 from agent.store.outbox import append_event
 from tests.conftest import MARIA, free_port, wait_until
 
@@ -46,7 +46,7 @@ def _run_agent(data_dir: Path, *extra_env: tuple[str, str], user: str | None = N
 
 
 def _station(data_dir: Path, events: int = 400) -> None:
-    db = Database(data_dir / "agent.db", all_migrations())
+    db = Database(data_dir / "agent.db", list(MIGRATIONS))
     db.write(lambda c: [append_event(c, "test.filler", {"n": i, "text": "x" * 300}) for i in range(events)])
     db.close()
 
@@ -97,7 +97,7 @@ def test_a_wal_from_another_database_is_refused_not_applied(tmp_path: Path) -> N
 
     data = tmp_path / "data"
     _station(data)
-    db = Database(data / "agent.db", all_migrations())
+    db = Database(data / "agent.db", list(MIGRATIONS))
     token = TokenStore(db).create("pos-1")
     db.close()
     (data / "agent.db-wal").write_bytes(_wal_of_another_database(tmp_path))
@@ -106,7 +106,7 @@ def test_a_wal_from_another_database_is_refused_not_applied(tmp_path: Path) -> N
     assert (_digest(data / "agent.db"), _digest(data / "agent.db-wal")) == before
     # Moving the stray file away (what the message says) brings the station back, tokens intact.
     (data / "agent.db-wal").rename(tmp_path / "stray-wal")
-    db = Database(data / "agent.db", all_migrations(), verify=True)
+    db = Database(data / "agent.db", list(MIGRATIONS), verify=True)
     assert TokenStore(db).authenticate(token) is not None
     db.close()
 
@@ -132,7 +132,7 @@ def test_the_station_own_wal_after_a_kill_is_applied(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert (data / "agent.db-wal").stat().st_size > 0  # the kill left a WAL behind
-    db = Database(data / "agent.db", all_migrations(), verify=True)
+    db = Database(data / "agent.db", list(MIGRATIONS), verify=True)
     assert db.read(lambda c: c.execute("SELECT count(*) FROM customers").fetchone()[0]) == 3
     db.close()
 
@@ -185,7 +185,7 @@ def _owner_and_read_only(tmp_path: Path) -> None:
 
 def test_the_wal_stays_bounded_under_sustained_writes_and_readers(tmp_path: Path) -> None:
     limit = 256 * 1024
-    db = Database(tmp_path / "agent.db", all_migrations(), wal_soft_limit_bytes=limit)
+    db = Database(tmp_path / "agent.db", list(MIGRATIONS), wal_soft_limit_bytes=limit)
     db.write(lambda c: c.execute("CREATE TABLE load(x BLOB)"))
     stop = threading.Event()
     largest = [0]
@@ -263,7 +263,7 @@ def test_a_full_disk_is_507_then_reads_after_a_kill_then_recovers_without_restar
         assert statuses[-1] == 507 and 500 not in statuses, statuses
         first_saved = 10_000_000
         health = _get(port, "/v1/health")[1]
-        assert health["status"] == "degraded" and health["storage"]["reason"] == "disk_full"
+        assert health["status"] == "failing" and "disk_full" in [r["code"] for r in health["reasons"]]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -278,7 +278,7 @@ def test_a_full_disk_is_507_then_reads_after_a_kill_then_recovers_without_restar
         assert _post(port, "/v1/customers", body, token)[0] == 507
         filler.unlink()
         assert _post(port, "/v1/customers", body, token)[0] == 201
-        assert _get(port, "/v1/health")[1]["storage"]["state"] == "ok"
+        assert "disk_full" not in [r["code"] for r in _get(port, "/v1/health")[1]["reasons"]]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
@@ -290,7 +290,7 @@ def test_the_reserve_refuses_business_work_but_not_security_events(tmp_path: Pat
     from agent.store.db import StorageFull
     from agent.store.outbox import configure_budget
 
-    db = Database(tmp_path / "agent.db", all_migrations())
+    db = Database(tmp_path / "agent.db", list(MIGRATIONS))
     free = shutil.disk_usage(tmp_path).free
     db.write(lambda c: configure_budget(c, None, None, free + 10 * 1024 * 1024))  # more than there is
     with pytest.raises(StorageFull) as info:

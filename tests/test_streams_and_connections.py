@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
 from tests.conftest import free_port, make_settings, wait_until
-from agent.services import build_services
+from agent.station import build_station
 
 
 class Stream(socket.socket):
@@ -73,8 +73,11 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     data_dir = tmp_path / "data"
     _cli("token", "create", "--name", "setup", "--data-dir", str(data_dir))
     port = free_port()
+    # A serial card reader on a pty: swipe events exist only where a reader is configured.
+    master, slave = os.openpty()
     env = {**os.environ, "LOYALTY_AGENT_API__MAX_CONNECTIONS": "60", "LOYALTY_AGENT_API__HEADER_TIMEOUT_S": "1.5",
-           "LOYALTY_AGENT_API__MAX_STREAMS_PER_CLIENT": "8"}
+           "LOYALTY_AGENT_API__MAX_STREAMS_PER_CLIENT": "8",
+           "LOYALTY_AGENT_CARDS__MAGSTRIPE__SERIAL_PORT": os.ttyname(slave)}
     log_path = tmp_path / "agent.log"
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--data-dir", str(data_dir),
@@ -87,6 +90,8 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     finally:
         proc.kill()
         proc.wait()
+        os.close(master)
+        os.close(slave)
 
 
 def test_streams_hold_no_worker_threads_and_are_capped_per_token(agent: Agent) -> None:
@@ -157,7 +162,7 @@ def test_last_event_id_must_be_a_bounded_sequence_number(agent: Agent) -> None:
 
 def test_only_loopback_and_configured_host_names_are_answered(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, api={"allowed_hosts": ["caja-1.estacion.local"]})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         app = create_app(settings, services)
         for host in ("localhost:8787", "127.0.0.1", "[::1]:8787", "caja-1.estacion.local:8787"):

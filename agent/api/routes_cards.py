@@ -13,7 +13,7 @@
   423 ``attendant_locked_out`` with ``retry_after_s``; 404 ``swipe_session_not_found``.
 Sales and redemptions reference ``swipe_session_id`` and call
 ``require_authorized_session`` (403 otherwise).
-Services: ``services.extras["swipe_sessions"]`` is the ``SwipeSessions`` instance.
+Station: ``station.swipe_sessions`` is the ``SwipeSessions`` instance.
 """
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.deps import get_services, require_client
+from agent.api.deps import get_station, require_client
 from agent.api.limits import AsyncSlots
 from agent.api.problems import problem_responses
 from agent.api.streams import MAX_SEQ, StreamRegistry, TrackedStream, event_json, parse_last_event_id, sse
 from agent.cards.pins import busy as pins_busy
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["cards"])
@@ -48,8 +48,8 @@ _EVENTS_200 = {200: {
 }}
 
 
-def get_sessions(services: Services = Depends(get_services)) -> SwipeSessions:
-    sessions = services.extras.get("swipe_sessions")
+def get_sessions(station: Station = Depends(get_station)) -> SwipeSessions:
+    sessions = station.swipe_sessions
     if sessions is None:
         raise AgentError("card_readers_disabled", "Los lectores de tarjetas no están habilitados en este agente.",
                          "Card readers are not enabled on this agent.", status=503)
@@ -83,7 +83,7 @@ async def events(
     if "text/event-stream" in accept:
         start = parse_last_event_id(last_event_id) if last_event_id is not None else after
         release = registry.open(client.id)
-        tokens = request.app.state.services.tokens
+        tokens = request.app.state.station.tokens
         return TrackedStream(sse(hub, start, lambda: tokens.is_active(client.id)), release,
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from agent.errors import AgentError
 from agent.store import guard
+from agent.store.guard import StorageFull
+from agent.store.outbox import OutboxFull
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -41,17 +42,6 @@ WAL_SOFT_LIMIT_BYTES = 32 * 1024 * 1024
 # SQLite's auto-checkpoint threshold: that commit would otherwise also copy and fsync up to
 # 1000 pages into the database file, the slowest request of the minute (p99).
 _CHECKPOINT_EVERY_S = 1.0
-
-
-class StorageFull(AgentError):
-    def __init__(self) -> None:
-        super().__init__(
-            "storage_full",
-            "El disco de la estación está lleno: no se guardó nada. Libere espacio o avise a soporte técnico; "
-            "las consultas siguen funcionando.",
-            "The station's disk is full: nothing was saved. Free some space or call technical support; "
-            "lookups keep working.",
-            status=507, extra={"reason": "disk"})
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -98,6 +88,10 @@ class Database:
         self._writer.execute("PRAGMA secure_delete=ON")
         self._writer.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        # Called with the reason ("bytes" or "age") after a write was refused because the sync
+        # queue is full, outside the rolled-back transaction, whoever called (API, CLI, downlink).
+        # The station sets it when it is built (SyncService.on_outbox_full counts and alerts).
+        self.on_outbox_full: Callable[[str], None] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -174,6 +168,18 @@ class Database:
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        try:
+            return self._write(fn)
+        except OutboxFull as refused:
+            hook = self.on_outbox_full
+            if hook is not None:
+                try:
+                    hook(refused.reason)
+                except Exception:  # noqa: BLE001 - the caller must still see the refusal itself
+                    log.exception("outbox-full hook failed")
+            raise
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("database is closed")

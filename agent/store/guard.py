@@ -202,3 +202,14 @@ def _foreign(db_path: Path) -> StoreError:
         f"The file {db_path}-wal does not belong to this database (it comes from another copy or an incomplete "
         "restore). It was neither applied nor deleted. If the restored database is the right one, move that "
         "file out of the folder; otherwise restore agent.db and agent.db-wal together.")
+
+
+class StorageFull(AgentError):
+    def __init__(self) -> None:
+        super().__init__(
+            "storage_full",
+            "El disco de la estación está lleno: no se guardó nada. Libere espacio o avise a soporte técnico; "
+            "las consultas siguen funcionando.",
+            "The station's disk is full: nothing was saved. Free some space or call technical support; "
+            "lookups keep working.",
+            status=507, extra={"reason": "disk"})

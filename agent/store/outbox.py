@@ -16,7 +16,7 @@ from typing import Any
 from agent.clock import CLOCK, now_iso
 from agent.errors import AgentError
 from agent.ids import new_id
-from agent.store.db import StorageFull
+from agent.store.guard import StorageFull
 
 
 class OutboxFull(AgentError):
@@ -30,6 +30,7 @@ class OutboxFull(AgentError):
             status=507,
             extra={"reason": reason},
         )
+        self.reason = reason
 
 
 def _json(payload: dict[str, Any]) -> str:
@@ -104,7 +105,7 @@ def budget_of(conn: sqlite3.Connection) -> tuple[int | None, int | None, int | N
 
 def record_refusal(conn: sqlite3.Connection) -> None:
     """Count a refusal; called in its own transaction (the refused one was rolled back) by
-    ``SyncService.on_outbox_full`` when the API answers 507."""
+    ``SyncService.on_outbox_full``, the hook ``Database.write`` calls for every refusal."""
     conn.execute(
         "UPDATE outbox_totals SET refused_count = refused_count + 1, last_refused_at = ? WHERE one = 1",
         (now_iso(),),

@@ -17,12 +17,10 @@ from agent.cards.events import EventHub
 from agent.cards.pins import AttendantPins
 from agent.cards.sessions import SwipeSessions
 from agent.config import Settings
-from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.loyalty.service import LoyaltyService
-from agent.services import Services
+from agent.station import assemble_station
 from agent.store.db import Database
-from agent.tokens import TokenStore
 from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle, outbox
 from tests.loyalty_fixtures import STATION, base_delta, migrations, program
 from tests.loyalty_fixtures import Clock as LoyaltyClock
@@ -51,9 +49,7 @@ class Station:
         self.loyalty.apply_directory_delta(base_delta(NOW))
         self.sessions.card_gate = self.loyalty.card_refusal
         settings = Settings(storage={"data_dir": tmp_path}, cards={"pins": (pin_settings or PinSettings()).model_dump()})
-        services = Services(settings=settings, db=self.db, customers=CustomerService(self.db, settings),
-                            tokens=TokenStore(self.db),
-                            extras={"loyalty": self.loyalty, "swipe_sessions": self.sessions})
+        services = assemble_station(settings, self.db, loyalty=self.loyalty, swipe_sessions=self.sessions)
         self.app = create_app(settings, services)
         self.tokens = {name: services.tokens.create(name) for name in ("pos-1", "pos-2")}
 
