@@ -379,7 +379,7 @@ def test_messages_from_a_real_publisher_validate(tmp_path: Path) -> None:
     topics = StationTopics("st-docs")
     try:
         services.start()
-        client = TestClient(create_app(settings, services),
+        client = TestClient(create_app(settings, services), base_url="http://127.0.0.1",
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
         assert client.post("/v1/customers", json=MARIA).status_code == 201
         other = {**MARIA, "document": {"country": "CO", "type": "CC", "number": "1020304050"}}

@@ -15,9 +15,11 @@ from agent.api import (
     routes_sync,
 )
 from agent.api.deps import require_client
-from agent.api.limits import BodySizeLimit
+from agent.api.hosts import HostCheck
+from agent.api.limits import AsyncSlots, BodySizeLimit
 from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
+from agent.api.streams import StreamRegistry
 from agent.config import Settings
 from agent.station import Station
 
@@ -49,6 +51,8 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
         redoc_url=None,
     )
     app.state.station = station
+    app.state.pin_slots = AsyncSlots(settings.cards.pins.max_parallel_checks)
+    app.state.streams = StreamRegistry(settings.api.max_streams_per_client)
     install_handlers(app)
     install_openapi(app)
     app.include_router(routes_health.router)
@@ -60,4 +64,6 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language",
                                           "X-Attendant-Id"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    # Outermost: a request for another host name is refused before anything else runs.
+    app.add_middleware(HostCheck, allowed=[settings.api.host, *settings.api.allowed_hosts])
     return app

@@ -26,6 +26,8 @@ Severity = Literal["degraded", "failing"]
 REASONS: dict[str, tuple[Severity, str, str]] = {
     "storage_error": ("failing", "La base de datos de la estación no responde.",
                       "The station database does not answer."),
+    "disk_full": ("failing", "El disco está lleno: una escritura falló y se rechazan operaciones nuevas (507).",
+                  "The disk is full: a write failed and new operations are refused (507)."),
     "disk_low": ("failing", "Queda poco espacio en disco ({free_mb} MB libres).",
                  "Little disk space left ({free_mb} MB free)."),
     "outbox_full": ("failing", "La cola de sincronización está llena: se rechazan operaciones nuevas (507).",
@@ -102,6 +104,8 @@ def assess(station: Station) -> Assessment:
     else:
         schema, stats, bundle = storage
     disk = _disk(settings, stats)
+    if getattr(station.db, "storage_problem", None) == "disk_full":  # set by the store, cleared by a commit
+        reasons.append(Reason("disk_full"))
     if disk.get("free_bytes") is not None and disk["free_bytes"] < limits.disk_free_min_bytes:
         reasons.append(Reason("disk_low", {"free_mb": disk["free_bytes"] // (1024 * 1024)}))
     reasons += _outbox_reasons(stats, disk, limits)
