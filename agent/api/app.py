@@ -60,4 +60,15 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language",
                                           "X-Attendant-Id"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if settings.monitoring.metrics_enabled:
+        _install_metrics(app, station)
     return app
+
+
+def _install_metrics(app: FastAPI, station: Station) -> None:
+    from agent.api import metrics
+    from agent.ops.metrics import build_registry
+
+    app.state.metrics_registry, latency = build_registry(station)
+    app.include_router(metrics.router)
+    app.add_middleware(metrics.RequestTiming, histogram=latency)  # outermost: times the whole request
