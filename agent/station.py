@@ -154,7 +154,10 @@ def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
         "settings": settings, "db": db, "tokens": TokenStore(db), "customers": customer_service(db, settings),
         "sync": SyncService(db, settings.mqtt, settings.station.id), "cards": cards,
         "swipe_sessions": cards.sessions if cards.readers else None}
-    return Station(**{**core, **parts})
+    station = Station(**{**core, **parts})
+    # Every refused write is counted and reported, whichever caller hit the full queue.
+    db.on_outbox_full = station.sync.on_outbox_full
+    return station
 
 
 def _add_optional_parts(station: Station) -> None:
