@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.secret_fields import secret_field
 
@@ -28,6 +28,9 @@ class MqttSettings(BaseModel):
     outbox_max_age_days: int | None = Field(30, description="Refuse new work when the oldest unconfirmed event is older.")
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
+    allow_plaintext: bool = Field(
+        False, description="Allow a password or TLS files with an mqtt:// (plain TCP) URL. Without it that "
+                           "combination is refused: the password would travel in clear and the files be ignored.")
 
     @field_validator("url")
     @classmethod
@@ -48,3 +51,15 @@ class MqttSettings(BaseModel):
                 or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
             raise ValueError("must be mqtt://host:port or mqtts://host:port (port 1-65535, nothing after it)")
         return value
+
+    @model_validator(mode="after")
+    def _no_silent_plaintext(self) -> "MqttSettings":
+        if not self.url or urlparse(self.url).scheme != "mqtt" or self.allow_plaintext:
+            return self
+        set_ = [name for name in ("password", "ca_file", "cert_file", "key_file") if getattr(self, name)]
+        if set_:
+            names = ", ".join(f"mqtt.{n}" for n in set_)
+            raise ValueError(f"mqtt.url is mqtt:// (plain TCP) but {names} is set: TLS would be silently off"
+                             f"{' and the password sent in clear' if 'password' in set_ else ''}. Use mqtts://, "
+                             "or set mqtt.allow_plaintext = true if this is really wanted")
+        return self
