@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.cards.config import PinSettings
 from agent.cards.pin_bundle import PinBundle, hasher, peppered, verify_bundle
 from agent.errors import AgentError
+from agent.telemetry import TELEMETRY
 from agent.store.outbox import append_event
 from agent.store.db import Database
 
@@ -245,7 +246,12 @@ class AttendantPins:
         # check before the first failure is recorded (argon2 takes ~50 ms), and a lucky one
         # would clear a lockout set meanwhile. Striped locks bound memory for unknown ids.
         with self._stripes[hash(attendant_id) % len(self._stripes)]:
-            self._verify_serialized(attendant_id, pin)
+            try:
+                self._verify_serialized(attendant_id, pin)
+            except AgentError as exc:
+                TELEMETRY.count("pin_checks", outcome=exc.code)  # /metrics: failures by reason
+                raise
+        TELEMETRY.count("pin_checks", outcome="ok")
 
     def _verify_serialized(self, attendant_id: str, pin: str) -> None:
         now = self._now()
@@ -339,6 +345,7 @@ class AttendantPins:
 
         locked_for = self.db.write(record)
         if locked_for is not None:
+            TELEMETRY.count("pin_lockouts")
             log.warning("attendant %s locked out for %d s after repeated PIN failures", attendant_id, locked_for)
         return locked_for
 

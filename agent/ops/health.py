@@ -12,10 +12,13 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.ops.device_states import DeviceState, device_states
-from agent.ops.parts import part, publisher
+from agent.ops.parts import publisher
+
+if TYPE_CHECKING:
+    from agent.station import Station
 
 Severity = Literal["degraded", "failing"]
 
@@ -88,7 +91,7 @@ def _duration(seconds: float) -> str:
     return describe_duration(seconds)
 
 
-def assess(station: Any) -> Assessment:
+def assess(station: Station) -> Assessment:
     settings = station.settings
     limits = settings.monitoring
     reasons: list[Reason] = []
@@ -119,7 +122,7 @@ def assess(station: Any) -> Assessment:
     return Assessment(status, reasons, devices, disk, stats, bundle, storage is not None, schema)
 
 
-def _read_storage(station: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
+def _read_storage(station: Station) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
     from agent.store import outbox
 
     def read(conn: sqlite3.Connection) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
@@ -163,7 +166,7 @@ def _outbox_reasons(stats: dict[str, Any], disk: dict[str, Any], limits: Any) ->
     return out
 
 
-def _head_office_reasons(station: Any, limits: Any) -> list[Reason]:
+def _head_office_reasons(station: Station, limits: Any) -> list[Reason]:
     pub = publisher(station)
     if pub is None:
         return []  # no head office configured: an offline station by choice (the backlog age still counts)
@@ -174,19 +177,18 @@ def _head_office_reasons(station: Any, limits: Any) -> list[Reason]:
     return []
 
 
-def pins_in_use(station: Any) -> bool:
+def pins_in_use(station: Station) -> bool:
     """Attendant PINs matter on a station that reads loyalty cards or expects PIN bundles."""
     cards = station.settings.cards
     return bool(cards.pcsc.enabled or cards.magstripe.evdev_device or cards.magstripe.serial_port
                 or cards.pins.bundle_public_key)
 
 
-def _pin_reasons(station: Any, bundle: dict[str, Any] | None) -> list[Reason]:
+def _pin_reasons(station: Station, bundle: dict[str, Any] | None) -> list[Reason]:
     if not pins_in_use(station):
         return []
     out: list[Reason] = []
-    cards = part(station, "cards")
-    pins = getattr(cards, "pins", None)
+    pins = station.cards.pins
     if pins is not None and not pins.pepper_installed:
         out.append(Reason("pin_key_missing"))
     if bundle is None:

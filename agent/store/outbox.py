@@ -160,6 +160,19 @@ def _confirm(conn: sqlite3.Connection, column: str, keys: list[Any], at: str) ->
     return changed
 
 
+def record_progress(conn: sqlite3.Connection, delivered: list[int], confirmed_seqs: list[int],
+                    confirmed_ids: list[str], at: str) -> int:
+    """The publisher's group commit: PUBACKed rows become delivered, acked rows confirmed (by seq
+    for rows sent in this run, by id for acks of an earlier run's). Returns how many were confirmed."""
+    confirmed = set(confirmed_seqs)
+    # A row acked in the same flush skips the "delivered" step: one UPDATE per row, not two.
+    only_delivered = [seq for seq in delivered if seq not in confirmed]
+    if only_delivered:
+        mark_delivered(conn, only_delivered, at)
+    done = mark_confirmed_seqs(conn, confirmed_seqs, at) if confirmed_seqs else 0
+    return done + (mark_confirmed(conn, confirmed_ids, at) if confirmed_ids else 0)
+
+
 def prune_confirmed(conn: sqlite3.Connection, before: str, limit: int = 5000) -> int:
     """Delete confirmed events older than the retention cut-off (never an unconfirmed one)."""
     return conn.execute(
