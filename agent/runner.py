@@ -7,7 +7,7 @@ from types import FrameType
 
 import uvicorn
 
-from agent import __version__
+from agent import __version__, datadir
 from agent.api.app import create_app
 from agent.config import Settings
 from agent.station import Station, build_station
@@ -88,13 +88,20 @@ async def serve(settings: Settings, station: Station) -> None:
 
 
 def run(settings: Settings) -> int:
-    station = build_station(settings)
+    # One agent per data folder, checked before anything connects to head office or binds the port.
+    datadir.check_access(settings.storage.data_dir)
+    datadir.prepare(settings.storage.data_dir)
+    lock = datadir.DataDirLock(settings.storage.data_dir).acquire()
     try:
-        station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
-        asyncio.run(serve(settings, station))
+        station = build_station(settings)
+        try:
+            station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
+            asyncio.run(serve(settings, station))
+        finally:
+            station.close()
+            log.info("agent stopped")
     finally:
-        station.close()
-        log.info("agent stopped")
+        lock.release()
     return 0
 
 

@@ -51,7 +51,9 @@ class Database:
     connection; ``read(fn)`` runs it on a per-thread read connection.
     """
 
-    def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None) -> None:
+    def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None, *,
+                 writer_version: str | None = None,
+                 before_migrating: Callable[[list[str]], None] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
@@ -76,7 +78,11 @@ class Database:
         if migrations is not None:
             from agent.store.migrations import apply_migrations
 
-            apply_migrations(self, migrations)
+            try:
+                apply_migrations(self, migrations, writer_version=writer_version, before_migrating=before_migrating)
+            except BaseException:
+                self._writer.close()  # a refused or failed migration leaves no open handle behind
+                raise
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
         self._checkpointer.start()
 
