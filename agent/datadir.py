@@ -30,16 +30,17 @@ LOCK_NAME = "agent.lock"
 class DataDirPermission(AgentError):
     """The agent may not create, read or write its data folder or a file in it."""
 
-    def __init__(self, path: Path, action_es: str, action_en: str) -> None:
+    def __init__(self, path: Path, action_es: str, action_en: str, *, is_file: bool = False) -> None:
         user = _user()
+        folder = path.parent if is_file else path
         super().__init__(
             "data_dir_permission",
             f"sin permiso para {action_es} {path} (usuario {user}). En una estación los datos son del "
             f"usuario del servicio: use sudo -u loyalty-agent loyalty-agent ..., o corrija el dueño con "
-            f"sudo chown -R loyalty-agent:loyalty-agent {path if path.is_dir() else path.parent}",
+            f"sudo chown -R loyalty-agent:loyalty-agent {folder}",
             f"permission denied to {action_en} {path} (user {user}). On a station the data belongs to the "
             f"service user: use sudo -u loyalty-agent loyalty-agent ..., or fix the owner with "
-            f"sudo chown -R loyalty-agent:loyalty-agent {path if path.is_dir() else path.parent}",
+            f"sudo chown -R loyalty-agent:loyalty-agent {folder}",
             status=500,
         )
 
@@ -69,10 +70,14 @@ def prepare(data_dir: Path) -> None:
 
 def check_access(data_dir: Path) -> None:
     """An existing folder we may not enter is a permission problem, not "no data here"."""
-    if data_dir.is_dir() and not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
+    try:
+        os.stat(data_dir)
+    except PermissionError:  # a folder on the way is closed to us
+        raise DataDirPermission(data_dir, "llegar a la carpeta de datos", "reach the data folder") from None
+    except FileNotFoundError:
+        return  # created later (prepare), which reports its own permission problem
+    if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
         raise DataDirPermission(data_dir, "usar la carpeta de datos", "use the data folder")
-    if not data_dir.exists() and data_dir.parent.is_dir() and not os.access(data_dir.parent, os.X_OK):
-        raise DataDirPermission(data_dir.parent, "entrar en la carpeta", "enter the folder")
 
 
 def secure_file(path: Path) -> None:
@@ -80,7 +85,7 @@ def secure_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     except PermissionError:
-        raise DataDirPermission(path, "escribir", "write") from None
+        raise DataDirPermission(path, "escribir", "write", is_file=True) from None
     try:
         info = os.fstat(fd)
         if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
@@ -101,10 +106,10 @@ def secure_database_files(database: Path) -> None:
 def translate_sqlite_error(exc: Exception, database: Path) -> AgentError | None:
     """A permission problem reported by SQLite, as a ``DataDirPermission``; None for anything else."""
     if isinstance(exc, PermissionError):
-        return DataDirPermission(Path(exc.filename or database), "escribir", "write")
+        return DataDirPermission(Path(exc.filename or database), "escribir", "write", is_file=True)
     text = str(exc).lower()
     if "readonly database" in text or "unable to open database file" in text or "permission" in text:
-        return DataDirPermission(database, "escribir en la base de datos", "write to the database")
+        return DataDirPermission(database, "escribir en la base de datos", "write to the database", is_file=True)
     return None
 
 
@@ -119,7 +124,7 @@ class DataDirLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except PermissionError:
-            raise DataDirPermission(self.path, "crear el bloqueo de", "create the lock of") from None
+            raise DataDirPermission(self.path, "crear", "create", is_file=True) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
