@@ -69,15 +69,15 @@ def prepare(data_dir: Path) -> None:
 
 
 def check_access(data_dir: Path) -> None:
-    """An existing folder we may not enter is a permission problem, not "no data here"."""
-    try:
-        os.stat(data_dir)
-    except PermissionError:  # a folder on the way is closed to us
-        raise DataDirPermission(data_dir, "llegar a la carpeta de datos", "reach the data folder") from None
-    except FileNotFoundError:
-        return  # created later (prepare), which reports its own permission problem
-    if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
-        raise DataDirPermission(data_dir, "usar la carpeta de datos", "use the data folder")
+    """A folder on the way, or the data folder itself, that this user may not use is the store
+    guard's clear error (another owner / read-only), not a missing station or a traceback."""
+    from agent.store import guard
+
+    for ancestor in reversed(data_dir.absolute().parents):  # from / down: stop at the first closed one
+        if not os.access(ancestor, os.X_OK) and os.path.lexists(ancestor):
+            raise guard.access_error(ancestor, "La carpeta", "The folder")
+    if os.path.isdir(data_dir) and not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
+        raise guard.access_error(data_dir, "La carpeta de datos", "The data folder")
 
 
 def secure_file(path: Path) -> None:

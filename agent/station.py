@@ -29,12 +29,12 @@ from agent.lifecycle import Lifecycle
 from agent.loyalty import schema as loyalty_schema
 from agent.queue.downlink import DownlinkHandler, enveloped
 from agent.queue.sync import SyncService
-from agent.store import schema_core
+from agent.store import guard, schema_core
 from agent.store.backup import pre_migration_backup
 from agent.store.db import Database
 from agent.store.idempotency import prune as prune_idempotency_keys
 from agent.store.migrations import check_unique
-from agent.store.outbox import configure_budget
+from agent.store.outbox import budget_of, configure_budget
 from agent.tokens import TokenStore
 
 if TYPE_CHECKING:  # device features are imported only when configured: an idle agent stays small
@@ -116,31 +116,36 @@ def require_station(settings: Settings) -> None:
         raise NoStationData(settings.storage.data_dir)
 
 
-def open_database(settings: Settings, *, create: bool = True) -> Database:
-    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one.
+def open_database(settings: Settings, *, create: bool = True, verify: bool = False) -> Database:
+    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one,
+    ``verify=True`` (the running agent) checks its integrity first.
 
-    The folder is made 0700 and the database files 0600 whatever the umask; a permission problem
-    is a ``DataDirPermission`` saying what to do; a database migrated by a newer build is refused
-    (``UnknownMigrations``); an existing database is backed up before any migration runs.
+    The folder is made 0700 and the database files 0600 whatever the umask; a folder or file this
+    user may not use is a clear error (agent.store.guard); a database migrated by a newer build is
+    refused (``UnknownMigrations``); an existing database is backed up before any migration runs.
     """
     database = settings.storage.database_path
     datadir.check_access(settings.storage.data_dir)
     if not create:
         require_station(settings)
+    guard.preflight(database)  # another owner, read-only, not a database: said before anything is created
     datadir.prepare(settings.storage.data_dir)
     datadir.secure_database_files(database)
     mqtt = settings.mqtt
     max_age = mqtt.outbox_max_age_days * 86400 if mqtt.outbox_max_age_days is not None else None
+    wanted = (mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes)
     try:
-        db = Database(database, check_unique(MIGRATIONS), writer_version=__version__,
+        db = Database(database, check_unique(MIGRATIONS), verify=verify, writer_version=__version__,
                       before_migrating=lambda pending: pre_migration_backup(database, pending))
-        try:
-            db.write(lambda c: configure_budget(c, mqtt.outbox_max_bytes, max_age))
-        except BaseException:
-            db.close()
-            raise
     except (sqlite3.Error, PermissionError) as exc:
         raise datadir.translate_sqlite_error(exc, database) or exc
+    try:
+        # Only written when it changed: an unchanged start needs no write (it works on a full disk).
+        if db.read(budget_of) != wanted:
+            db.write(lambda c: configure_budget(c, *wanted))
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -149,9 +154,10 @@ def customer_service(db: Database, settings: Settings) -> CustomerService:
                            timezone=settings.station.timezone)
 
 
-def build_station(settings: Settings) -> Station:
-    """Open the store and build every configured part (nothing starts until ``start()``)."""
-    db = open_database(settings)
+def build_station(settings: Settings, *, verify: bool = False) -> Station:
+    """Open the store and build every configured part (nothing starts until ``start()``);
+    ``verify=True`` checks the store's integrity first (the running agent)."""
+    db = open_database(settings, verify=verify)
     try:
         station = assemble_station(settings, db)
         _add_optional_parts(station)
@@ -188,6 +194,8 @@ def _add_optional_parts(station: Station) -> None:
 
             station.loyalty = LoyaltyService(station.db, station_id=settings.station.id, sessions=station.cards.sessions,
                                              settings=settings.loyalty, timezone=settings.station.timezone)
+            # A card the program would refuse (unknown, blocked) is refused at the swipe: no PIN prompt.
+            station.cards.sessions.card_gate = station.loyalty.card_refusal
         if settings.idcard.enabled or simulated:
             from agent.idcard.wiring import LazyIdCardService
 

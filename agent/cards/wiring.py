@@ -31,7 +31,9 @@ class CardStation(Part):
                                   public_key=public_key)
         self.hub = EventHub()
         self.sessions = SwipeSessions(self.pins, self.hub, session_ttl_s=cards.session_ttl_s,
-                                      authorized_ttl_s=cards.authorized_ttl_s)
+                                      authorized_ttl_s=cards.authorized_ttl_s,
+                                      authorized_uses=cards.authorized_uses,
+                                      pin_attempts_per_swipe=cards.pin_attempts_per_swipe)
         self.readers: list[Any] = []
         self.started: list[Any] = []
         self.failed: dict[str, str] = {}

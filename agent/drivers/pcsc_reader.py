@@ -16,6 +16,8 @@ Recovery, in the order it happens in the field:
   context): release the context and establish a new one with backoff.
 
 The UID is the card's identifier, so logs only ever show it masked.
+
+Long on purpose (just over 400 lines): the watch loop and its recovery cases belong together.
 """
 from __future__ import annotations
 

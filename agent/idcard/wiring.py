@@ -46,6 +46,10 @@ class LazyIdCardService(Part):
     def loaded_service(self) -> "IdCardService | None":
         return self._service
 
+    def service(self) -> "IdCardService":
+        """The capture service, built now if it was not yet (loads OpenCV)."""
+        return self._get()
+
     def maintenance(self) -> None:
         # Purge expired images even if no capture ran since the restart, without loading OpenCV.
         from agent.idcard.vault import ImageVault

@@ -68,6 +68,8 @@ def book_sale(
     fingerprint: str,
     partner: PartnerSettings,
 ) -> dict:
+    # Long on purpose: a booking's writes in one transaction (ledger, card, events, sale row,
+    # lines), most of it the event payloads spelled out field by field for head office.
     _refuse_replayed_receipt(conn, request.receipt, "receipt")
     sale_id = new_id()
     total_amount = sum((line.amount for line in request.lines), Decimal(0))
@@ -210,6 +212,7 @@ def _reverse(
     at: datetime,
     fingerprint: str,
 ) -> dict:
+    # Long on purpose: like book_sale, a reversal's writes in one transaction, read top down.
     _refuse_replayed_receipt(conn, document, "document")
     lines = {r["line_no"]: r for r in conn.execute(
         "SELECT * FROM loyalty_sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["sale_id"],))}

@@ -139,7 +139,8 @@ def _allowed(name: str) -> bool:
 def _swap_in(data_dir: Path, staged: Path) -> None:
     aside = data_dir / f"before-restore-{time.strftime('%Y%m%dT%H%M%S')}"
     aside.mkdir(mode=0o700)
-    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", KEYS):
+    # The WAL-identity record (agent.store.guard) belongs to the database being replaced.
+    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + ".wal-id", KEYS):
         if (data_dir / name).exists():
             os.replace(data_dir / name, aside / name)
     os.replace(staged / KEYS, data_dir / KEYS)
