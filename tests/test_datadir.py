@@ -124,7 +124,7 @@ def test_data_folder_0700_and_database_files_0600_under_umask_022(tmp_path: Path
     finally:
         os.umask(old)
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    assert modes == {"agent.db": 0o600, "agent.db-wal": 0o600, "agent.db-shm": 0o600}
+    assert modes == {"agent.db": 0o600, "agent.db-wal": 0o600, "agent.db-shm": 0o600, "agent.db.wal-id": 0o600}
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None and os.geteuid() == 0, reason="setpriv (util-linux) missing")
