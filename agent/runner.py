@@ -7,7 +7,8 @@ from types import FrameType
 
 import uvicorn
 
-from agent import __version__, datadir
+from agent import __version__
+from agent.store import datadir
 from agent.api.app import create_app
 from agent.api.connections import install_accept_error_filter, protocol_class, raise_fd_limit
 from agent.config import Settings

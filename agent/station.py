@@ -17,7 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent import __version__, datadir
+from agent import __version__
+from agent.store import datadir
 from agent.biometric import templates as biometric_schema
 from agent.cards import pins as cards_schema
 from agent.cards.sessions import SwipeSessions

@@ -19,7 +19,7 @@ from stdnum.cl import rut
 
 from agent.cli import main
 from agent.customers.models import CustomerCreate
-from agent.datadir import DataDirLock
+from agent.store.datadir import DataDirLock
 from agent.station import customer_service, open_database
 from tests.conftest import make_settings
 

@@ -25,7 +25,8 @@ def _read_key(path: Path | None, what_es: str) -> bytes | None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from agent import __version__, datadir
+    from agent import __version__
+    from agent.store import datadir
     from agent.station import require_station
     from agent.store.archive import create_backup
 

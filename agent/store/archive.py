@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import datadir
+from agent.store import datadir
 from agent.errors import AgentError
 from agent.store import backup_crypto
 from agent.store.backup import snapshot

@@ -69,7 +69,7 @@ def _access_error(path: Path, what_es: str, what_en: str) -> StoreError:
         "(chmod u+w) or check the disk is not mounted read-only; nothing was changed.")
 
 
-access_error = _access_error  # also used by agent.datadir before a one-shot command opens anything
+access_error = _access_error  # also used by agent.store.datadir before a one-shot command opens anything
 
 
 def preflight(db_path: Path) -> None:

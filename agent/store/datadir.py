@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from agent.errors import AgentError
+from agent.store import guard
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -71,8 +72,6 @@ def prepare(data_dir: Path) -> None:
 def check_access(data_dir: Path) -> None:
     """A folder on the way, or the data folder itself, that this user may not use is the store
     guard's clear error (another owner / read-only), not a missing station or a traceback."""
-    from agent.store import guard
-
     for ancestor in reversed(data_dir.absolute().parents):  # from / down: stop at the first closed one
         if not os.access(ancestor, os.X_OK) and os.path.lexists(ancestor):
             raise guard.access_error(ancestor, "La carpeta", "The folder")
