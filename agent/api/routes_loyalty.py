@@ -35,12 +35,13 @@ router = APIRouter(prefix="/v1", tags=["loyalty"])
 _NOT_CONFIGURED = problem_responses({503: "Loyalty program not configured (`loyalty_not_configured`)"})
 _READS = {**_NOT_CONFIGURED, **problem_responses({
     403: "Session not authorized, another account's card, or a fleet vehicle card",
-    404: "Unknown sale, account, card or reward",
-    409: "Card blocked, replaced or unassigned",
+    404: "Unknown sale, account, card, reward, or customer (`customer_not_found` names the document or id)",
+    409: "Card blocked, replaced or unassigned; swiped card not the named customer's (`card_customer_mismatch`)",
     422: "Validation failed (per-field errors)",
 })}
 _ERRORS = {**_READS, **problem_responses({
-    409: "Receipt already booked, card state, stock",
+    409: "Receipt already booked, card state, stock, card and customer disagree (`card_customer_mismatch`), "
+         "the original sale is another customer's (`sale_other_customer`)",
     422: "Validation failed, reversal too large, insufficient points, or `idempotency_key_reused`",
     507: "Sync queue full (disk budget): nothing was booked (`outbox_full`)",
 })}
@@ -69,7 +70,8 @@ def _answer(body: dict, replayed: bool, status: int = 201) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-@router.post("/sales", status_code=201, summary="Book a sale's points (authorized swipe session)",
+@router.post("/sales", status_code=201,
+             summary="Book a sale's points: by authorized swipe session, customer document or customer id",
              responses={**_ERRORS, **_REPLAYABLE})
 def post_sale(body: SaleRequest, loyalty: LoyaltyService = Depends(get_loyalty),
               client: Client = Depends(require_client),
@@ -100,6 +102,17 @@ def post_void(body: VoidRequest, loyalty: LoyaltyService = Depends(get_loyalty),
               idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
     answer, replayed = loyalty.void_sale(body, _scoped_key(client, idempotency_key))
     return _answer(answer, replayed)
+
+
+@router.get("/customers/{customer_id}/sales", summary="A customer's purchase history, newest first (paged)",
+            responses={**_NOT_CONFIGURED, **problem_responses({
+                404: "No such customer (`customer_not_found`)",
+                422: "Invalid parameter or paging cursor (`invalid_cursor`)"})})
+def get_customer_sales(customer_id: str, limit: int = Query(20, ge=1, le=100),
+                       cursor: str | None = Query(None, max_length=200,
+                                                  description="`next_cursor` of the previous page"),
+                       loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
+    return loyalty.customer_sales(customer_id, limit=limit, cursor=cursor)
 
 
 @router.get("/accounts/{account_id}", summary="Account and balance (masked for fleet vehicle cards)",

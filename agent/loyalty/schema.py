@@ -181,4 +181,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "loyalty_004_customer_sales",
+        """
+        -- The customer behind each sale (by document, by id, or the swiped card's account holder),
+        -- for the purchase history (seed 000: warranty found "through their RUT"). A sale
+        -- identified by document has no card and no swipe: card_number and session_id are ''
+        -- (the columns are NOT NULL and SQLite cannot relax that without rebuilding tables that
+        -- other tables reference).
+        ALTER TABLE loyalty_sales ADD COLUMN customer_id TEXT;
+        ALTER TABLE loyalty_sales ADD COLUMN identified_by TEXT NOT NULL DEFAULT 'card'
+            CHECK (identified_by IN ('card', 'document', 'customer_id'));
+        UPDATE loyalty_sales SET customer_id =
+            (SELECT a.customer_id FROM loyalty_accounts a WHERE a.account_id = loyalty_sales.account_id);
+        CREATE INDEX loyalty_sales_by_customer ON loyalty_sales(customer_id, occurred_at, sale_id)
+            WHERE customer_id IS NOT NULL;
+        CREATE INDEX loyalty_accounts_by_customer ON loyalty_accounts(customer_id, created_at)
+            WHERE customer_id IS NOT NULL;
+        """,
+    ),
 ]

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,9 +22,10 @@ from pydantic import BaseModel
 from agent.clock import iso, utcnow
 from agent.store.db import Database
 
-from . import accounts, directory, ledger, rewards, sales
+from . import accounts, directory, history, holders, ledger, rewards, sales
 from .config import LoyaltySettings
 from .errors import LoyaltyError, not_found
+from .holders import CustomerKey, Earner
 from .models import Receipt, RuleProgram, SaleEvaluation
 from .requests import (
     IssueCardRequest,
@@ -149,10 +151,10 @@ class LoyaltyService:
 
     # --- sales -----------------------------------------------------------------------------
 
-    def _context(self, card: accounts.CardView, at: datetime) -> EarningContext:
+    def _context(self, earner: Earner, at: datetime) -> EarningContext:
         return EarningContext(
-            at=at, tier=card.tier_name or card.tier_id, tier_multiplier=card.tier_multiplier,
-            card_issued_at=card.issued_at, card_first_used_at=card.first_used_at,
+            at=at, tier=earner.tier_name or earner.tier_id, tier_multiplier=earner.tier_multiplier,
+            card_issued_at=earner.card_issued_at, card_first_used_at=earner.card_first_used_at,
         )
 
     def _check_station(self, receipt: Receipt, field: str) -> None:
@@ -164,58 +166,85 @@ class LoyaltyService:
                 field=field,
             )
 
+    def _earner(self, conn: sqlite3.Connection, swipe: Any, key: CustomerKey | None) -> Earner:
+        """Who earns: the swiped card's account (checked against a named customer), else the
+        named customer's account as it is now (none yet if they never earned here)."""
+        customer_id = holders.find_customer(conn, key) if key is not None else None
+        program = self.settings.partner.program
+        if swipe is not None:
+            return holders.earner_for_card(conn, accounts.card_view(conn, swipe.card_id), customer_id, program)
+        assert key is not None and customer_id is not None
+        return holders.earner_for_customer(conn, customer_id, key.identified_by, program)
+
+    def _prepare(self, request: SaleRequest | SimulateRequest) -> tuple[Any, CustomerKey | None]:
+        """Checks that need no write lock: the document's spelling, then the swipe's PIN."""
+        key = holders.customer_key(request.customer, request.customer_id)
+        swipe = self.sessions.require_authorized_session(request.session_id) if request.session_id else None
+        return swipe, key
+
     def simulate(self, request: SimulateRequest) -> SaleEvaluation:
         """Points the sale would earn, with the explanation; nothing is booked."""
         at = self.clock()
         rules = self.rules()
-        if request.session_id is None:
+        swipe, key = self._prepare(request)
+        if swipe is None and key is None:
             return rules.evaluate(request.lines, EarningContext(at=at))
-        swipe = self.sessions.require_authorized_session(request.session_id)
-        card = self.db.read(lambda c: accounts.card_view(c, swipe.card_id))
-        return rules.evaluate(request.lines, self._context(card, at))
+        earner = self.db.read(lambda c: self._earner(c, swipe, key))
+        return rules.evaluate(request.lines, self._context(earner, at))
 
     def sale(self, request: SaleRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
-        """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed)."""
+        """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed).
+
+        By swipe (the attendant's PIN authorized it), by document or by customer id (seeds 000,
+        003: no card, no PIN to earn); the customer's account opens on their first such sale."""
         self._check_station(request.receipt, "receipt.station")
         at = self.clock()
         rules = self.rules()
 
-        def book(conn: sqlite3.Connection, swipe: Any) -> dict:
-            card = accounts.card_view(conn, swipe.card_id)
-            evaluation = rules.evaluate(request.lines, self._context(card, at))
+        def book(conn: sqlite3.Connection, prepared: tuple[Any, CustomerKey | None]) -> dict:
+            swipe, key = prepared
+            earner = self._earner(conn, swipe, key)
+            if earner.account_id is None:
+                assert earner.customer_id is not None
+                account_id = holders.open_customer_account(conn, earner.customer_id, station=self.station_id, at=at,
+                                                           partner_member_id=earner.partner_member_id)
+                earner = replace(earner, account_id=account_id)
+            evaluation = rules.evaluate(request.lines, self._context(earner, at))
             return sales.book_sale(
-                conn, request=request, card=card, evaluation=evaluation, attendant_id=swipe.attendant_id or "",
+                conn, request=request, earner=earner, evaluation=evaluation,
+                attendant_id=(swipe.attendant_id or "") if swipe is not None else "",
                 station=self.station_id, at=at, idempotency_key=idempotency_key,
                 fingerprint=fingerprint(request), partner=self.settings.partner,
             )
 
         answer, replayed = self._idempotent(
-            "loyalty_sales", idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
+            "loyalty_sales", idempotency_key, fingerprint(request), lambda: self._prepare(request), book,
         )
         return self._with_account_view(answer), replayed
 
     def _with_account_view(self, answer: dict) -> dict:
         """Add the current balance (masked for fleet vehicle cards) and the customer's messages."""
         def read(conn: sqlite3.Connection) -> dict:
-            card_number = conn.execute(
-                "SELECT card_number FROM loyalty_sales WHERE sale_id = ?", (answer["sale_id"],)
-            ).fetchone()["card_number"]
-            return self._card_summary(conn, card_number)
+            row = conn.execute("SELECT card_number, account_id FROM loyalty_sales WHERE sale_id = ?",
+                               (answer["sale_id"],)).fetchone()
+            return self._card_summary(conn, row["card_number"] or None, row["account_id"])
 
         return answer | self.db.read(read)
 
-    def _card_summary(self, conn: sqlite3.Connection, card_number: str) -> dict:
-        row = conn.execute(
-            "SELECT c.role, c.account_id, a.tier_id FROM loyalty_cards c JOIN loyalty_accounts a"
-            " ON a.account_id = c.account_id WHERE c.card_number = ?", (card_number,)
-        ).fetchone()
-        masked = row["role"] == "vehicle"
-        bal = ledger.balance(conn, row["account_id"])
+    def _card_summary(self, conn: sqlite3.Connection, card_number: str | None, account_id: str) -> dict:
+        """Balance (masked when seen through a fleet vehicle card) and messages for the holder."""
+        role = None
+        if card_number is not None:
+            card = conn.execute("SELECT role FROM loyalty_cards WHERE card_number = ?", (card_number,)).fetchone()
+            role = card["role"] if card is not None else None
+        tier = conn.execute("SELECT tier_id FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone()
+        masked = role == "vehicle"
+        bal = ledger.balance(conn, account_id)
         return {
-            "balance": MASKED if masked else bal.as_dict(),
+            "balance": MASKED if masked or bal is None else bal.as_dict(),
             "balance_masked": masked,
-            "messages": directory.messages_for(conn, card_number, row["account_id"], row["tier_id"], self.clock()),
+            "messages": directory.messages_for(conn, card_number or "", account_id,
+                                               tier["tier_id"] if tier is not None else None, self.clock()),
         }
 
     def swipe_info(self, session_id: str) -> dict:
@@ -225,26 +254,35 @@ class LoyaltyService:
         def read(conn: sqlite3.Connection) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
             return {"account_id": card.account_id, "card": accounts.mask_card(card.card_number), "role": card.role,
-                    "tier": card.tier_name or card.tier_id} | self._card_summary(conn, card.card_number)
+                    "tier": card.tier_name or card.tier_id} | self._card_summary(conn, card.card_number,
+                                                                                 card.account_id)
 
         return self.db.read(read)
+
+    def customer_sales(self, customer_id: str, *, limit: int = 20, cursor: str | None = None) -> dict:
+        """The customer's purchase history, newest first (``next_cursor`` pages on)."""
+        return self.db.read(lambda c: history.customer_sales(c, customer_id, limit=limit, cursor=cursor))
 
     def return_sale(self, request: ReturnRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
+        key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
             "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.return_sale(conn, request=request, station=self.station_id, at=at,
-                                              idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                              idempotency_key=idempotency_key, fingerprint=fingerprint(request),
+                                              customer_id=holders.find_customer(conn, key) if key else None),
         )
 
     def void_sale(self, request: VoidRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
+        key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
             "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.void_sale(conn, request=request, station=self.station_id, at=at,
-                                            idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                            idempotency_key=idempotency_key, fingerprint=fingerprint(request),
+                                            customer_id=holders.find_customer(conn, key) if key else None),
         )
 
     # --- rewards ---------------------------------------------------------------------------
@@ -318,31 +356,29 @@ class LoyaltyService:
         return self.db.read(read)
 
     def issue_card(self, request: IssueCardRequest) -> dict:
+        """Issue a card. For a customer who already has an account the card joins it, never a
+        second primary account: as its primary card if it has none yet (opened by a sale by
+        document), else as an additional card; asking explicitly for a primary then is a 409."""
         at = self.clock()
 
         def run(c: sqlite3.Connection) -> dict:
+            account_id, role = request.account_id, request.role
+            if request.customer_id is not None:
+                holders.find_customer(c, holders.CustomerKey(customer_id=request.customer_id))
+                if account_id is None:
+                    account_id, role = holders.card_joins_account(c, request.customer_id, role,
+                                                                  explicit_role="role" in request.model_fields_set)
             # The customer's recorded opt-in to the partner program (seed 000: LATAM Pass with
             # member number) is what makes sales accrue miles; the POS need not repeat it.
-            member = request.partner_member_id or self._partner_member_from_consents(c, request.customer_id)
+            member = request.partner_member_id or holders.partner_member(
+                c, request.customer_id, self.settings.partner.program, None)
             return accounts.issue_card(
-                c, card_number=request.card_number, station=self.station_id, at=at, account_id=request.account_id,
-                role=request.role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
+                c, card_number=request.card_number, station=self.station_id, at=at, account_id=account_id,
+                role=role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
                 customer_id=request.customer_id, partner_member_id=member,
             )
 
         return self.db.write(run)
-
-    def _partner_member_from_consents(self, conn: sqlite3.Connection, customer_id: str | None) -> str | None:
-        if customer_id is None:
-            return None
-        row = conn.execute("SELECT data FROM customers WHERE id = ?", (customer_id,)).fetchone()
-        if row is None:
-            return None
-        wanted = _program_key(self.settings.partner.program)
-        for program in json.loads(row["data"]).get("consents", {}).get("partner_programs", []):
-            if _program_key(program.get("name", "")) == wanted and program.get("value") and program.get("member_id"):
-                return str(program["member_id"])
-        return None
 
     def block_card(self, card_number: str, reason: str) -> dict:
         at = self.clock()
@@ -354,11 +390,3 @@ class LoyaltyService:
         return self.db.write(lambda c: accounts.replace_card(c, old_card=card_number, new_card=request.new_card,
                                                              reason=request.reason, station=self.station_id, at=at))
 
-
-def _program_key(name: str) -> str:
-    """'LATAM Pass', 'latam_pass' and 'LATAM-PASS' name the same program.
-
-    >>> _program_key("LATAM Pass") == _program_key("LATAM_PASS")
-    True
-    """
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
