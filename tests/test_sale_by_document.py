@@ -170,3 +170,48 @@ def test_redemption_still_needs_a_swipe(api):
     refused = client.post("/v1/rewards/redemptions", json={"customer_id": maria, "reward_id": "MUG"})
     assert refused.status_code == 422  # no session_id: the field is required, customer is not accepted
     assert events(db, "reward.redeemed") == []
+
+
+def test_navigation_and_one_display_summary_shape(api):
+    client, sessions, db, maria = api
+    assert client.post("/v1/sales", json=sale("1", customer=MARIA_DOC)).status_code == 201
+    issued = client.post("/v1/loyalty/cards", json={"card_number": "6037990000001234", "customer_id": maria}).json()
+    card = client.get("/v1/loyalty/cards/6037990000001234")
+    assert card.status_code == 200, card.text
+    body = card.json()
+    assert (body["role"], body["state"], body["blocked"]) == ("primary", "issued", False)
+    assert body["account_id"] == issued["account_id"] and body["customer_id"] == maria
+
+    looked_up = client.get("/v1/customers", params={"document_country": "CL", "document_type": "RUT",
+                                                    "document_number": "12.345.678-5"}).json()
+    sessions.authorize("s1", "6037990000001234")
+    swiped = client.get("/v1/loyalty/swipes/s1").json()
+    account = client.get(f"/v1/accounts/{issued['account_id']}").json()
+    views = [looked_up["display"], swiped["display"], account["display"], body["display"]]
+    assert all(set(v) == set(views[0]) for v in views)  # one shape
+    for view in views:
+        assert view["display_name"] == "María Peña Soto" and view["document"] == "RUT 12.345.678-5"
+        assert view["balance"]["points"] == 80 and view["customer_id"] == maria
+        offers, partner = view["consents_to_ratify"]
+        assert offers["consent"] == "offers" and offers["value"] is True
+        assert partner["program"] == "LATAM Pass" and partner["member_id"] == "123456"
+    assert swiped["display"]["card"] == "************1234"
+
+    accounts = client.get(f"/v1/customers/{maria}").json()["accounts"]
+    assert [a["account_id"] for a in accounts] == [issued["account_id"]] and accounts[0]["primary"]
+    assert accounts[0]["cards"] == [{"card": "************1234", "role": "primary", "state": "issued",
+                                     "blocked": False}]
+    assert client.post("/v1/loyalty/cards/6037990000001234/block", json={"reason": "perdida"}).status_code == 200
+    assert client.get("/v1/loyalty/cards/6037990000001234").json()["blocked"] is True
+    unknown = client.get("/v1/loyalty/cards/999")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "card_unknown"
+    # A card known only from head office: no local customer, the summary says so with nulls.
+    directory_card = client.get("/v1/loyalty/cards/C1000").json()
+    assert directory_card["customer_id"] is None and directory_card["display"]["display_name"] is None
+    assert directory_card["display"]["balance"]["points"] == 1000 and directory_card["display"]["tier"] == "Oro"
+
+
+def test_fleet_vehicle_card_view_masks_the_balance(api):
+    client, *_ = api
+    truck = client.get("/v1/loyalty/cards/TRUCK-1").json()
+    assert truck["role"] == "vehicle" and truck["display"]["balance"] == "masked"

@@ -160,6 +160,12 @@ def post_card(body: IssueCardRequest, loyalty: LoyaltyService = Depends(get_loya
     return JSONResponse(loyalty.issue_card(body), status_code=201)
 
 
+@router.get("/loyalty/cards/{card_number}", summary="A card by number: role, state, account, customer, summary",
+            responses={**_NOT_CONFIGURED, **problem_responses({404: "Card not in the directory (`card_unknown`)"})})
+def get_card(card_number: str, loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
+    return loyalty.card(card_number)
+
+
 @router.post("/loyalty/cards/{card_number}/block", summary="Block a lost or stolen card", responses=_UNSWIPED)
 def block_card(card_number: str, body: BlockCardRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
     return loyalty.block_card(card_number, body.reason)

@@ -15,16 +15,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from agent.clock import iso, utcnow
 from agent.store.db import Database
 
-from . import accounts, directory, history, holders, ledger, rewards, sales
+from . import accounts, directory, holders, rewards, sales
 from .config import LoyaltySettings
-from .errors import LoyaltyError, not_found
+from .errors import LoyaltyError
 from .holders import CustomerKey, Earner
 from .models import Receipt, RuleProgram, SaleEvaluation
 from .requests import (
@@ -39,9 +38,9 @@ from .requests import (
 )
 from .rules import CompiledRules, EarningContext
 from .sessions import SwipeSessionAuthority
+from .views import LoyaltyViews
 
 T = TypeVar("T")
-MASKED = "masked"
 
 
 def fingerprint(request: BaseModel) -> str:
@@ -57,7 +56,7 @@ def _key_reused() -> LoyaltyError:
     )
 
 
-class LoyaltyService:
+class LoyaltyService(LoyaltyViews):
     def __init__(
         self,
         db: Database,
@@ -222,47 +221,6 @@ class LoyaltyService:
         )
         return self._with_account_view(answer), replayed
 
-    def _with_account_view(self, answer: dict) -> dict:
-        """Add the current balance (masked for fleet vehicle cards) and the customer's messages."""
-        def read(conn: sqlite3.Connection) -> dict:
-            row = conn.execute("SELECT card_number, account_id FROM loyalty_sales WHERE sale_id = ?",
-                               (answer["sale_id"],)).fetchone()
-            return self._card_summary(conn, row["card_number"] or None, row["account_id"])
-
-        return answer | self.db.read(read)
-
-    def _card_summary(self, conn: sqlite3.Connection, card_number: str | None, account_id: str) -> dict:
-        """Balance (masked when seen through a fleet vehicle card) and messages for the holder."""
-        role = None
-        if card_number is not None:
-            card = conn.execute("SELECT role FROM loyalty_cards WHERE card_number = ?", (card_number,)).fetchone()
-            role = card["role"] if card is not None else None
-        tier = conn.execute("SELECT tier_id FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone()
-        masked = role == "vehicle"
-        bal = ledger.balance(conn, account_id)
-        return {
-            "balance": MASKED if masked or bal is None else bal.as_dict(),
-            "balance_masked": masked,
-            "messages": directory.messages_for(conn, card_number or "", account_id,
-                                               tier["tier_id"] if tier is not None else None, self.clock()),
-        }
-
-    def swipe_info(self, session_id: str) -> dict:
-        """What the POS shows when a card is swiped: account, tier, balance (or masked), messages."""
-        swipe = self.sessions.require_authorized_session(session_id)
-
-        def read(conn: sqlite3.Connection) -> dict:
-            card = accounts.card_view(conn, swipe.card_id)
-            return {"account_id": card.account_id, "card": accounts.mask_card(card.card_number), "role": card.role,
-                    "tier": card.tier_name or card.tier_id} | self._card_summary(conn, card.card_number,
-                                                                                 card.account_id)
-
-        return self.db.read(read)
-
-    def customer_sales(self, customer_id: str, *, limit: int = 20, cursor: str | None = None) -> dict:
-        """The customer's purchase history, newest first (``next_cursor`` pages on)."""
-        return self.db.read(lambda c: history.customer_sales(c, customer_id, limit=limit, cursor=cursor))
-
     def return_sale(self, request: ReturnRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
@@ -307,53 +265,6 @@ class LoyaltyService:
     def receive_stock(self, request: StockMovementRequest) -> dict:
         at = self.clock()
         return self.db.write(lambda c: rewards.receive_stock(c, request=request, station=self.station_id, at=at))
-
-    # --- accounts and cards ----------------------------------------------------------------
-
-    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None) -> bool:
-        if session_id is None:
-            return False
-        swipe = self.sessions.require_authorized_session(session_id)
-        row = conn.execute("SELECT role, account_id FROM loyalty_cards WHERE card_number = ?",
-                           (swipe.card_id,)).fetchone()
-        if row is None or row["account_id"] != account_id:
-            raise LoyaltyError("session_other_account", "La tarjeta pasada no pertenece a esta cuenta.",
-                               "The swiped card does not belong to this account.", status=403, field="session_id")
-        return row["role"] == "vehicle"
-
-    def account(self, account_id: str, session_id: str | None = None) -> dict:
-        """Balance of an account; masked when asked through a fleet vehicle card's session."""
-        def read(conn: sqlite3.Connection) -> dict:
-            bal = ledger.balance(conn, account_id)
-            if bal is None:
-                raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            row = conn.execute("SELECT tier_id, is_fleet FROM loyalty_accounts WHERE account_id = ?",
-                               (account_id,)).fetchone()
-            cards = conn.execute("SELECT card_number, role, state FROM loyalty_cards WHERE account_id = ?"
-                                 " ORDER BY role, card_number", (account_id,)).fetchall()
-            masked = self._viewer_is_vehicle(conn, account_id, session_id)
-            return {
-                "account_id": account_id, "tier_id": row["tier_id"], "is_fleet": bool(row["is_fleet"]),
-                "balance": MASKED if masked else bal.as_dict(), "balance_masked": masked,
-                "cards": [{"card": accounts.mask_card(c["card_number"]), "role": c["role"], "state": c["state"]}
-                          for c in cards],
-            }
-
-        return self.db.read(read)
-
-    def movements(self, account_id: str, session_id: str | None = None) -> dict:
-        zone = ZoneInfo(self.rules().program.timezone)
-
-        def read(conn: sqlite3.Connection) -> dict:
-            if conn.execute("SELECT 1 FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone() is None:
-                raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            if self._viewer_is_vehicle(conn, account_id, session_id):
-                raise LoyaltyError("fleet_card_cannot_view", "Las tarjetas de vehículo no pueden ver los puntos.",
-                                   "Fleet vehicle cards cannot see the points.", status=403, field="session_id")
-            return {"account_id": account_id, "timezone": zone.key,
-                    "movements": ledger.last_movements(conn, account_id, zone)}
-
-        return self.db.read(read)
 
     def issue_card(self, request: IssueCardRequest) -> dict:
         """Issue a card. For a customer who already has an account the card joins it, never a
