@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,10 +34,11 @@ class SwipeSession:
     expires_at: float
     state: str = "pending"
     attendant_id: str | None = None
+    pos: str | None = None  # the counter the reader sits at (``cards.pos_for_reader``)
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "card_id": self.card_id, "source": self.source,
-                "reader": self.reader, "card_type": self.card_type, "state": self.state,
+                "reader": self.reader, "pos": self.pos, "card_type": self.card_type, "state": self.state,
                 "attendant_id": self.attendant_id,
                 "expires_at": round(self.expires_at, 3)}
 
@@ -51,8 +52,10 @@ def _not_found() -> AgentError:
 
 class SwipeSessions:
     def __init__(self, pins: AttendantPins, hub: EventHub, *, session_ttl_s: float = 120,
-                 authorized_ttl_s: float = 300, now: Callable[[], float] = time.time) -> None:
+                 authorized_ttl_s: float = 300, now: Callable[[], float] = time.time,
+                 pos_for_reader: Mapping[str, str] | None = None) -> None:
         self.pins = pins
+        self.pos_for_reader = dict(pos_for_reader or {})
         self.hub = hub
         self.session_ttl_s = session_ttl_s
         self.authorized_ttl_s = authorized_ttl_s
@@ -63,7 +66,8 @@ class SwipeSessions:
     # ---- card side -------------------------------------------------------------------------
     def open(self, *, card_id: str, source: str, reader: str, card_type: str) -> SwipeSession:
         now = self._now()
-        session = SwipeSession(new_id(), card_id, source, reader, card_type, now, now + self.session_ttl_s)
+        session = SwipeSession(new_id(), card_id, source, reader, card_type, now, now + self.session_ttl_s,
+                               pos=self.pos_for_reader.get(reader))
         with self._lock:
             self._purge(now)
             self._sessions[session.id] = session
@@ -76,7 +80,11 @@ class SwipeSessions:
 
     def on_card_error(self, error: Any) -> None:
         """Adapter for ``CardReadError``: the POS shows the attendant why nothing happened."""
-        self.hub.publish("swipe.failed", {"reader": error.reader, "code": error.code,
+        self.failed(error.reader, error)
+
+    def failed(self, reader: str, error: Any) -> None:
+        """Tell the POS at that reader's counter why a card read gave nothing."""
+        self.hub.publish("swipe.failed", {"reader": reader, "pos": self.pos_for_reader.get(reader), "code": error.code,
                                           "message_es": error.es, "message_en": error.en})
 
     def on_stripe(self, record: str, *, source: str = "magstripe", reader: str = "magstripe") -> SwipeSession | None:
@@ -85,8 +93,7 @@ class SwipeSessions:
         try:
             track = parse_swipe(record)
         except TrackError as exc:
-            self.hub.publish("swipe.failed", {"reader": reader, "code": exc.code,
-                                              "message_es": exc.es, "message_en": exc.en})
+            self.failed(reader, exc)
             return None
         return self.open(card_id=track.pan, source=source, reader=reader, card_type=f"track{track.track}")
 

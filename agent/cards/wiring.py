@@ -6,13 +6,31 @@ from typing import Any
 
 from agent.cards.config import CardsSettings
 from agent.cards.events import EventHub
+from agent.cards.lines import CardLineSettings, parse_reader_line
 from agent.cards.pin_bundle import load_public_key
 from agent.cards.pins import AttendantPins, load_pepper
 from agent.cards.sessions import SwipeSessions
+from agent.cards.track import TrackError
 from agent.errors import AgentError
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class ReaderLines:
+    """A line reader's callback (serial or wedge): decode the line (track, plain card number or
+    hex UID) and open a swipe at that reader, or tell the POS at its counter why not."""
+
+    def __init__(self, sessions: SwipeSessions, settings: CardLineSettings, *, source: str, reader: str) -> None:
+        self.sessions, self.settings, self.source, self.reader = sessions, settings, source, reader
+
+    def __call__(self, line: str) -> None:
+        try:
+            card = parse_reader_line(line, self.settings)
+        except TrackError as exc:
+            self.sessions.failed(self.reader, exc)
+            return
+        self.sessions.open(card_id=card.card_id, source=self.source, reader=self.reader, card_type=card.card_type)
 
 
 class CardStation:
@@ -29,7 +47,7 @@ class CardStation:
                                   public_key=public_key)
         self.hub = EventHub()
         self.sessions = SwipeSessions(self.pins, self.hub, session_ttl_s=cards.session_ttl_s,
-                                      authorized_ttl_s=cards.authorized_ttl_s)
+                                      authorized_ttl_s=cards.authorized_ttl_s, pos_for_reader=cards.pos_for_reader)
         self.readers: list[Any] = []
         self.started: list[Any] = []
         self.failed: dict[str, str] = {}
@@ -44,12 +62,14 @@ class CardStation:
         if cards.magstripe.evdev_device:
             from agent.drivers.magstripe_evdev import EvdevMagstripeReader
 
-            self.readers.append(EvdevMagstripeReader(cards.magstripe.evdev_device, self.sessions.on_stripe,
+            wedge = ReaderLines(self.sessions, cards.lines, source="magstripe", reader=cards.magstripe.evdev_name)
+            self.readers.append(EvdevMagstripeReader(cards.magstripe.evdev_device, wedge,
                                                      inter_key_timeout_s=cards.magstripe.inter_key_timeout_s))
         if cards.magstripe.serial_port:
             from agent.drivers.serial_card_reader import SerialCardReader
 
-            self.readers.append(SerialCardReader(cards.magstripe.serial_port, self.sessions.on_stripe,
+            serial_lines = ReaderLines(self.sessions, cards.lines, source="serial", reader=cards.magstripe.serial_name)
+            self.readers.append(SerialCardReader(cards.magstripe.serial_port, serial_lines,
                                                  baudrate=cards.magstripe.serial_baudrate))
 
     def start(self) -> None:
