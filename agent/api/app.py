@@ -17,6 +17,7 @@ from agent.services import Services
 # Routers behind a bearer token; health is added separately, without one.
 AUTHENTICATED_ROUTERS: tuple[str, ...] = (
     "agent.api.routes_customers",
+    "agent.api.routes_enrollment",
     "agent.api.routes_biometric",
     "agent.api.routes_cards",
     "agent.api.routes_idcard",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from agent.api.deps import actor, get_services, require_client
 from agent.api.problems import problem_responses, translate_validation
-from agent.errors import AgentError
+from agent.errors import AgentError, FieldError
 from agent.idcard.enroll import upsert_customer
 from agent.services import Services
 
@@ -68,11 +68,20 @@ async def capture_image(capture_id: str, side: str, services: Services = Depends
                  409: "No document was read in this capture (`no_document_read`), the loyalty id belongs to another "
                       "customer (`loyalty_id_taken`, with `customer_id`), or a concurrent enrollment "
                       "(`enrollment_conflict`: retry)",
-                 422: "What the attendant typed is not valid (`validation_failed`, per-field errors)",
+                 422: "What the attendant typed is not valid (`validation_failed`, per-field errors), or the "
+                      "front/back photos are missing while `enrollment.photos_required` (`photos_required`)",
                  507: "Sync queue full (disk budget): nothing was stored (`outbox_full`)"})})
 async def enroll(capture_id: str, extra: dict[str, Any] | None = None, services: Services = Depends(get_services),
                  who: str = Depends(actor)) -> dict[str, Any]:
     session = _service(services).result(capture_id)
+    missing = [side for side in ("front", "back") if side not in session.image_ids]
+    if services.settings.enrollment.photos_required and missing:
+        # Seed 003 marks both photos mandatory: refused before anything is saved.
+        raise AgentError("photos_required", "Faltan las fotos del documento: " + ", ".join(
+            {"front": "frente", "back": "reverso"}[m] for m in missing) + ".",
+            "The document photos are missing: " + ", ".join(missing) + ".", status=422,
+            errors=[FieldError(f"images.{m}", "photo_required", f"Tome la foto del {'frente' if m == 'front' else 'reverso'}"
+                               " del documento.", f"Take the {m} photo of the document.") for m in missing])
     try:
         customer, created = await run_in_threadpool(upsert_customer, services.customers, session.document,
                                                     extra or {}, who)

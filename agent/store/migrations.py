@@ -19,6 +19,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "agent.biometric.templates",
     "agent.cards.pins",
     "agent.loyalty.schema",
+    "agent.customers.enrollment",
 )
 
 
