@@ -20,7 +20,7 @@ from agent.clock import iso
 from agent.customers.documents import DocumentError, identity_type, validate_document
 from agent.errors import AgentError, ValidationProblems
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .accounts import CardView
 from .errors import LoyaltyError, conflict
