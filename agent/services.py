@@ -101,13 +101,18 @@ def _add_devices(services: Services) -> None:
     settings = services.settings
     from agent.cards.wiring import CardStation
 
-    cards = CardStation(settings.cards, services.db, station_id=settings.station.id, key_dir=settings.storage.key_dir)
+    cards = CardStation(settings.cards, services.db, station_id=settings.station.id, key_dir=settings.storage.key_dir,
+                        simulated=settings.devices.simulated)
     services.extras["cards"] = cards
     services.extras["swipe_sessions"] = cards.sessions
     from agent.loyalty.service import LoyaltyService
 
     services.extras["loyalty"] = LoyaltyService(services.db, station_id=settings.station.id, sessions=cards.sessions,
                                                 settings=settings.loyalty, timezone=settings.station.timezone)
+    if settings.devices.simulated:
+        from agent.loyalty.demo import DemoProgram
+
+        services.extras["demo_program"] = DemoProgram(services.extras["loyalty"])
     from agent.queue.sync import SyncService, register_downlink
 
     sync = SyncService(services.db, settings)

@@ -51,6 +51,10 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     for module_name in AUTHENTICATED_ROUTERS:
         module = importlib.import_module(module_name)
         app.include_router(module.router, dependencies=[Depends(require_client)])
+    if settings.devices.simulated:  # the simulated card reader exists only in simulated mode
+        from agent.api import routes_simulated
+
+        app.include_router(routes_simulated.router, dependencies=[Depends(require_client)])
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from agent.cards.config import CardsSettings
+from agent.cards.demo import DEMO_ATTENDANTS, DEV_PEPPER, demo_bundle, dev_public_key, is_dev_public_key
 from agent.cards.events import EventHub
 from agent.cards.lines import CardLineSettings, parse_reader_line
 from agent.cards.pin_bundle import load_public_key
@@ -36,13 +40,16 @@ class ReaderLines:
 class CardStation:
     """Owns the readers; ``sessions`` is what the API and sales use."""
 
-    def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any) -> None:
+    def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any,
+                 simulated: bool = False) -> None:
         try:
             pepper: bytes | None = load_pepper(key_dir)
         except AgentError:
             # Until head office provisions the station key, every PIN is refused (never accepted).
             pepper = None
         public_key = load_public_key(cards.pins.bundle_public_key) if cards.pins.bundle_public_key else None
+        pepper, public_key, self.demo_pins = _development_keys(pepper, public_key, simulated)
+        self.station_id = station_id
         self.pins = AttendantPins(db, station_id=station_id, settings=cards.pins, pepper=pepper,
                                   public_key=public_key)
         self.hub = EventHub()
@@ -73,6 +80,11 @@ class CardStation:
                                                  baudrate=cards.magstripe.serial_baudrate))
 
     def start(self) -> None:
+        if self.demo_pins and self.pins.installed_version() is None:
+            # Simulated mode without real keys: the demo attendants (agent/cards/demo.py).
+            self.pins.import_bundle(demo_bundle(self.station_id, datetime.now(timezone.utc)))
+            log.warning("simulated mode: demo attendants %s installed with the development PIN key",
+                        ", ".join(sorted(DEMO_ATTENDANTS)))
         # Said when the agent starts, not when the parts are built: tools that build them (CLI
         # commands, tests) are not the running station the warning is about.
         if not self.pins.pepper_installed:
@@ -101,4 +113,22 @@ class CardStation:
             if connected is not None and not connected.is_set():
                 failed[type(reader).__name__] = "disconnected"
         return {"state": "error" if failed else "ok", "readers": [type(r).__name__ for r in self.readers],
-                "failed_readers": failed, "pin_key_installed": self.pins.pepper_installed}
+                "failed_readers": failed, "pin_key_installed": self.pins.pepper_installed,
+                "demo_attendants": self.demo_pins}
+
+
+def _development_keys(pepper: bytes | None, public_key: Ed25519PublicKey | None,
+                      simulated: bool) -> tuple[bytes | None, Ed25519PublicKey | None, bool]:
+    """(pepper, bundle key, demo attendants?) for this mode. Real mode never accepts the public
+    development pepper or key; simulated mode uses them only when no real one is installed."""
+    if not simulated:
+        if pepper == DEV_PEPPER:
+            log.error("the development PIN key is installed on a real station: ignored, PINs are refused")
+            pepper = None
+        if public_key is not None and is_dev_public_key(public_key):
+            log.error("cards.pins.bundle_public_key is the development key: ignored, no bundle is accepted")
+            public_key = None
+        return pepper, public_key, False
+    if pepper is None and public_key is None:
+        return DEV_PEPPER, dev_public_key(), True
+    return pepper, public_key, False

@@ -10,11 +10,11 @@ import argparse
 import sys
 
 from agent import __version__
-from agent.cli import customers, pins, station, sync, tokens
+from agent.cli import customers, pins, simulate, station, sync, tokens
 from agent.idcard import cli as idcard
 
 # In the order ``--help`` lists them.
-COMMAND_GROUPS = (station, tokens, customers, pins, idcard, sync)
+COMMAND_GROUPS = (station, tokens, customers, pins, idcard, sync, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
