@@ -6,6 +6,8 @@ a replay answers with the stored body and ``Idempotent-Replayed: true``.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
@@ -21,6 +23,7 @@ from agent.loyalty.requests import (
     ReturnRequest,
     SaleRequest,
     SimulateRequest,
+    StockCountRequest,
     StockMovementRequest,
     VoidRequest,
 )
@@ -148,10 +151,56 @@ def post_redemption(body: RedeemRequest, loyalty: LoyaltyService = Depends(get_l
     return _answer(answer, replayed)
 
 
-@router.post("/rewards/stock", status_code=201, summary="Stock received or transferred in on consignment",
+@router.post("/rewards/stock", status_code=201,
+             summary="Stock in (receipt, consignment transfer in, shipment receipt) or out (transfer out)",
              responses=_UNSWIPED)
 def post_stock(body: StockMovementRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
     return JSONResponse(loyalty.receive_stock(body), status_code=201)
+
+
+@router.post("/rewards/stock/counts", status_code=201, summary="A physical stock count: stock set, difference recorded",
+             responses=_UNSWIPED)
+def post_stock_count(body: StockCountRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
+    return JSONResponse(loyalty.count_stock(body), status_code=201)
+
+
+@router.get("/rewards/stock/movements", summary="Stock movements, newest first, with filters",
+            responses={**_NOT_CONFIGURED, **problem_responses({
+                422: "Unknown kind (`invalid_kind`) or a bad date (`invalid_date`)"})})
+def get_stock_movements(
+    reward_id: str | None = Query(None, max_length=64),
+    kind: str | None = Query(None, max_length=32, description="receipt, consignment_transfer_in, shipment_receipt, "
+                                                              "transfer_out, grant or count"),
+    from_: datetime | None = Query(None, alias="from", description="ISO 8601 date-time (with offset), included"),
+    to: datetime | None = Query(None, description="ISO 8601 date-time (with offset), excluded"),
+    limit: int = Query(100, ge=1, le=1000),
+    loyalty: LoyaltyService = Depends(get_loyalty),
+) -> dict:
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise AgentError("invalid_date", f"{name}: indique la zona horaria (por ejemplo -03:00 o Z).",
+                             f"{name}: give the time zone offset (for example -03:00 or Z).", status=422, field=name)
+    return {"items": loyalty.stock_movements(reward_id=reward_id, kind=kind, start=from_, end=to, limit=limit)}
+
+
+@router.get("/rewards/requests", summary="Scheduled rewards waiting for delivery, with the warehouse slip",
+            responses=_NOT_CONFIGURED)
+def get_reward_requests(loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
+    return {"items": loyalty.pending_requests()}
+
+
+@router.get("/rewards/replenishment", summary="Grants not yet consolidated into a replenishment, per reward",
+            responses=_NOT_CONFIGURED)
+def get_replenishment(loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
+    return {"items": loyalty.open_replenishment()}
+
+
+@router.post("/rewards/replenishment", status_code=201, summary="Consolidate the open grants into one replenishment",
+             responses={**_NOT_CONFIGURED, **problem_responses({
+                 409: "Nothing to replenish (`nothing_to_replenish`)",
+                 507: "Sync queue full (disk budget): nothing was stored (`outbox_full`)"})})
+def post_replenishment(loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
+    return JSONResponse(loyalty.consolidate_replenishment(), status_code=201)
 
 
 @router.post("/loyalty/cards", status_code=201, summary="Issue an unassigned card (new account or additional)",

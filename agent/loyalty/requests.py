@@ -118,10 +118,23 @@ class RedeemRequest(_Strict):
 
 
 class StockMovementRequest(_Strict):
+    """Stock in (a receipt, a consignment transfer in, a shipment's receipt voucher) or out (a
+    transfer to another station or back to the warehouse)."""
+
     reward_id: Code
-    kind: Literal["receipt", "consignment_transfer_in"]
+    kind: Literal["receipt", "consignment_transfer_in", "shipment_receipt", "transfer_out"]
     quantity: int = Field(gt=0, le=100_000)
     document: Code
+    note: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class StockCountRequest(_Strict):
+    """A physical count of one reward: the stock becomes what was counted; the difference is recorded."""
+
+    reward_id: Code
+    counted: int = Field(ge=0, le=100_000)
+    document: Code  # the count sheet
+    note: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class IssueCardRequest(_Strict):

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from agent.clock import iso, utcnow
 from agent.store.db import Database
 
-from . import accounts, directory, holders, rewards, sales
+from . import accounts, directory, holders, rewards, sales, stock
 from .config import LoyaltySettings
 from .errors import LoyaltyError
 from .holders import CustomerKey, Earner
@@ -33,6 +33,7 @@ from .requests import (
     ReturnRequest,
     SaleRequest,
     SimulateRequest,
+    StockCountRequest,
     StockMovementRequest,
     VoidRequest,
 )
@@ -265,6 +266,25 @@ class LoyaltyService(LoyaltyViews):
     def receive_stock(self, request: StockMovementRequest) -> dict:
         at = self.clock()
         return self.db.write(lambda c: rewards.receive_stock(c, request=request, station=self.station_id, at=at))
+
+    def count_stock(self, request: StockCountRequest) -> dict:
+        at = self.clock()
+        return self.db.write(lambda c: stock.count_stock(c, request=request, station=self.station_id, at=at))
+
+    def stock_movements(self, *, reward_id: str | None = None, kind: str | None = None, start: datetime | None = None,
+                        end: datetime | None = None, limit: int = 100) -> list[dict]:
+        return self.db.read(lambda c: stock.movements(c, reward_id=reward_id, kind=kind, start=start, end=end,
+                                                      limit=limit))
+
+    def pending_requests(self) -> list[dict]:
+        return self.db.read(lambda c: stock.pending_requests(c, self.station_id))
+
+    def open_replenishment(self) -> list[dict]:
+        return self.db.read(stock.open_replenishment)
+
+    def consolidate_replenishment(self) -> dict:
+        at = self.clock()
+        return self.db.write(lambda c: stock.consolidate_replenishment(c, station=self.station_id, at=at))
 
     def issue_card(self, request: IssueCardRequest) -> dict:
         """Issue a card. For a customer who already has an account the card joins it, never a
