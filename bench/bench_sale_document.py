@@ -88,16 +88,16 @@ def _serve(data_dir: str, port: int) -> int:
     from agent.api.app import create_app
     from agent.config import load_settings
     from agent.loyalty.service import LoyaltyService
-    from agent.services import build_services
+    from agent.station import assemble_station, open_database
     from bench.bench_loyalty import _AnyBenchSession
 
     settings = load_settings(None, {"storage": {"data_dir": data_dir}, "station": {"id": STATION},
                                     "devices": {"simulated": False}})
-    services = build_services(settings)
-    loyalty = services.extras["loyalty"]
-    services.extras["loyalty"] = LoyaltyService(services.db, station_id=STATION, sessions=_AnyBenchSession(),
-                                                settings=loyalty.settings, timezone=loyalty.default_timezone)
-    uvicorn.run(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    db = open_database(settings)
+    loyalty = LoyaltyService(db, station_id=STATION, sessions=_AnyBenchSession(), settings=settings.loyalty,
+                             timezone=settings.station.timezone)
+    station = assemble_station(settings, db, loyalty=loyalty)
+    uvicorn.run(create_app(settings, station), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     return 0
 
 
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
 
     from agent.config import load_settings
     from agent.loyalty.service import LoyaltyService
-    from agent.services import open_database
+    from agent.station import open_database
     from agent.tokens import TokenStore
 
     with tempfile.TemporaryDirectory(prefix="bench-saledoc-") as tmp:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
 from agent.idcard.synthetic_frames import make_frame
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 from tests.conftest import MARIA, make_settings
 
 
@@ -71,17 +71,17 @@ def test_enrolled_counts_by_day_and_attendant(client: TestClient) -> None:
 
 
 @pytest.fixture
-def photos_required(tmp_path: Path) -> Iterator[tuple[TestClient, Services]]:
+def photos_required(tmp_path: Path) -> Iterator[tuple[TestClient, Station]]:
     settings = make_settings(tmp_path / "data", devices={"simulated": True}, enrollment={"photos_required": True},
                              station={"country": "CO", "timezone": "America/Bogota"})
-    services = build_services(settings)
+    services = build_station(settings)
     token = services.tokens.create("pos-1")
     with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
         yield client, services
     services.close()
 
 
-def test_front_and_back_photos_are_required_before_saving(photos_required: tuple[TestClient, Services]) -> None:
+def test_front_and_back_photos_are_required_before_saving(photos_required: tuple[TestClient, Station]) -> None:
     client, services = photos_required
     assert client.get("/v1/enrollment/requirements").json()["photos"] == {"front_and_back_required": True}
     capture = client.post("/v1/idcard/captures").json()
@@ -97,7 +97,7 @@ def test_front_and_back_photos_are_required_before_saving(photos_required: tuple
     sharp = make_frame(random.Random(1), "co_cedula", angle=0, tilt=0.02, light=0.9, glare=0, blur=0.4, noise=2,
                        quality=90, module=3.0)
     photo = cv2.imdecode(np.frombuffer(sharp.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    idcard = services.extras["idcard"]
+    idcard = services.idcard
     idcard.capture_image(capture["capture_id"], "front", photo)
     half = client.post(f"{url}/customer", json={})
     assert half.status_code == 422 and [e["field"] for e in half.json()["errors"]] == ["images.back"]

@@ -26,9 +26,9 @@ from agent.cards.demo import DEV_PEPPER, demo_bundle, dev_public_key
 from agent.cards.pins import install_pepper
 from agent.cards.wiring import CardStation
 from agent.errors import AgentError
-from agent.services import build_services
+from agent.station import build_station
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 from tests.conftest import free_port, make_settings, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def _json_values(text: str) -> list[str]:
 
 
 def test_real_mode_never_accepts_the_development_keys(tmp_path: Path) -> None:
-    db = Database(tmp_path / "agent.db", all_migrations())
+    db = Database(tmp_path / "agent.db", list(MIGRATIONS))
     try:
         # Simulated mode without keys: the demo attendants work.
         simulated = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "keys", simulated=True)
@@ -122,7 +122,7 @@ def test_real_mode_never_accepts_the_development_keys(tmp_path: Path) -> None:
 def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path) -> None:
     for simulated, expected in ((False, 404), (True, 201)):
         settings = make_settings(tmp_path / str(simulated), devices={"simulated": simulated})
-        services = build_services(settings)
+        services = build_station(settings)
         token = services.tokens.create("pos-1")
         try:
             with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from agent.api.deps import get_services
+from agent.api.deps import get_station
 from agent.api.problems import problem_responses
 from agent.clock import utcnow
 from agent.customers import enrollment
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 
 router = APIRouter(prefix="/v1/enrollment", tags=["customers"])
 
@@ -25,8 +25,8 @@ router = APIRouter(prefix="/v1/enrollment", tags=["customers"])
 @router.get("/requirements", summary="Mandatory enrollment fields per country and kind; photo and fingerprint policy",
             responses=problem_responses({422: "Unknown country (`unknown_country`)"}))
 def get_requirements(country: str | None = Query(None, min_length=2, max_length=2, examples=["CL"]),
-                     services: Services = Depends(get_services)) -> dict:
-    settings = services.settings
+                     station: Station = Depends(get_station)) -> dict:
+    settings = station.settings
     configured = sorted(set(settings.enrollment.required_fields) | {settings.station.country})
     if country is not None:
         country = country.upper()
@@ -44,8 +44,8 @@ def get_requirements(country: str | None = Query(None, min_length=2, max_length=
             responses=problem_responses({422: "Bad range (`invalid_range`)"}))
 def get_stats(from_: date | None = Query(None, alias="from", description="First day (default: 30 days ago)"),
               to: date | None = Query(None, description="Last day, included (default: today)"),
-              services: Services = Depends(get_services)) -> dict:
-    zone = ZoneInfo(services.settings.station.timezone)
+              station: Station = Depends(get_station)) -> dict:
+    zone = ZoneInfo(station.settings.station.timezone)
     last = to or utcnow().astimezone(zone).date()
     first = from_ or last - timedelta(days=29)
     if first > last or (last - first).days >= enrollment.MAX_STATS_DAYS:
@@ -53,7 +53,7 @@ def get_stats(from_: date | None = Query(None, alias="from", description="First 
                          f"Give a range of 1 to {enrollment.MAX_STATS_DAYS} days with from <= to.", status=422,
                          field="from")
     try:
-        return services.db.read(lambda c: enrollment.stats(c, first, last, zone))
+        return station.db.read(lambda c: enrollment.stats(c, first, last, zone))
     except OverflowError:  # to=9999-12-31: the day after does not exist
         raise AgentError("invalid_range", "Fecha fuera del rango admitido.", "Date out of the supported range.",
                          status=422, field="to") from None

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.deps import get_services
+from agent.api.deps import get_station
 from agent.api.problems import problem_responses
 from agent.api.routes_cards import get_sessions
 from agent.cards.lines import parse_reader_line
 from agent.cards.sessions import SwipeSessions
 from agent.cards.track import TrackError
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 
 router = APIRouter(prefix="/v1/simulated", tags=["simulated"])
 
@@ -35,9 +35,9 @@ class SimulatedSwipe(BaseModel):
              responses=problem_responses({422: "Not a card number, UID or track (`card_line_malformed`, ...)",
                                           503: "Card readers not enabled (`card_readers_disabled`)"}))
 def simulated_swipe(body: SimulatedSwipe, sessions: SwipeSessions = Depends(get_sessions),
-                    services: Services = Depends(get_services)) -> JSONResponse:
+                    station: Station = Depends(get_station)) -> JSONResponse:
     try:
-        card = parse_reader_line(body.card, services.settings.cards.lines)
+        card = parse_reader_line(body.card, station.settings.cards.lines)
     except TrackError as exc:
         sessions.failed(body.reader, exc)  # the POS at that reader sees it, as with a real reader
         raise AgentError(exc.code, exc.es, exc.en, status=422, field="card") from None

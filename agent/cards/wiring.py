@@ -16,6 +16,7 @@ from agent.cards.pins import AttendantPins, load_pepper
 from agent.cards.sessions import SwipeSessions
 from agent.cards.track import TrackError
 from agent.errors import AgentError
+from agent.lifecycle import Part
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class ReaderLines:
         self.sessions.open(card_id=card.card_id, source=self.source, reader=self.reader, card_type=card.card_type)
 
 
-class CardStation:
+class CardStation(Part):
     """Owns the readers; ``sessions`` is what the API and sales use."""
 
     def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any,

@@ -17,7 +17,7 @@ from agent.tokens import TOKEN_FILE
 
 
 def cmd_swipe(args: argparse.Namespace) -> int:
-    from agent.services import require_station
+    from agent.station import require_station
 
     settings = load(args)
     require_station(settings)  # a wrong --data-dir says so, not "is the agent running?"

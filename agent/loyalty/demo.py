@@ -11,6 +11,7 @@ import sqlite3
 from decimal import Decimal
 
 from agent.clock import iso
+from agent.lifecycle import Part
 
 from .models import EarnRule, RuleProgram
 from .requests import StockMovementRequest
@@ -30,7 +31,7 @@ def demo_program(timezone: str) -> RuleProgram:
     ])
 
 
-class DemoProgram:
+class DemoProgram(Part):
     """A part of the running agent whose ``start`` installs the demo program where none exists."""
 
     def __init__(self, loyalty: LoyaltyService) -> None:

@@ -17,7 +17,7 @@ from agent.cards.lines import CardLineSettings, luhn_ok, parse_reader_line
 from agent.cards.track import TrackError
 from agent.cards.wiring import CardStation
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 from tests.conftest import wait_until
 
 
@@ -82,7 +82,7 @@ def test_any_line_is_a_card_or_a_named_error(line: str) -> None:
 def test_serial_reader_lines_open_swipes_naming_reader_and_pos(tmp_path: Path) -> None:
     master, slave = os.openpty()
     tty.setraw(slave)
-    db = Database(tmp_path / "agent.db", all_migrations())
+    db = Database(tmp_path / "agent.db", list(MIGRATIONS))
     settings = CardsSettings.model_validate({
         "magstripe": {"serial_port": os.ttyname(slave), "serial_name": "isla-2"},
         "lines": {"luhn": True}, "pos_for_reader": {"isla-2": "pos-2"}})
