@@ -84,11 +84,12 @@ class CardStation(Part):
         if self.demo_pins and self.pins.installed_version() is None:
             # Simulated mode without real keys: the demo attendants (agent/cards/demo.py).
             self.pins.import_bundle(demo_bundle(self.station_id, datetime.now(timezone.utc)))
-            log.warning("simulated mode: demo attendants %s installed with the development PIN key",
-                        ", ".join(sorted(DEMO_ATTENDANTS)))
         # Said when the agent starts, not when the parts are built: tools that build them (CLI
         # commands, tests) are not the running station the warning is about.
-        if not self.pins.pepper_installed:
+        if self.demo_pins:
+            log.warning("station PIN key not installed: simulated mode uses the development key and the demo "
+                        "attendants %s (a real station refuses them)", ", ".join(sorted(DEMO_ATTENDANTS)))
+        elif not self.pins.pepper_installed:
             log.warning("station PIN key not installed: attendant PINs will be refused until it is")
         # A reader that cannot start (unplugged, grabbed by another program) is reported in the
         # health endpoint; the agent and the other readers keep working.
