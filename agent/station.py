@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # device features are imported only when configured: an idle 
     from agent.idcard.wiring import LazyIdCardService
     from agent.loyalty.demo import DemoProgram
     from agent.loyalty.service import LoyaltyService
+    from agent.printing.escpos_printer import ReceiptPrinter
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,13 @@ class Station:
     fingerprint: BiometricService | None = None  # None unless fingerprint.enabled or devices.simulated
     # Simulated mode only: installs a demo earning program and catalog where the station has none.
     demo_program: DemoProgram | None = None
+    printer: ReceiptPrinter | None = None  # None unless [printer] is configured (503 printer_not_configured)
 
     def parts(self) -> Iterator[tuple[str, Lifecycle]]:
         """The running parts that exist, in start order, with their name in ``/v1/health``."""
         candidates: tuple[tuple[str, Lifecycle | None], ...] = (
             ("cards", self.cards), ("sync", self.sync), ("idcard", self.idcard), ("fingerprint", self.fingerprint),
-            ("demo_program", self.demo_program))
+            ("demo_program", self.demo_program), ("printer", self.printer))
         for name, part in candidates:
             if part is not None:
                 yield name, part
@@ -176,6 +178,10 @@ def _add_optional_parts(station: Station) -> None:
                 from agent.loyalty.demo import DemoProgram
 
                 station.demo_program = DemoProgram(station.loyalty)
+        if settings.printer.kind != "none":
+            from agent.printing.escpos_printer import ReceiptPrinter
+
+            station.printer = ReceiptPrinter(settings.printer)
         if settings.idcard.enabled or simulated:
             from agent.idcard.wiring import LazyIdCardService
 

@@ -13,6 +13,7 @@ from agent.api import (
     routes_health,
     routes_idcard,
     routes_loyalty,
+    routes_printing,
     routes_simulated,
     routes_sync,
 )
@@ -31,6 +32,7 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     routes_cards.router,
     routes_idcard.router,
     routes_loyalty.router,
+    routes_printing.router,
     routes_sync.router,
 )
 

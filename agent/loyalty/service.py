@@ -279,6 +279,12 @@ class LoyaltyService(LoyaltyViews):
     def pending_requests(self) -> list[dict]:
         return self.db.read(lambda c: stock.pending_requests(c, self.station_id))
 
+    def reward_request(self, redemption_id: str) -> dict:
+        return self.db.read(lambda c: stock.reward_request(c, redemption_id, self.station_id))
+
+    def redemption(self, redemption_id: str) -> dict:
+        return self.db.read(lambda c: stock.redemption(c, redemption_id))
+
     def open_replenishment(self) -> list[dict]:
         return self.db.read(stock.open_replenishment)
 

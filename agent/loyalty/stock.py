@@ -76,13 +76,33 @@ def movements(conn: sqlite3.Connection, *, reward_id: str | None, kind: str | No
     return [_movement(r) for r in conn.execute(sql, (*args, limit))]
 
 
-def pending_requests(conn: sqlite3.Connection, station: str) -> list[dict[str, Any]]:
+def redemption(conn: sqlite3.Connection, redemption_id: str) -> dict[str, Any]:
+    """A redemption as answered when it was booked, with the reward's name and when it happened."""
+    row = conn.execute("SELECT d.response, d.occurred_at, d.account_id, r.name FROM loyalty_redemptions d"
+                       " JOIN loyalty_rewards r ON r.reward_id = d.reward_id WHERE d.redemption_id = ?",
+                       (redemption_id,)).fetchone()
+    if row is None:
+        raise not_found("redemption_unknown", "Canje desconocido.", "Unknown redemption.", field="redemption_id")
+    return json.loads(row["response"]) | {"reward_name": row["name"], "occurred_at": row["occurred_at"],
+                                          "account_id": row["account_id"]}
+
+
+def reward_request(conn: sqlite3.Connection, redemption_id: str, station: str) -> dict[str, Any]:
+    """One pending scheduled request with its warehouse slip, or a 404."""
+    for request in pending_requests(conn, station, redemption_id=redemption_id):
+        return request
+    raise not_found("reward_request_unknown", "No hay una solicitud de premio pendiente con ese número.",
+                    "There is no pending reward request with that number.", field="redemption_id")
+
+
+def pending_requests(conn: sqlite3.Connection, station: str, *, redemption_id: str | None = None) -> list[dict[str, Any]]:
     """Scheduled rewards redeemed here and not yet delivered, oldest first, each with its warehouse
     slip (the customer's current data: the outbox copy is pruned once head office confirms it)."""
     rows = conn.execute(
         "SELECT d.redemption_id, d.quantity, d.points, d.occurred_at, d.account_id, d.card_number, r.reward_id, r.name"
         " FROM loyalty_redemptions d JOIN loyalty_rewards r ON r.reward_id = d.reward_id"
-        " WHERE d.status = 'requested' ORDER BY d.occurred_at, d.redemption_id").fetchall()
+        " WHERE d.status = 'requested' AND (? IS NULL OR d.redemption_id = ?) ORDER BY d.occurred_at, d.redemption_id",
+        (redemption_id, redemption_id)).fetchall()
     return [{"redemption_id": r["redemption_id"], "reward_id": r["reward_id"], "quantity": r["quantity"],
              "points": r["points"], "requested_at": r["occurred_at"], "account_id": r["account_id"],
              "slip": slip_data(conn, redemption_id=r["redemption_id"], account_id=r["account_id"],
