@@ -28,6 +28,7 @@ from agent.clock import TimeZoneName
 from agent.customers.config import EnrollmentSettings
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
+from agent.ops.config import MonitoringSettings
 from agent.printing.config import PrinterSettings
 from agent.queue.config import MqttSettings
 
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     cards: CardsSettings = Field(default_factory=CardsSettings)
     idcard: IdCardSettings = Field(default_factory=IdCardSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     printer: PrinterSettings = Field(default_factory=PrinterSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

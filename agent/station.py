@@ -148,6 +148,9 @@ def build_station(settings: Settings) -> Station:
         db.close()
         raise
     _register_downlink(station)
+    from agent.ops.wiring import attach
+
+    attach(station)  # health, devices and disk in the retained MQTT status message
     return station
 
 
@@ -162,7 +165,10 @@ def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
         "sync": SyncService(db, settings.mqtt, settings.station.id), "cards": cards,
         # Simulated mode has a simulated card reader (POST /v1/simulated/swipes).
         "swipe_sessions": cards.sessions if cards.readers or simulated else None}
-    return Station(**{**core, **parts})
+    station = Station(**{**core, **parts})
+    # Every refused write is counted and reported, whichever caller hit the full queue.
+    db.on_outbox_full = station.sync.on_outbox_full
+    return station
 
 
 def _add_optional_parts(station: Station) -> None:

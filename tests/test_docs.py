@@ -33,6 +33,7 @@ from agent.customers.models import Customer, CustomerCreate, CustomerPatch
 from agent.loyalty.directory import DirectoryDelta
 from agent.loyalty.models import RuleProgram
 from agent.loyalty.requests import IssueCardRequest
+from agent.ops.health import assess
 from agent.store import outbox
 from agent.queue.downlink import Downlink, Envelope
 from agent.queue.publisher import SyncPublisher
@@ -301,9 +302,11 @@ def test_every_emitted_event_type_is_documented() -> None:
 def test_sync_status_counters_are_the_documented_ones(services: Station) -> None:
     stats = services.db.read(outbox.stats)
     status_keys = _documented_properties("status.json")
-    assert set(stats) | {"station_id", "at", "version", "downlink"} == status_keys
+    extra = assess(services).status_message_extra()
+    assert set(stats) | {"station_id", "at", "version", "downlink"} | set(extra) == status_keys
     validate("status.json", {**stats, "station_id": "st-docs", "at": "2026-01-01T00:00:00.000Z", "version": "0.1.0",
-                             "downlink": {"earning_rules": {"version": 2, "applied_at": "2026-01-01T00:00:00.000Z"}}})
+                             "downlink": {"earning_rules": {"version": 2, "applied_at": "2026-01-01T00:00:00.000Z"}},
+                             **extra})
 
 
 def test_real_pin_bundle_validates() -> None:

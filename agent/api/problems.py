@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import AgentError, FieldError, prefers_english
@@ -159,10 +158,6 @@ def translate_validation(errors: list[dict[str, Any]]) -> list[FieldError]:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AgentError)
     async def _agent_error(request: Request, exc: AgentError) -> JSONResponse:
-        if exc.code == "outbox_full":
-            sync = request.app.state.station.sync
-            if sync is not None:
-                await run_in_threadpool(sync.on_outbox_full, str(exc.extra.get("reason")))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(request, exc.status, exc.code, exc.es, exc.en, exc.errors, exc.extra, headers)
 

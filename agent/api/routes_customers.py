@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.api.deps import actor, get_station, require_client
-from agent.api.idempotency import IDEMPOTENCY_KEY, created, fingerprint, run_idempotent
+from agent.api.idempotency import IDEMPOTENCY_KEY, check_key, created, fingerprint
 from agent.api.problems import problem_responses
 from agent.customers.models import ChangeList, Customer, CustomerCreate, CustomerPatch, SearchResult
 from agent.errors import AgentError
@@ -46,17 +46,17 @@ async def create_customer(
 ) -> JSONResponse:
     # The key's fingerprint is the parsed body, not its bytes: a POS that re-serializes its retry
     # (other key order, other spacing) gets the replay, not "key reused".
-    print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode()) if idempotency_key else ""
-
-    def op(conn):  # type: ignore[no-untyped-def]
-        return 201, station.customers.create_tx_json(conn, body, who)
-
-    status, payload, replayed = await run_in_threadpool(
-        run_idempotent, station.db, client.name, idempotency_key, print_, op)
+    print_ = ""
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+        print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode())
+    # Keys are scoped per API client (the client's name is the scope).
+    payload, replayed = await run_in_threadpool(
+        lambda: station.customers.create_json(body, who, scope=client.name, key=idempotency_key, fingerprint=print_))
     headers = {"Location": f"/v1/customers/{payload['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(payload, status_code=status, headers=headers)
+    return JSONResponse(payload, status_code=201, headers=headers)
 
 
 class CustomerOnScreen(Customer):

@@ -32,6 +32,7 @@ from agent.errors import AgentError, ValidationProblems
 from agent.ids import new_id
 from agent.store.outbox import append_event
 from agent.store.db import Database
+from agent.store.idempotency import once
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,16 @@ class CustomerService:
     # ---- writes ------------------------------------------------------------------------
 
     def create(self, body: CustomerCreate, actor: str) -> Customer:
-        return self._db.write(lambda conn: self.create_tx(conn, body, actor))
+        return Customer.model_validate(self._db.write(lambda conn: self.create_tx(conn, body, actor)))
 
-    def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> Customer:
-        return Customer.model_validate(self.create_tx_json(conn, body, actor))
+    def create_json(self, body: CustomerCreate, actor: str, *, scope: str = "", key: str | None = None,
+                    fingerprint: str = "") -> tuple[dict[str, Any], bool]:
+        """Create in one transaction, once per idempotency ``key`` (``once`` in the store); returns
+        (the customer as the API's JSON, replayed)."""
+        return self._db.write(lambda conn: once(conn, scope, key, fingerprint,
+                                                lambda c: self.create_tx(c, body, actor)))
 
-    def create_tx_json(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> dict[str, Any]:
+    def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> dict[str, Any]:
         """Create inside the caller's transaction; returns the customer as the API's JSON (hot path:
         the canonical form is validated once and reused for the row, the event and the answer)."""
         now = utcnow()

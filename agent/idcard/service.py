@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from agent.drivers.camera import CameraError, FrameSource, capture_until
+from agent.drivers.transitions import LinkState
 from agent.idcard.config import IdCardSettings
 from agent.idcard.errors import CaptureError, IdCardError
 from agent.idcard.parsers import parse_any
@@ -57,6 +58,9 @@ class IdCardService:
         self.pipeline = pipeline or DecodePipeline(PipelineSettings(budget_ms=settings.frame_budget_ms))
         self._sessions: dict[str, CaptureSession] = {}
         self._lock = threading.Lock()
+        # A camera that cannot be opened (or gives no frame) is a device lost until one works:
+        # logged once, reported by health and metrics.
+        self.camera_link = LinkState(log, "cámara de documentos")
 
     def start_capture(self) -> str:
         capture_id = secrets.token_hex(12)
@@ -73,10 +77,12 @@ class IdCardService:
 
     def _open_camera(self) -> FrameSource:
         try:
-            return self.camera_factory()
+            camera = self.camera_factory()
         except CameraError:
+            self.camera_link.down("camera_unavailable")
             raise CaptureError("camera_unavailable", "la camara de documentos no esta disponible",
                                "the document camera is not available", status=503) from None
+        return camera
 
     def read_document(self, capture_id: str) -> CaptureSession:
         """Decode successive camera frames until an ID document parses or the timeout passes."""
@@ -102,6 +108,10 @@ class IdCardService:
             found, frames = capture_until(camera, attempt, self.settings.capture_timeout_s)
         finally:
             camera.close()
+        if frames:
+            self.camera_link.up()
+        else:
+            self.camera_link.down("no_frames")
         if found:
             session.document, session.symbology = found
             session.status = "read"
@@ -129,8 +139,10 @@ class IdCardService:
             finally:
                 camera.close()
             if frame is None:
+                self.camera_link.down("no_frames")
                 raise CaptureError("camera_unavailable", "la camara no entrego imagen", "the camera gave no frame",
                                    status=503)
+            self.camera_link.up()
         report = assess(frame, min_sharpness=self.settings.min_sharpness,
                         max_glare_fraction=self.settings.max_glare_fraction)
         if not report.ok:

@@ -34,6 +34,18 @@ class LazyIdCardService(Part):
     def health(self) -> dict[str, Any]:
         return {"state": "ok", "loaded": self._service is not None, "simulated": self._args[3]}
 
+    # Defined here, not forwarded by __getattr__: health and metrics must not load OpenCV.
+    @property
+    def simulated(self) -> bool:
+        return bool(self._args[3])
+
+    @property
+    def camera_source(self) -> str:
+        return self._args[0].camera
+
+    def loaded_service(self) -> "IdCardService | None":
+        return self._service
+
     def maintenance(self) -> None:
         # Purge expired images even if no capture ran since the restart, without loading OpenCV.
         from agent.idcard.vault import ImageVault

@@ -75,7 +75,6 @@ def redeem(
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
     if card.is_vehicle:
@@ -126,7 +125,7 @@ def redeem(
         "INSERT INTO loyalty_redemptions(redemption_id, idempotency_key, fingerprint, account_id, card_number,"
         " session_id, reward_id, quantity, points, delivery, status, occurred_at, response)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (redemption_id, idempotency_key, fingerprint, card.account_id, card.card_number, request.session_id,
+        (redemption_id, None, fingerprint, card.account_id, card.card_number, request.session_id,
          reward["reward_id"], request.quantity, points, reward["delivery"], status, iso(at), json.dumps(response)),
     )
     return response

@@ -66,7 +66,6 @@ def book_sale(
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
     partner: PartnerSettings,
 ) -> dict:
@@ -121,7 +120,7 @@ def book_sale(
         "INSERT INTO loyalty_sales(sale_id, station, pos, number, idempotency_key, fingerprint, account_id,"
         " card_number, session_id, occurred_at, total_amount, points, response, customer_id, identified_by)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (sale_id, receipt["station"], receipt["pos"], receipt["number"], idempotency_key, fingerprint,
+        (sale_id, receipt["station"], receipt["pos"], receipt["number"], None, fingerprint,
          earner.account_id, earner.card_number or "", request.session_id or "", iso(at), str(total_amount),
          evaluation.total_points, json.dumps(response), earner.customer_id, earner.identified_by),
     )
@@ -215,7 +214,6 @@ def _reverse(
     reason: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
     _refuse_replayed_receipt(conn, document, "document")
@@ -266,25 +264,25 @@ def _reverse(
     conn.execute(
         "INSERT INTO loyalty_reversals(reversal_id, sale_id, kind, station, pos, number, idempotency_key,"
         " fingerprint, reason, points, occurred_at, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, idempotency_key,
+        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, None,
          fingerprint, reason, total, iso(at), json.dumps(response)),
     )
     return response
 
 
 def return_sale(conn: sqlite3.Connection, *, request: ReturnRequest, station: str, at: datetime,
-                idempotency_key: str | None, fingerprint: str, customer_id: str | None = None) -> dict:
+                fingerprint: str, customer_id: str | None = None) -> dict:
     sale = _find_sale(conn, request.original)
     if customer_id is not None:
         require_sale_customer(sale["customer_id"], customer_id)
     lines = conn.execute("SELECT * FROM loyalty_sale_lines WHERE sale_id = ?", (sale["sale_id"],)).fetchall()
     plan = _plan_lines(lines, request)
     return _reverse(conn, sale=sale, kind="return", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)
 
 
 def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, at: datetime,
-              idempotency_key: str | None, fingerprint: str, customer_id: str | None = None) -> dict:
+              fingerprint: str, customer_id: str | None = None) -> dict:
     """Cancel the whole sale: reverse whatever earlier returns left; refused if nothing is left."""
     sale = _find_sale(conn, request.original)
     if customer_id is not None:
@@ -299,4 +297,4 @@ def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, a
     plan = {r["line_no"]: (Decimal(r["amount"]) - Decimal(r["returned_amount"]),
                            Decimal(r["quantity"]) - Decimal(r["returned_quantity"]), True) for r in open_lines}
     return _reverse(conn, sale=sale, kind="void", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)

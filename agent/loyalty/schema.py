@@ -182,7 +182,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "loyalty_004_customer_sales",
+        "loyalty_004_idempotency_keys",
+        """
+        -- Idempotency keys now live in idempotency_keys with those of every other service
+        -- (agent/store/idempotency.py) and expire like them. The idempotency_key column of the
+        -- bookings is no longer written. Keys of earlier bookings are carried over, so a retry
+        -- that straddles the upgrade still gets its first answer.
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:sales', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_sales WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:reversals', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_reversals WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:redemptions', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_redemptions WHERE idempotency_key IS NOT NULL;
+        """,
+    ),
+    (
+        "loyalty_005_customer_sales",
         """
         -- The customer behind each sale (by document, by id, or the swiped card's account holder),
         -- for the purchase history (seed 000: warranty found "through their RUT"). A sale
@@ -201,7 +219,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "loyalty_005_station_stock",
+        "loyalty_006_station_stock",
         """
         -- Seed 002, rewards stock at the station: transfers out, shipment receipts ("registro de
         -- envíos y comprobantes de recepción"), stock counts with their differences (audit), and

@@ -2,13 +2,12 @@
 
 Sales and redemptions need an attendant-authorized swipe session (``SwipeSessionAuthority``).
 Writes accept an ``Idempotency-Key``: the first response is stored with the booking, in the
-same transaction, and replayed for the same key and body; the same key with a different body
-is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
+same transaction (the store's ``once``), and replayed for the same key and body; the same key
+with a different body is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 
 from agent.clock import iso, utcnow
 from agent.store.db import Database
+from agent.store.idempotency import once, replay
 
 from . import accounts, directory, holders, rewards, sales, stock
 from .config import LoyaltySettings
@@ -42,19 +42,15 @@ from .sessions import SwipeSessionAuthority
 from .views import LoyaltyViews
 
 T = TypeVar("T")
+# Idempotency scopes (agent/store/idempotency.py); the key itself is "<client>:<Idempotency-Key>".
+# A ":" cannot occur in a client name, so these never meet the customers' per-client scopes.
+SALE_SCOPE = "loyalty:sales"
+REVERSAL_SCOPE = "loyalty:reversals"  # returns and voids share one key space, as they share a table
+REDEMPTION_SCOPE = "loyalty:redemptions"
 
 
 def fingerprint(request: BaseModel) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-
-
-def _key_reused() -> LoyaltyError:
-    return LoyaltyError(
-        "idempotency_key_reused",
-        "Esa Idempotency-Key ya se usó con otro contenido.",
-        "That Idempotency-Key was already used with a different body.",
-        field="Idempotency-Key",
-    )
 
 
 class LoyaltyService(LoyaltyViews):
@@ -122,32 +118,17 @@ class LoyaltyService(LoyaltyViews):
 
     # --- idempotency -----------------------------------------------------------------------
 
-    def _replay(self, conn: sqlite3.Connection, table: str, key: str | None, print_: str) -> dict | None:
-        if key is None:
-            return None
-        row = conn.execute(f"SELECT fingerprint, response FROM {table} WHERE idempotency_key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        if row["fingerprint"] != print_:
-            raise _key_reused()
-        return json.loads(row["response"])
-
     def _idempotent(
-        self, table: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
+        self, scope: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
     ) -> tuple[dict, bool]:
-        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book``."""
-        stored = self.db.read(lambda c: self._replay(c, table, key, print_))
-        if stored is not None:
-            return stored, True
+        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book`` once per
+        key (``once`` checks again inside the transaction: a concurrent twin may have won)."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
         prepared = before()
-
-        def run(conn: sqlite3.Connection) -> tuple[dict, bool]:
-            again = self._replay(conn, table, key, print_)  # a concurrent twin may have won
-            if again is not None:
-                return again, True
-            return book(conn, prepared), False
-
-        return self.db.write(run)
+        return self.db.write(lambda conn: once(conn, scope, key, print_, lambda c: book(c, prepared)))
 
     # --- sales -----------------------------------------------------------------------------
 
@@ -213,12 +194,11 @@ class LoyaltyService(LoyaltyViews):
             return sales.book_sale(
                 conn, request=request, earner=earner, evaluation=evaluation,
                 attendant_id=(swipe.attendant_id or "") if swipe is not None else "",
-                station=self.station_id, at=at, idempotency_key=idempotency_key,
-                fingerprint=fingerprint(request), partner=self.settings.partner,
+                station=self.station_id, at=at, fingerprint=fingerprint(request), partner=self.settings.partner,
             )
 
         answer, replayed = self._idempotent(
-            "loyalty_sales", idempotency_key, fingerprint(request), lambda: self._prepare(request), book,
+            SALE_SCOPE, idempotency_key, fingerprint(request), lambda: self._prepare(request), book,
         )
         return self._with_account_view(answer), replayed
 
@@ -227,9 +207,9 @@ class LoyaltyService(LoyaltyViews):
         at = self.clock()
         key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.return_sale(conn, request=request, station=self.station_id, at=at,
-                                              idempotency_key=idempotency_key, fingerprint=fingerprint(request),
+                                              fingerprint=fingerprint(request),
                                               customer_id=holders.find_customer(conn, key) if key else None),
         )
 
@@ -238,9 +218,9 @@ class LoyaltyService(LoyaltyViews):
         at = self.clock()
         key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.void_sale(conn, request=request, station=self.station_id, at=at,
-                                            idempotency_key=idempotency_key, fingerprint=fingerprint(request),
+                                            fingerprint=fingerprint(request),
                                             customer_id=holders.find_customer(conn, key) if key else None),
         )
 
@@ -252,11 +232,10 @@ class LoyaltyService(LoyaltyViews):
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
             return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id or "",
-                                  station=self.station_id, at=at, idempotency_key=idempotency_key,
-                                  fingerprint=fingerprint(request))
+                                  station=self.station_id, at=at, fingerprint=fingerprint(request))
 
         return self._idempotent(
-            "loyalty_redemptions", idempotency_key, fingerprint(request),
+            REDEMPTION_SCOPE, idempotency_key, fingerprint(request),
             lambda: self.sessions.require_authorized_session(request.session_id), book,
         )
 

@@ -18,6 +18,7 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.clock import iso, now_iso, utcnow
+from agent.drivers.transitions import LinkState
 from agent.queue.config import MqttSettings
 from agent.store import outbox
 from agent.queue.downlink import Downlink
@@ -114,6 +116,11 @@ class SyncPublisher:
         self._next_due_scan = float("inf")
         self._backoff = settings.reconnect_min_s
         self._alerts: list[dict[str, Any]] = []
+        # Lost / back (with the outage's length) are logged once; each reconnect attempt is DEBUG.
+        self.link = LinkState(log, "oficina central (broker MQTT)", ("head_office_lost", "head_office_back"))
+        # Extra members of the retained status message (health reasons, devices, disk), set by
+        # whoever assembles the station; called on the sync thread every _STATUS_EVERY_S.
+        self.status_extra: Callable[[], dict[str, Any]] | None = None
 
     # ---- public (any thread) -------------------------------------------------------------
 
@@ -246,7 +253,9 @@ class SyncPublisher:
             self.broker.state = "disconnected"
             self.broker.last_error = error
             self.broker.since = now_iso()
-        log.warning("head office broker unreachable (%s); retrying in %.1f s", error, delay)
+        if not self._stop.is_set():
+            self.link.down(error)
+            log.debug("head office broker unreachable (%s); retrying in %.1f s", error, delay)
 
     def _drop_connection(self, error: str) -> None:
         client, self._client = self._client, None
@@ -284,7 +293,7 @@ class SyncPublisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.error("head office broker refused the connection: %s", reason)
+            self.link.down(f"connection refused: {reason}")
             self._connected = False
             self._set_broker("disconnected", str(reason))
             return
@@ -298,13 +307,14 @@ class SyncPublisher:
                        json.dumps({"state": "online", "station_id": self.station_id, "version": __version__,
                                    "at": now_iso()}), qos=1, retain=True)
         self._next_status = 0.0
-        log.info("connected to head office broker %s:%s", self._host, self._port)
+        self.link.up()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        was = self._connected
         self._connected = False
-        if was:
-            log.warning("disconnected from head office broker: %s", reason)
+        if self._stop.is_set():
+            self._client = None
+            return  # our own clean stop: nothing lost, nothing to retry, nothing to warn about
+        self.link.down(str(reason))
         self._client = None
         self._requeue_inflight()
         self._flush()  # acks already received are made durable now, not at the next connection
@@ -503,6 +513,11 @@ class SyncPublisher:
         status = self._db.read(outbox.stats)
         status.update(station_id=self.station_id, at=now_iso(), version=__version__,
                       downlink=self._downlink.state())
+        if self.status_extra is not None:
+            try:
+                status.update(self.status_extra())
+            except Exception:  # noqa: BLE001 - the counters still go out if a health probe fails
+                log.exception("could not assess health for the status message")
         client.publish(self.topics.status, json.dumps(status), qos=1, retain=True)
 
     def _prune(self) -> None:

@@ -8,11 +8,16 @@ outbox event commit together or not at all.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
+
+from agent.store.outbox import OutboxFull
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -59,6 +64,10 @@ class Database:
         self._writer.execute("PRAGMA secure_delete=ON")
         self._writer.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        # Called with the reason ("bytes" or "age") after a write was refused because the sync
+        # queue is full, outside the rolled-back transaction, whoever called (API, CLI, downlink).
+        # The station sets it when it is built (SyncService.on_outbox_full counts and alerts).
+        self.on_outbox_full: Callable[[str], None] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -85,6 +94,18 @@ class Database:
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        try:
+            return self._write(fn)
+        except OutboxFull as refused:
+            hook = self.on_outbox_full
+            if hook is not None:
+                try:
+                    hook(refused.reason)
+                except Exception:  # noqa: BLE001 - the caller must still see the refusal itself
+                    log.exception("outbox-full hook failed")
+            raise
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("database is closed")

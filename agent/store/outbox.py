@@ -27,6 +27,7 @@ class OutboxFull(AgentError):
             status=507,
             extra={"reason": reason},
         )
+        self.reason = reason
 
 
 def _json(payload: dict[str, Any]) -> str:
@@ -88,7 +89,7 @@ def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s:
 
 def record_refusal(conn: sqlite3.Connection) -> None:
     """Count a refusal; called in its own transaction (the refused one was rolled back) by
-    ``SyncService.on_outbox_full`` when the API answers 507."""
+    ``SyncService.on_outbox_full``, the hook ``Database.write`` calls for every refusal."""
     conn.execute(
         "UPDATE outbox_totals SET refused_count = refused_count + 1, last_refused_at = ? WHERE one = 1",
         (now_iso(),),
