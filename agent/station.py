@@ -22,6 +22,7 @@ from agent.cards.sessions import SwipeSessions
 from agent.cards.wiring import CardStation
 from agent.config import Settings
 from agent.customers import enrollment as enrollment_schema
+from agent.idcard import photos as idcard_photos_schema
 from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.lifecycle import Lifecycle
@@ -52,6 +53,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *cards_schema.MIGRATIONS,
     *loyalty_schema.MIGRATIONS,
     *enrollment_schema.MIGRATIONS,
+    *idcard_photos_schema.MIGRATIONS,
 )
 
 
@@ -192,7 +194,7 @@ def _add_optional_parts(station: Station) -> None:
             from agent.idcard.wiring import LazyIdCardService
 
             station.idcard = LazyIdCardService(settings.idcard, settings.storage.data_dir, settings.storage.key_dir,
-                                               simulated=simulated)
+                                               simulated=simulated, db=station.db)
         if settings.fingerprint.enabled or simulated:
             from agent.biometric.wiring import build_biometric_service, consent_withdrawal_hook
 

@@ -105,3 +105,46 @@ def test_front_and_back_photos_are_required_before_saving(photos_required: tuple
     saved = client.post(f"{url}/customer", json={})
     assert saved.status_code == 200, saved.text
     assert set(saved.json()["image_ids"]) == {"front", "back"}
+
+
+def test_photos_are_the_customers_after_a_restart_until_retention_purges_them(tmp_path: Path) -> None:
+    runs = iter(range(10))
+
+    def start(retention_days: int) -> tuple[TestClient, Station]:
+        settings = make_settings(tmp_path / "data", devices={"simulated": True},
+                                 idcard={"image_retention_days": retention_days},
+                                 station={"country": "CO", "timezone": "America/Bogota"})
+        station = build_station(settings)
+        token = station.tokens.create(f"pos-{next(runs)}")
+        return TestClient(create_app(settings, station), headers={"Authorization": f"Bearer {token}"}), station
+
+    client, station = start(30)
+    with client:
+        capture = client.post("/v1/idcard/captures").json()
+        sharp = make_frame(random.Random(1), "co_cedula", angle=0, tilt=0.02, light=0.9, glare=0, blur=0.4, noise=2,
+                           quality=90, module=3.0)
+        photo = cv2.imdecode(np.frombuffer(sharp.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        for side in ("front", "back"):
+            station.idcard.capture_image(capture["capture_id"], side, photo)
+        saved = client.post(f"/v1/idcard/captures/{capture['capture_id']}/customer", json={})
+        assert saved.status_code == 200, saved.text
+        customer_id = saved.json()["customer"]["id"]
+    station.close()
+
+    client, station = start(30)  # a restart: capture sessions are gone, the links are not
+    with client:
+        listed = client.get(f"/v1/customers/{customer_id}/photos").json()["items"]
+        assert [p["side"] for p in listed] == ["back", "front"]
+        front = client.get(f"/v1/customers/{customer_id}/photos/front")
+        assert front.status_code == 200 and front.headers["content-type"] == "image/jpeg"
+        assert front.content[:3] == b"\xff\xd8\xff"
+        assert client.get("/v1/customers/nope/photos").status_code == 404
+    station.close()
+
+    client, station = start(0)  # retention 0 days: the next purge deletes them, and their links
+    with client:
+        station.maintenance()
+        gone = client.get(f"/v1/customers/{customer_id}/photos/front")
+        assert gone.status_code == 404 and gone.json()["code"] == "photo_not_found"
+        assert client.get(f"/v1/customers/{customer_id}/photos").json()["items"] == []
+    station.close()

@@ -31,6 +31,7 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     routes_biometric.router,
     routes_cards.router,
     routes_idcard.router,
+    routes_idcard.photos_router,
     routes_loyalty.router,
     routes_printing.router,
     routes_sync.router,
