@@ -48,6 +48,10 @@ class StationSettings(_Section):
 
 class StorageSettings(_Section):
     data_dir: Path = Field(Path("data"), description="Database, keys and captures live here (systemd: /var/lib/loyalty-agent).")
+    min_free_bytes: int | None = Field(
+        64 * 1024 * 1024, ge=0,
+        description="Free disk space kept in reserve: new work is refused (507 storage_full) below it, so "
+                    "security events, head office's acknowledgements and checkpoints always have room.")
 
     @property
     def database_path(self) -> Path:

@@ -33,7 +33,7 @@ from agent.store import schema_core
 from agent.store.db import Database
 from agent.store.idempotency import prune as prune_idempotency_keys
 from agent.store.migrations import check_unique
-from agent.store.outbox import configure_budget
+from agent.store.outbox import budget_of, configure_budget
 from agent.tokens import TokenStore
 
 if TYPE_CHECKING:  # device features are imported only when configured: an idle agent stays small
@@ -123,15 +123,18 @@ def require_station(settings: Settings) -> None:
         raise NoStationData(settings.storage.data_dir)
 
 
-def open_database(settings: Settings, *, create: bool = True) -> Database:
-    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one."""
+def open_database(settings: Settings, *, create: bool = True, verify: bool = False) -> Database:
+    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one,
+    ``verify=True`` (the running agent) checks its integrity first."""
     if not create:
         require_station(settings)
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.storage.database_path, check_unique(MIGRATIONS))
+    db = Database(settings.storage.database_path, check_unique(MIGRATIONS), verify=verify)
     mqtt = settings.mqtt
     max_age = mqtt.outbox_max_age_days * 86400 if mqtt.outbox_max_age_days is not None else None
-    db.write(lambda c: configure_budget(c, mqtt.outbox_max_bytes, max_age))
+    wanted = (mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes)
+    # Only written when it changed: an unchanged start needs no write (it works on a full disk).
+    if db.read(budget_of) != wanted:
+        db.write(lambda c: configure_budget(c, *wanted))
     return db
 
 
@@ -140,9 +143,10 @@ def customer_service(db: Database, settings: Settings) -> CustomerService:
                            timezone=settings.station.timezone)
 
 
-def build_station(settings: Settings) -> Station:
-    """Open the store and build every configured part (nothing starts until ``start()``)."""
-    db = open_database(settings)
+def build_station(settings: Settings, *, verify: bool = False) -> Station:
+    """Open the store and build every configured part (nothing starts until ``start()``);
+    ``verify=True`` checks the store's integrity first (the running agent)."""
+    db = open_database(settings, verify=verify)
     try:
         station = assemble_station(settings, db)
         _add_optional_parts(station)
@@ -182,6 +186,8 @@ def _add_optional_parts(station: Station) -> None:
 
             station.loyalty = LoyaltyService(station.db, station_id=settings.station.id, sessions=station.cards.sessions,
                                              settings=settings.loyalty, timezone=settings.station.timezone)
+            # A card the program would refuse (unknown, blocked) is refused at the swipe: no PIN prompt.
+            station.cards.sessions.card_gate = station.loyalty.card_refusal
             if simulated:
                 from agent.loyalty.demo import DemoProgram
 

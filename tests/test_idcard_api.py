@@ -20,7 +20,7 @@ def simulated(tmp_path: Path) -> Iterator[TestClient]:
                                                                                        "timezone": "America/Bogota"})
     services = build_station(settings)
     token = services.tokens.create("pos-1")
-    with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
     services.close()
 

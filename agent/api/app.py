@@ -6,6 +6,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from agent import __version__
 from agent.api import (
+    apidocs,
+    console,
     routes_biometric,
     routes_cards,
     routes_customers,
@@ -18,9 +20,11 @@ from agent.api import (
     routes_sync,
 )
 from agent.api.deps import require_client
-from agent.api.limits import BodySizeLimit
+from agent.api.hosts import HostCheck
+from agent.api.limits import AsyncSlots, BodySizeLimit
 from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
+from agent.api.streams import StreamRegistry
 from agent.config import Settings
 from agent.station import Station
 
@@ -43,7 +47,8 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
         title="Station loyalty agent",
         version=__version__,
         description=(
-            "Local API of the station loyalty agent. Every route except /v1/health needs "
+            "Local API of the station loyalty agent. Every route except /v1/health (and /metrics from the "
+            "station itself) needs "
             "`Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json` (schema "
             "`Problem`) with a stable `code` and per-field `errors`; messages are Spanish unless "
             "`Accept-Language: en`. The POSTs that create something (customers, sales, returns, voids, "
@@ -55,9 +60,14 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
         redoc_url=None,
     )
     app.state.station = station
+    app.state.pin_slots = AsyncSlots(settings.cards.pins.max_parallel_checks)
+    app.state.streams = StreamRegistry(settings.api.max_streams_per_client)
     install_handlers(app)
     install_openapi(app)
     app.include_router(routes_health.router)
+    # The technician console (loopback only, see agent/api/console.py) and the local API docs.
+    app.include_router(console.router)
+    app.include_router(apidocs.router)
     for router in AUTHENTICATED_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_client)])
     if settings.devices.simulated:  # the simulated card reader exists only in simulated mode
@@ -68,4 +78,17 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language",
                                           "X-Attendant-Id"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if settings.monitoring.metrics_enabled:
+        _install_metrics(app, station)
+    # Outermost: a request for another host name is refused before anything else runs.
+    app.add_middleware(HostCheck, allowed=[settings.api.host, *settings.api.allowed_hosts])
     return app
+
+
+def _install_metrics(app: FastAPI, station: Station) -> None:
+    from agent.api import metrics
+    from agent.ops.metrics import build_registry
+
+    app.state.metrics_registry, latency = build_registry(station)
+    app.include_router(metrics.router)
+    app.add_middleware(metrics.RequestTiming, histogram=latency)  # outside all but the host check: times the whole request

@@ -138,6 +138,16 @@ class FingerprintSensor:
                 self._op_lock.release()
         return self.status()
 
+    def detect_finger(self, timeout_s: float) -> bool:
+        """The technician's test: whether a finger touches the sensor within ``timeout_s``."""
+        with self._operation() as client:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if client.gen_img() is Status.OK:
+                    return True
+                time.sleep(_POLL_S)
+        return False
+
     def status(self) -> SensorStatus:
         return SensorStatus(
             connected=self._client is not None,

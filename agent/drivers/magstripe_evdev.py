@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agent.drivers.extras import require
 from agent.drivers.keymap import WedgeDecoder
 from agent.drivers.transitions import LinkState
 
 log = logging.getLogger(__name__)
+
+_DEVICE = "el lector de banda magnética (teclado USB)"
 
 EV_KEY = 1
 
@@ -45,7 +48,9 @@ def pump(events: Iterable[Any], decoder: WedgeDecoder, on_record: Callable[[str]
 
 def open_grabbed(path: str) -> Any:
     """Open the input device and grab it exclusively (fails if another program grabbed it)."""
-    import evdev  # imported here: no import-time dependency on the input subsystem
+    # Imported here: no import-time dependency on the input subsystem, and evdev is the optional
+    # [evdev] extra (it compiles).
+    evdev = require("evdev", extra="evdev", device=_DEVICE)
 
     device = evdev.InputDevice(path)
     try:
@@ -77,6 +82,8 @@ class EvdevMagstripeReader:
         self._wake_r, self._wake_w = -1, -1
 
     def start(self) -> None:
+        if self._open is open_grabbed:  # a missing binding is a failed start, not a retry loop
+            require("evdev", extra="evdev", device=_DEVICE)
         self._stop.clear()
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="magstripe", daemon=True)

@@ -16,6 +16,8 @@ Recovery, in the order it happens in the field:
   context): release the context and establish a new one with backoff.
 
 The UID is the card's identifier, so logs only ever show it masked.
+
+Long on purpose (just over 400 lines): the watch loop and its recovery cases belong together.
 """
 from __future__ import annotations
 
@@ -26,10 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from smartcard import scard
-
+from agent.drivers.extras import require
 from agent.drivers.pcsc_atr import CardType, card_type_from_atr
 from agent.drivers.transitions import LinkState
+
+# pyscard is the optional [pcsc] extra (it compiles): importing this module without it raises
+# MissingExtra, which says what to install. Only a configured PC/SC reader imports this module.
+scard = require("smartcard.scard", extra="pcsc", device="el lector de tarjetas PC/SC")
 
 log = logging.getLogger(__name__)
 

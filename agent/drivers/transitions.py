@@ -66,6 +66,7 @@ class LinkState:
         self._reason: str | None = None
         self._changed_at = clock()
         self._since: str | None = None
+        self.recoveries = 0  # times it came back after being down (reconnections)
 
     def down(self, reason: str, *, quiet: bool = False) -> bool:
         """Record the device or link as down; logs a warning if it was up or unknown. Returns
@@ -93,6 +94,8 @@ class LinkState:
                 return False
             previous, lasted = self._state, self._clock() - self._changed_at
             self._state, self._reason = "up", None
+            if previous == "down":
+                self.recoveries += 1
             self._mark_change()
         if previous == "down":
             self._log.info("%s: conexión restablecida tras %s sin servicio [%s]", self.what,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.quality import QualityReport, assess
 from agent.idcard.schema import IdDocument
 from agent.idcard.vault import SIDES, ImageVault
+from agent.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +105,20 @@ class IdCardService:
             symbol = self.pipeline.decode(frame, accept)
             return (parsed["doc"], symbol.format) if symbol else None
 
-        camera = self._open_camera()
+        started = time.monotonic()
+        try:
+            camera = self._open_camera()
+        except CaptureError as exc:
+            TELEMETRY.count("idcard_reads", outcome=exc.code)
+            raise
         try:
             found, frames = capture_until(camera, attempt, self.settings.capture_timeout_s)
         finally:
             camera.close()
+        # /metrics: how reads end and how long a successful one takes (camera open included).
+        TELEMETRY.count("idcard_reads", outcome="read" if found else "no_barcode")
+        if found:
+            TELEMETRY.observe("idcard_read_seconds", time.monotonic() - started)
         if frames:
             self.camera_link.up()
         else:

@@ -50,6 +50,10 @@ class LazyIdCardService(Part):
     def loaded_service(self) -> "IdCardService | None":
         return self._service
 
+    def service(self) -> "IdCardService":
+        """The capture service, built now if it was not yet (loads OpenCV)."""
+        return self._get()
+
     def vault(self) -> "ImageVault":
         """The encrypted image store, without loading OpenCV (reading a customer's photo needs no camera)."""
         from agent.idcard.vault import ImageVault

@@ -70,6 +70,8 @@ def book_sale(
     partner: PartnerSettings,
 ) -> dict:
     """Book the sale for ``earner`` (its account must exist: see ``holders.open_customer_account``)."""
+    # Long on purpose: a booking's writes in one transaction (ledger, card, events, sale row,
+    # lines), most of it the event payloads spelled out field by field for head office.
     assert earner.account_id is not None
     _refuse_replayed_receipt(conn, request.receipt, "receipt")
     sale_id = new_id()
@@ -216,6 +218,7 @@ def _reverse(
     at: datetime,
     fingerprint: str,
 ) -> dict:
+    # Long on purpose: like book_sale, a reversal's writes in one transaction, read top down.
     _refuse_replayed_receipt(conn, document, "document")
     lines = {r["line_no"]: r for r in conn.execute(
         "SELECT * FROM loyalty_sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["sale_id"],))}

@@ -38,7 +38,7 @@ from .requests import (
     VoidRequest,
 )
 from .rules import CompiledRules, EarningContext
-from .sessions import SwipeSessionAuthority
+from .sessions import LOCAL_POS, SwipeSessionAuthority
 from .views import LoyaltyViews
 
 T = TypeVar("T")
@@ -130,6 +130,28 @@ class LoyaltyService(LoyaltyViews):
         prepared = before()
         return self.db.write(lambda conn: once(conn, scope, key, print_, lambda c: book(c, prepared)))
 
+    def _with_swipe_use(self, scope: str, key: str | None, print_: str, session_id: str | None, pos: str,
+                        book: Callable[[sqlite3.Connection, Any], dict]) -> tuple[dict, bool]:
+        """Book with one use of the swipe's PIN authorization; a retry with the same key replays
+        without needing one, and a booking that fails gives the use back."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
+        with self.sessions.use(session_id, pos) as swipe:
+            answer, replayed = self._idempotent(scope, key, print_, lambda: swipe, book)
+            if replayed:  # a concurrent twin booked it: this request spent nothing
+                self.sessions.give_back(swipe.id)
+            return answer, replayed
+
+    def card_refusal(self, card_number: str) -> LoyaltyError | None:
+        """Why a swiped card cannot take part in a sale (unknown, blocked, replaced), or None."""
+        try:
+            self.db.read(lambda c: accounts.card_view(c, card_number))
+        except LoyaltyError as exc:
+            return exc
+        return None
+
     # --- sales -----------------------------------------------------------------------------
 
     def _context(self, earner: Earner, at: datetime) -> EarningContext:
@@ -157,23 +179,19 @@ class LoyaltyService(LoyaltyViews):
         assert key is not None and customer_id is not None
         return holders.earner_for_customer(conn, customer_id, key.identified_by, program)
 
-    def _prepare(self, request: SaleRequest | SimulateRequest) -> tuple[Any, CustomerKey | None]:
-        """Checks that need no write lock: the document's spelling, then the swipe's PIN."""
-        key = holders.customer_key(request.customer, request.customer_id)
-        swipe = self.sessions.require_authorized_session(request.session_id) if request.session_id else None
-        return swipe, key
-
-    def simulate(self, request: SimulateRequest) -> SaleEvaluation:
+    def simulate(self, request: SimulateRequest, pos: str = LOCAL_POS) -> SaleEvaluation:
         """Points the sale would earn, with the explanation; nothing is booked."""
         at = self.clock()
         rules = self.rules()
-        swipe, key = self._prepare(request)
+        key = holders.customer_key(request.customer, request.customer_id)
+        swipe = self.sessions.require_authorized_session(request.session_id, pos) if request.session_id else None
         if swipe is None and key is None:
             return rules.evaluate(request.lines, EarningContext(at=at))
         earner = self.db.read(lambda c: self._earner(c, swipe, key))
         return rules.evaluate(request.lines, self._context(earner, at))
 
-    def sale(self, request: SaleRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    def sale(self, request: SaleRequest, idempotency_key: str | None = None,
+             pos: str = LOCAL_POS) -> tuple[dict, bool]:
         """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed).
 
         By swipe (the attendant's PIN authorized it), by document or by customer id (seeds 000,
@@ -182,8 +200,10 @@ class LoyaltyService(LoyaltyViews):
         at = self.clock()
         rules = self.rules()
 
-        def book(conn: sqlite3.Connection, prepared: tuple[Any, CustomerKey | None]) -> dict:
-            swipe, key = prepared
+        # The document's spelling is checked before the swipe's one authorization is used.
+        key = holders.customer_key(request.customer, request.customer_id)
+
+        def book(conn: sqlite3.Connection, swipe: Any) -> dict:
             earner = self._earner(conn, swipe, key)
             if earner.account_id is None:
                 assert earner.customer_id is not None
@@ -197,9 +217,11 @@ class LoyaltyService(LoyaltyViews):
                 station=self.station_id, at=at, fingerprint=fingerprint(request), partner=self.settings.partner,
             )
 
-        answer, replayed = self._idempotent(
-            SALE_SCOPE, idempotency_key, fingerprint(request), lambda: self._prepare(request), book,
-        )
+        if request.session_id is not None:  # one use of the attendant's PIN authorization
+            answer, replayed = self._with_swipe_use(
+                SALE_SCOPE, idempotency_key, fingerprint(request), request.session_id, pos, book)
+        else:
+            answer, replayed = self._idempotent(SALE_SCOPE, idempotency_key, fingerprint(request), lambda: None, book)
         return self._with_account_view(answer), replayed
 
     def return_sale(self, request: ReturnRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
@@ -226,7 +248,8 @@ class LoyaltyService(LoyaltyViews):
 
     # --- rewards ---------------------------------------------------------------------------
 
-    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None,
+               pos: str = LOCAL_POS) -> tuple[dict, bool]:
         at = self.clock()
 
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
@@ -234,10 +257,8 @@ class LoyaltyService(LoyaltyViews):
             return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id or "",
                                   station=self.station_id, at=at, fingerprint=fingerprint(request))
 
-        return self._idempotent(
-            REDEMPTION_SCOPE, idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
-        )
+        return self._with_swipe_use(REDEMPTION_SCOPE, idempotency_key, fingerprint(request),
+                                    request.session_id, pos, book)
 
     def catalog(self) -> list[dict]:
         return self.db.read(rewards.catalog)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from . import accounts, history, ledger, navigation
 from .config import LoyaltySettings
 from .errors import LoyaltyError, not_found
+from .sessions import LOCAL_POS
 from .summary import MASKED, display_summary
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ class LoyaltyViews:
         return {"balance": display["balance"], "balance_masked": display["balance_masked"],
                 "messages": display["messages"], "display": display}
 
-    def swipe_info(self, session_id: str) -> dict:
+    def swipe_info(self, session_id: str, pos: str = LOCAL_POS) -> dict:
         """What the POS shows when a card is swiped: account, tier, balance (or masked), messages."""
-        swipe = self.sessions.require_authorized_session(session_id)
+        swipe = self.sessions.require_authorized_session(session_id, pos)
 
         def read(conn: sqlite3.Connection) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
@@ -93,10 +94,11 @@ class LoyaltyViews:
         """The customer's purchase history, newest first (``next_cursor`` pages on)."""
         return self.db.read(lambda c: history.customer_sales(c, customer_id, limit=limit, cursor=cursor))
 
-    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None) -> bool:
+    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None,
+                           pos: str) -> bool:
         if session_id is None:
             return False
-        swipe = self.sessions.require_authorized_session(session_id)
+        swipe = self.sessions.require_authorized_session(session_id, pos)
         row = conn.execute("SELECT role, account_id FROM loyalty_cards WHERE card_number = ?",
                            (swipe.card_id,)).fetchone()
         if row is None or row["account_id"] != account_id:
@@ -104,7 +106,7 @@ class LoyaltyViews:
                                "The swiped card does not belong to this account.", status=403, field="session_id")
         return row["role"] == "vehicle"
 
-    def account(self, account_id: str, session_id: str | None = None) -> dict:
+    def account(self, account_id: str, session_id: str | None = None, pos: str = LOCAL_POS) -> dict:
         """Balance of an account; masked when asked through a fleet vehicle card's session."""
         def read(conn: sqlite3.Connection) -> dict:
             bal = ledger.balance(conn, account_id)
@@ -114,7 +116,7 @@ class LoyaltyViews:
                                (account_id,)).fetchone()
             cards = conn.execute("SELECT card_number, role, state FROM loyalty_cards WHERE account_id = ?"
                                  " ORDER BY role, card_number", (account_id,)).fetchall()
-            masked = self._viewer_is_vehicle(conn, account_id, session_id)
+            masked = self._viewer_is_vehicle(conn, account_id, session_id, pos)
             return {
                 "account_id": account_id, "customer_id": row["customer_id"], "tier_id": row["tier_id"],
                 "is_fleet": bool(row["is_fleet"]),
@@ -127,13 +129,13 @@ class LoyaltyViews:
 
         return self.db.read(read)
 
-    def movements(self, account_id: str, session_id: str | None = None) -> dict:
+    def movements(self, account_id: str, session_id: str | None = None, pos: str = LOCAL_POS) -> dict:
         zone = ZoneInfo(self.rules().program.timezone)
 
         def read(conn: sqlite3.Connection) -> dict:
             if conn.execute("SELECT 1 FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone() is None:
                 raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            if self._viewer_is_vehicle(conn, account_id, session_id):
+            if self._viewer_is_vehicle(conn, account_id, session_id, pos):
                 raise LoyaltyError("fleet_card_cannot_view", "Las tarjetas de vehículo no pueden ver los puntos.",
                                    "Fleet vehicle cards cannot see the points.", status=403, field="session_id")
             return {"account_id": account_id, "timezone": zone.key,

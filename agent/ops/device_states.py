@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.ops.parts import part
+if TYPE_CHECKING:
+    from agent.station import Station
 
 # Reader class -> (stable device id, Spanish label).
 _READERS: dict[str, tuple[str, str]] = {
@@ -41,9 +42,9 @@ def _from_link(device_id: str, label: str, link: Any, *, simulated: bool = False
     return DeviceState(device_id, label, snap.state, simulated, snap.since, snap.reason, snap.for_s)
 
 
-def device_states(station: Any) -> list[DeviceState]:
+def device_states(station: Station) -> list[DeviceState]:
     out: list[DeviceState] = []
-    cards = part(station, "cards")
+    cards = station.cards
     if cards is not None:
         for reader in getattr(cards, "readers", []):
             name = type(reader).__name__
@@ -53,12 +54,12 @@ def device_states(station: Any) -> list[DeviceState]:
                 out.append(DeviceState(device_id, label, "down", reason=failed))
             elif hasattr(reader, "link"):
                 out.append(_from_link(device_id, label, reader.link))
-    fingerprint = part(station, "fingerprint")
+    fingerprint = station.fingerprint
     sensor = getattr(fingerprint, "sensor", None) if fingerprint is not None else None
     if sensor is not None and hasattr(sensor, "link"):
         simulated = bool(getattr(type(fingerprint), "simulated", False))
         out.append(_from_link("fingerprint", "Lector de huellas", sensor.link, simulated=simulated))
-    idcard = part(station, "idcard")
+    idcard = station.idcard
     if idcard is not None:
         out.append(_camera_state(idcard))
     return out

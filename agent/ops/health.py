@@ -12,10 +12,13 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.ops.device_states import DeviceState, device_states
-from agent.ops.parts import part, publisher
+from agent.ops.parts import publisher
+
+if TYPE_CHECKING:
+    from agent.station import Station
 
 Severity = Literal["degraded", "failing"]
 
@@ -23,6 +26,8 @@ Severity = Literal["degraded", "failing"]
 REASONS: dict[str, tuple[Severity, str, str]] = {
     "storage_error": ("failing", "La base de datos de la estación no responde.",
                       "The station database does not answer."),
+    "disk_full": ("failing", "El disco está lleno: una escritura falló y se rechazan operaciones nuevas (507).",
+                  "The disk is full: a write failed and new operations are refused (507)."),
     "disk_low": ("failing", "Queda poco espacio en disco ({free_mb} MB libres).",
                  "Little disk space left ({free_mb} MB free)."),
     "outbox_full": ("failing", "La cola de sincronización está llena: se rechazan operaciones nuevas (507).",
@@ -86,7 +91,7 @@ def _duration(seconds: float) -> str:
     return describe_duration(seconds)
 
 
-def assess(station: Any) -> Assessment:
+def assess(station: Station) -> Assessment:
     settings = station.settings
     limits = settings.monitoring
     reasons: list[Reason] = []
@@ -99,6 +104,8 @@ def assess(station: Any) -> Assessment:
     else:
         schema, stats, bundle = storage
     disk = _disk(settings, stats)
+    if getattr(station.db, "storage_problem", None) == "disk_full":  # set by the store, cleared by a commit
+        reasons.append(Reason("disk_full"))
     if disk.get("free_bytes") is not None and disk["free_bytes"] < limits.disk_free_min_bytes:
         reasons.append(Reason("disk_low", {"free_mb": disk["free_bytes"] // (1024 * 1024)}))
     reasons += _outbox_reasons(stats, disk, limits)
@@ -115,7 +122,7 @@ def assess(station: Any) -> Assessment:
     return Assessment(status, reasons, devices, disk, stats, bundle, storage is not None, schema)
 
 
-def _read_storage(station: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
+def _read_storage(station: Station) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
     from agent.store import outbox
 
     def read(conn: sqlite3.Connection) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
@@ -159,7 +166,7 @@ def _outbox_reasons(stats: dict[str, Any], disk: dict[str, Any], limits: Any) ->
     return out
 
 
-def _head_office_reasons(station: Any, limits: Any) -> list[Reason]:
+def _head_office_reasons(station: Station, limits: Any) -> list[Reason]:
     pub = publisher(station)
     if pub is None:
         return []  # no head office configured: an offline station by choice (the backlog age still counts)
@@ -170,19 +177,18 @@ def _head_office_reasons(station: Any, limits: Any) -> list[Reason]:
     return []
 
 
-def pins_in_use(station: Any) -> bool:
+def pins_in_use(station: Station) -> bool:
     """Attendant PINs matter on a station that reads loyalty cards or expects PIN bundles."""
     cards = station.settings.cards
     return bool(cards.pcsc.enabled or cards.magstripe.evdev_device or cards.magstripe.serial_port
                 or cards.pins.bundle_public_key)
 
 
-def _pin_reasons(station: Any, bundle: dict[str, Any] | None) -> list[Reason]:
+def _pin_reasons(station: Station, bundle: dict[str, Any] | None) -> list[Reason]:
     if not pins_in_use(station):
         return []
     out: list[Reason] = []
-    cards = part(station, "cards")
-    pins = getattr(cards, "pins", None)
+    pins = station.cards.pins
     if pins is not None and not pins.pepper_installed:
         out.append(Reason("pin_key_missing"))
     if bundle is None:

@@ -1,16 +1,17 @@
-"""Reading the running station's optional parts without importing ``agent.station`` (which
-imports everything): operations code takes the ``Station`` as ``Any`` and reads attributes."""
+"""Typed access to the running station's parts for operations code.
+
+``Station`` is imported for annotations only: ``agent.station`` imports operations (to attach the
+status message), so importing it at run time would be a cycle.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.queue.publisher import SyncPublisher
+    from agent.station import Station
 
 
-def part(station: Any, name: str) -> Any:
-    """The part called ``name`` (``cards``, ``sync``, ``idcard``, ``fingerprint``), or ``None``."""
-    return getattr(station, name, None)
-
-
-def publisher(station: Any) -> Any:
+def publisher(station: Station) -> SyncPublisher | None:
     """The MQTT publisher, or ``None`` when no head office is configured."""
-    sync = part(station, "sync")
-    return getattr(sync, "publisher", None) if sync is not None else None
+    return station.sync.publisher

@@ -1,12 +1,15 @@
 """Connect operations to a built station: the MQTT status message carries the health assessment."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.ops.parts import publisher
 
+if TYPE_CHECKING:
+    from agent.station import Station
 
-def attach(station: Any) -> None:
+
+def attach(station: Station) -> None:
     """Called once the station's parts exist (before they start)."""
     pub = publisher(station)
     if pub is not None:
