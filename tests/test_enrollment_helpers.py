@@ -76,7 +76,7 @@ def photos_required(tmp_path: Path) -> Iterator[tuple[TestClient, Station]]:
                              station={"country": "CO", "timezone": "America/Bogota"})
     services = build_station(settings)
     token = services.tokens.create("pos-1")
-    with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
         yield client, services
     services.close()
 
@@ -116,7 +116,7 @@ def test_photos_are_the_customers_after_a_restart_until_retention_purges_them(tm
                                  station={"country": "CO", "timezone": "America/Bogota"})
         station = build_station(settings)
         token = station.tokens.create(f"pos-{next(runs)}")
-        return TestClient(create_app(settings, station), headers={"Authorization": f"Bearer {token}"}), station
+        return TestClient(create_app(settings, station), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}), station
 
     client, station = start(30)
     with client:

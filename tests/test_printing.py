@@ -31,7 +31,7 @@ def client_for(tmp_path: Path, printer: dict | None):
         parts["printer"] = ReceiptPrinter(settings.printer)
     station = assemble_station(settings, db, **parts)
     token = station.tokens.create("pos-1")
-    client = TestClient(create_app(settings, station), headers={"Authorization": f"Bearer {token}"})
+    client = TestClient(create_app(settings, station), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"})
     return client, sessions, db
 
 

@@ -27,7 +27,7 @@ def sale(number: str, **who: object) -> dict:
 @pytest.fixture
 def api(tmp_path):
     app, token, sessions, clock, db = make_app(tmp_path, NOW)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         client.headers["Authorization"] = f"Bearer {token}"
         maria = client.post("/v1/customers", json=MARIA)
         assert maria.status_code == 201, maria.text

@@ -17,7 +17,7 @@ NOW = datetime(2026, 3, 10, 15, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def api(tmp_path):
     app, token, sessions, clock, db = make_app(tmp_path, NOW)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, sessions, clock, db
     db.close()

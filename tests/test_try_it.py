@@ -125,7 +125,12 @@ def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path
         services = build_station(settings)
         token = services.tokens.create("pos-1")
         try:
-            with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+            with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
+                if simulated:
+                    # A card the directory does not know is refused at the swipe, as on a real reader.
+                    unknown = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
+                    assert unknown.status_code == 404 and unknown.json()["code"] == "card_unknown"
+                    assert client.post("/v1/loyalty/cards", json={"card_number": "04A1B2C3"}).status_code == 201
                 r = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                 assert r.status_code == expected, r.text
                 if simulated:

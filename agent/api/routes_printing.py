@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.api.deps import get_station
+from agent.api.deps import get_station, require_client
 from agent.api.problems import problem_responses
 from agent.api.routes_loyalty import get_loyalty
 from agent.errors import AgentError
 from agent.loyalty.service import LoyaltyService
 from agent.printing.documents import PrintDocument, movements_document, slip_document, voucher_document
 from agent.station import Station
+from agent.tokens import Client
 
 router = APIRouter(prefix="/v1/documents", tags=["printing"])
 
@@ -34,9 +35,10 @@ def _now(station: Station) -> str:
     return datetime.now(ZoneInfo(station.settings.station.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def _movements(station: Station, loyalty: LoyaltyService, account_id: str, session_id: str | None) -> PrintDocument:
-    moves = loyalty.movements(account_id, session_id)  # 404 / 403 (fleet vehicle card) as the JSON route
-    account = loyalty.account(account_id, session_id)
+def _movements(station: Station, loyalty: LoyaltyService, account_id: str, session_id: str | None,
+               pos: str) -> PrintDocument:
+    moves = loyalty.movements(account_id, session_id, pos=pos)  # 404 / 403 (fleet vehicle card) as the JSON route
+    account = loyalty.account(account_id, session_id, pos=pos)
     return movements_document(station=station.settings.station.id, account_id=account_id, balance=account["balance"],
                               movements=moves["movements"], printed_at=_now(station), width=station.settings.printer.width)
 
@@ -71,15 +73,17 @@ _SESSION = Query(None, max_length=64, description="A fleet vehicle card's sessio
 @router.get("/movements/{account_id}", response_class=PlainTextResponse, summary="Last 30 movements, as text",
             responses={**_TEXT, **problem_responses({403: "Fleet vehicle card", 404: "Unknown account"})})
 def movements_text(account_id: str, session_id: str | None = _SESSION, station: Station = Depends(get_station),
-                   loyalty: LoyaltyService = Depends(get_loyalty)) -> PlainTextResponse:
-    return _text(station, _movements(station, loyalty, account_id, session_id))
+                   loyalty: LoyaltyService = Depends(get_loyalty),
+                   client: Client = Depends(require_client)) -> PlainTextResponse:
+    return _text(station, _movements(station, loyalty, account_id, session_id, client.id))
 
 
 @router.post("/movements/{account_id}/print", summary="Print the last 30 movements on the station printer",
              responses={**_PRINTED, **problem_responses({403: "Fleet vehicle card", 404: "Unknown account"})})
 async def movements_print(account_id: str, session_id: str | None = _SESSION, station: Station = Depends(get_station),
-                          loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
-    document = await run_in_threadpool(_movements, station, loyalty, account_id, session_id)
+                          loyalty: LoyaltyService = Depends(get_loyalty),
+                          client: Client = Depends(require_client)) -> dict:
+    document = await run_in_threadpool(_movements, station, loyalty, account_id, session_id, client.id)
     return await _print(station, document)
 
 

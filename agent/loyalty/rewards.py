@@ -110,11 +110,7 @@ def redeem(
     }
     append_event(conn, "points.redeemed", payload)
     if not delivered:
-        # Head office consolidates these into the weekly order (seed 002: "todos los lunes"); the
-        # warehouse gets a slip with the customer's data to deliver it.
-        append_event(conn, "reward.requested", payload | {"slip": slip_data(
-            conn, redemption_id=redemption_id, account_id=card.account_id, card_number=card.card_number,
-            reward=reward, quantity=request.quantity, points=points, station=station, at=iso(at))})
+        _queue_request(conn, payload, reward)
     status = "delivered" if delivered else "requested"
     response = {
         "redemption_id": redemption_id, "movement_id": movement.movement_id, "reward_id": reward["reward_id"],
@@ -164,6 +160,15 @@ def receive_stock(conn: sqlite3.Connection, *, request: StockMovementRequest, st
     })
     return {"movement_id": movement_id, "reward_id": request.reward_id, "kind": request.kind,
             "quantity": change, "stock": row["quantity"]}
+
+
+def _queue_request(conn: sqlite3.Connection, payload: dict, reward: sqlite3.Row) -> None:
+    """Head office consolidates requests into the weekly order (seed 002: "todos los lunes"); the
+    warehouse gets a slip with the customer's data to deliver it."""
+    append_event(conn, "reward.requested", payload | {"slip": slip_data(
+        conn, redemption_id=payload["redemption_id"], account_id=payload["account_id"],
+        card_number=payload["card_number"], reward=reward, quantity=payload["quantity"], points=-payload["points"],
+        station=payload["station"], at=payload["occurred_at"])})
 
 
 def slip_data(conn: sqlite3.Connection, *, redemption_id: str, account_id: str, card_number: str,

@@ -103,8 +103,8 @@ def test_serial_reader_lines_open_swipes_naming_reader_and_pos(tmp_path: Path) -
     created = [d for t, d in events if t == "swipe.created"]
     assert [(d["card_id"], d["card_type"]) for d in created] == [
         ("79927398713", "number"), ("04A1B2C3D4E5F6", "uid"), ("6012345678901234", "track2")]
-    assert all(d["reader"] == "isla-2" and d["pos"] == "pos-2" and d["source"] == "serial" for d in created)
+    assert all(d["reader"] == "isla-2" and d["reader_pos"] == "pos-2" and d["source"] == "serial" for d in created)
     failed = [d for t, d in events if t == "swipe.failed"]
-    assert failed == [{"reader": "isla-2", "pos": "pos-2", "code": "card_number_check_digit",
+    assert failed == [{"reader": "isla-2", "reader_pos": "pos-2", "code": "card_number_check_digit",
                        "message_es": "El número de tarjeta leído no es válido. Léala de nuevo.",
                        "message_en": "the card number read has a wrong check digit"}]
