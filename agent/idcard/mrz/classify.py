@@ -16,7 +16,7 @@ import numpy as np
 from agent.idcard.mrz.glyphs import CELL_H, MARGIN_Y, GlyphSet
 
 SEARCH_X = 3  # +- pixels searched around the expected cell position
-SEARCH_Y = 2
+SEARCH_Y = 1
 
 
 @functools.lru_cache(maxsize=4)
@@ -61,25 +61,21 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
 
 
 def classify_line(canvas: np.ndarray, count: int, glyphs: GlyphSet) -> np.ndarray:
-    """(count, len(ALPHABET)) correlation scores, cell by cell, tracking drift.
-
-    One ``matchTemplate`` per template over the whole line (normalized correlation at every
-    offset), then per cell the best offset near where it should be."""
-    cell_w = glyphs.cell_w
-    maps = np.stack([cv2.matchTemplate(canvas, image, cv2.TM_CCOEFF_NORMED) for image in glyphs.templates])
-    best_any = maps.max(axis=0)  # (rows, cols) best class score at each offset
-    scores = np.zeros((count, maps.shape[0]), np.float32)
-    drift_x, drift_y = 0, 0
-    rows, cols = best_any.shape
-    for i in range(count):
-        expected = SEARCH_X + (i + 1) * cell_w
-        x0, x1 = max(0, expected + drift_x - SEARCH_X), min(cols, expected + drift_x + SEARCH_X + 1)
-        y0, y1 = max(0, SEARCH_Y + drift_y - SEARCH_Y), min(rows, SEARCH_Y + drift_y + SEARCH_Y + 1)
-        if x0 >= x1 or y0 >= y1:
-            break
-        window = best_any[y0:y1, x0:x1]
-        by, bx = np.unravel_index(int(np.argmax(window)), window.shape)
-        scores[i] = maps[:, y0 + by, x0 + bx]
-        drift_x = int(np.clip(x0 + bx - expected, -cell_w // 3, cell_w // 3))
-        drift_y = int(np.clip(y0 + by - SEARCH_Y, -SEARCH_Y, SEARCH_Y))
-    return scores
+    """(count, len(ALPHABET)) normalized-correlation scores: for each cell, every template at
+    every offset within +-SEARCH_X/SEARCH_Y of where the cell should be, at the offset where some
+    template fits best. All cells in one matrix product (no per-cell Python loop of OpenCV calls).
+    The search is narrower than half a cell, so a neighbour can never be taken for the cell."""
+    cell_w, cell_h = glyphs.cell_w, glyphs.cell_h
+    windows = np.lib.stride_tricks.sliding_window_view(canvas, (cell_h, cell_w))
+    xs = (SEARCH_X + (np.arange(count)[:, None] + 1) * cell_w + np.arange(-SEARCH_X, SEARCH_X + 1)[None, :])
+    xs = np.clip(xs, 0, windows.shape[1] - 1)  # (count, nx)
+    ys = np.clip(np.arange(2 * SEARCH_Y + 1), 0, windows.shape[0] - 1)  # (ny,)
+    patches = windows[ys[:, None, None], xs[None, :, :]]  # (ny, count, nx, cell_h, cell_w)
+    ny, _, nx = patches.shape[:3]
+    flat = patches.reshape(-1, cell_h * cell_w)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+    correlation = (flat @ glyphs.vectors.T).reshape(ny, count, nx, -1)  # (ny, count, nx, classes)
+    per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
+    best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
+    return per_offset[np.arange(count), best]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.idcard.mrz.glyphs import ALPHABET
+import re
+
 from agent.idcard.parsers.mrz import COUNTRIES, check_digit
 
 DIGITS = "0123456789"
@@ -23,6 +25,8 @@ ALNUM = DIGITS + LETTERS
 MAX_GAP = 0.25  # a runner-up this far below the top score is not a plausible misread
 AMBIGUOUS = 0.04  # two fixes closer than this in cost: refuse
 MIN_MARGIN = 0.08  # uncovered fields (state, sex): the winner must lead by this much
+MIN_CELL_SCORE = 0.35  # a cell this unlike every glyph is a smudge or glare: no read
+_NAMES_RE = re.compile(r"^[A-Z]+(<[A-Z]+)*(<<[A-Z]+(<[A-Z]+)*)?<*$")  # SURNAMES<<GIVEN<NAMES<<<
 
 Pos = tuple[int, int]  # (line, column)
 
@@ -35,6 +39,8 @@ class Layout:
     checks: tuple[tuple[tuple[Pos, ...], Pos], ...]  # (field positions, check digit position), composite last
     state: tuple[Pos, Pos, Pos]
     sex: Pos
+    states: tuple[str, ...]  # issuing states accepted for this layout
+    names: tuple[int, int, int]  # line, start, stop of SURNAMES<<GIVEN<NAMES
 
 
 def _span(line: int, start: int, stop: int) -> tuple[Pos, ...]:
@@ -62,7 +68,7 @@ TD1 = Layout(3, 30, _classes([
 ]), (
     (_span(0, 5, 14), (0, 14)), (_span(1, 0, 6), (1, 6)), (_span(1, 8, 14), (1, 14)),
     (_span(0, 5, 30) + _span(1, 0, 7) + _span(1, 8, 15) + _span(1, 18, 29), (1, 29)),
-), ((0, 2), (0, 3), (0, 4)), (1, 7))
+), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30))
 
 TD3 = Layout(2, 44, _classes([
     (_span(1, 0, 2), ALNUM + "<"), (_span(1, 2, 9), NUMBERS), (_span(1, 28, 42), NUMBERS),
@@ -73,7 +79,7 @@ TD3 = Layout(2, 44, _classes([
 ]), (
     (_span(1, 0, 9), (1, 9)), (_span(1, 13, 19), (1, 19)), (_span(1, 21, 27), (1, 27)),
     (_span(1, 0, 10) + _span(1, 13, 20) + _span(1, 21, 43), (1, 43)),
-), ((0, 2), (0, 3), (0, 4)), (1, 20))
+), ((0, 2), (0, 3), (0, 4)), (1, 20), tuple(COUNTRIES), (0, 5, 44))
 
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
@@ -124,7 +130,7 @@ def _fix_check(text: list[list[str]], ranked: dict[Pos, list[tuple[float, str]]]
 def _state(scores: np.ndarray, layout: Layout) -> str:
     """The served issuing state the three cells look most like, if it clearly wins."""
     totals = sorted(((sum(float(scores[l][c][_INDEX[ch]]) for (l, c), ch in zip(layout.state, code)), code)
-                     for code in COUNTRIES), reverse=True)
+                     for code in layout.states), reverse=True)
     if totals[0][0] - totals[1][0] < MIN_MARGIN:
         raise Unreadable("issuing_state")
     return totals[0][1]
@@ -132,8 +138,13 @@ def _state(scores: np.ndarray, layout: Layout) -> str:
 
 def correct(scores: np.ndarray, layout: Layout) -> str:
     """Validated MRZ text (lines joined by newlines) from (lines, width, len(ALPHABET)) scores."""
+    if float(scores.max(axis=2).min()) < MIN_CELL_SCORE:
+        raise Unreadable("smudged_cell")
     ranked = {(l, c): _allowed_scores(scores, layout, (l, c)) for l in range(layout.lines) for c in range(layout.width)}
     text = [[ranked[(l, c)][0][1] for c in range(layout.width)] for l in range(layout.lines)]
+    line, start, stop = layout.names
+    if not _NAMES_RE.match("".join(text[line][start:stop])):
+        raise Unreadable("names_shape")
     sex = ranked[layout.sex]
     if sex[0][0] - sex[1][0] < MIN_MARGIN:
         raise Unreadable("sex")

@@ -33,7 +33,7 @@ class GlyphSet:
     cell_w: int  # template width = the font's pitch at CELL_H cap height
     cell_h: int  # template height, margins included
     images: np.ndarray  # (len(ALPHABET), cell_h, cell_w) float32, ink = 1, paper = 0
-    templates: tuple[np.ndarray, ...]  # the same images, one contiguous array each (for matchTemplate)
+    vectors: np.ndarray  # (len(ALPHABET), cell_h * cell_w) zero-mean, unit-norm (for correlation)
     pitch_to_cap: float  # the font's advance width / cap height (for locating lines)
 
 
@@ -78,4 +78,7 @@ def glyph_set(blur_sigma: float = 0.6) -> GlyphSet:
         if blur_sigma > 0:
             small = cv2.GaussianBlur(small, (0, 0), blur_sigma)
         images[index] = small
-    return GlyphSet(cell_w, cell_h, images, tuple(np.ascontiguousarray(i) for i in images), advance / cap_height)
+    flat = images.reshape(len(ALPHABET), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    vectors = (flat / np.linalg.norm(flat, axis=1, keepdims=True)).astype(np.float32)
+    return GlyphSet(cell_w, cell_h, images, vectors, advance / cap_height)

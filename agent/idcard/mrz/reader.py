@@ -18,7 +18,8 @@ from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
 from agent.idcard.mrz.glyphs import glyph_set
 from agent.idcard.mrz.locate import LineBox, find_blocks, level, split_lines
 
-MIN_MEAN_SCORE = 0.55  # below this the "characters" are not OCR-B text at all
+MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
+DIRECTION_MARGIN = 0.05  # the right way up must correlate this much better than upside down
 
 
 @dataclass
@@ -44,32 +45,45 @@ def _line_sets(boxes: list[LineBox]) -> list[tuple[Layout, list[LineBox]]]:
     return sets
 
 
-def _read_levelled(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
+def _scored(levelled: np.ndarray) -> list[tuple[Layout, np.ndarray]]:
     glyphs = glyph_set()
     _, boxes = split_lines(levelled)
-    for layout, group in _line_sets(boxes):
-        scores = np.stack([classify_line(line_canvas(levelled, b.top, b.bottom, b.left, b.right, layout.width, glyphs),
-                                         layout.width, glyphs) for b in group])
-        if float(scores.max(axis=2).mean()) < MIN_MEAN_SCORE:
-            attempt.reasons.append("not_ocr_b")
-            continue
-        attempt.zone_seen = True
-        try:
-            return correct(scores, layout)
-        except Unreadable as exc:
-            attempt.reasons.append(exc.reason)
-    return None
+    return [(layout, np.stack([classify_line(line_canvas(levelled, b.top, b.bottom, b.left, b.right, layout.width,
+                                                         glyphs), layout.width, glyphs) for b in group]))
+            for layout, group in _line_sets(boxes)]
+
+
+def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
+    """Both reading directions are scored; only the clearly better one is corrected. Upside-down
+    OCR-B still correlates ~0.75 with some glyph, and checking it too would give the corrector
+    a second, wrong chance to find a text that happens to validate."""
+    candidates = [(float(scores.max(axis=2).mean()), layout, scores)
+                  for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))
+                  for layout, scores in _scored(image)]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda item: -item[0])
+    mean, layout, scores = candidates[0]
+    if mean < MIN_MEAN_SCORE:
+        attempt.reasons.append("not_ocr_b")
+        return None
+    attempt.zone_seen = True
+    if len(candidates) > 1 and candidates[1][1] is layout and mean - candidates[1][0] < DIRECTION_MARGIN:
+        attempt.reasons.append("direction_unclear")
+        return None
+    try:
+        return correct(scores, layout)
+    except Unreadable as exc:
+        attempt.reasons.append(exc.reason)
+        return None
 
 
 def read_mrz(gray: np.ndarray, budget_ms: float = 150.0) -> MrzAttempt:
     start = time.perf_counter()
     attempt = MrzAttempt()
     for block in find_blocks(gray):
-        levelled = level(gray, block)
-        for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180)):
-            attempt.text = _read_levelled(image, attempt)
-            if attempt.text or (time.perf_counter() - start) * 1000 > budget_ms:
-                attempt.ms = (time.perf_counter() - start) * 1000
-                return attempt
+        attempt.text = _read_block(level(gray, block), attempt)
+        if attempt.text or (time.perf_counter() - start) * 1000 > budget_ms:
+            break
     attempt.ms = (time.perf_counter() - start) * 1000
     return attempt
