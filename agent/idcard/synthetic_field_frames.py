@@ -176,14 +176,19 @@ def _camera(frame: np.ndarray, sym_center: np.ndarray | None, rng: random.Random
     return frame
 
 
-def make_field_frame(rng: random.Random, kind: str | None = None) -> FieldFrame:
+def make_field_frame(rng: random.Random, kind: str | None = None, *, camera: random.Random | None = None,
+                     jitter_deg: float = 0.0) -> FieldFrame:
+    """One frame. ``camera`` draws the camera's part (light, glare, blur, shutter, noise, JPEG)
+    apart from the card's: the same card seed with other camera seeds and a few degrees of
+    ``jitter_deg`` is the same card held under the camera for a burst of frames."""
     kind = kind or rng.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()))[0]
+    camera = camera or rng
     rng_state = rng.getstate()
     module = rng.uniform(2.0, 4.5)
     for _ in range(30):  # the frame's module size is the spec: shrink the card only as far as 2 px
         rng.setstate(rng_state)
         card, payload, symbology, sym_xy = _card(kind, rng, module)
-        angle = rng.uniform(0, 360)
+        angle = rng.uniform(0, 360) + camera.uniform(-jitter_deg, jitter_deg)
         ch, cw = card.shape[:2]
         rad = math.radians(angle)
         fit = min(0.95 * W / (abs(math.cos(rad)) * cw + abs(math.sin(rad)) * ch),
@@ -217,8 +222,8 @@ def make_field_frame(rng: random.Random, kind: str | None = None) -> FieldFrame:
         _thumb(frame, corners, rng)
     params = {"angle": round(angle, 1), "tilt": round(tilt, 3), "module": round(module * scale, 2), "printed": printed}
     sym_center = cv2.perspectiveTransform(np.float32([[sym_xy]]), matrix)[0, 0] if sym_xy else None
-    frame = _camera(frame, sym_center, rng, params)
-    quality = rng.randint(55, 95)
+    frame = _camera(frame, sym_center, camera, params)
+    quality = camera.randint(55, 95)
     ok, jpeg = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     params["jpeg_quality"] = quality

@@ -116,15 +116,18 @@ def _placement(card_w: int, card_h: int, angle: float, tilt: float, rng: random.
     return cv2.getPerspectiveTransform(src, pts + center)
 
 
-def make_mrz_frame(rng: random.Random, kind: str | None = None, **fixed: float) -> MrzFrame:
+def make_mrz_frame(rng: random.Random, kind: str | None = None, *, camera: random.Random | None = None,
+                   jitter_deg: float = 0.0, **fixed: float) -> MrzFrame:
     """One frame; ``fixed`` pins: char_px (MRZ cap height in the frame), angle, tilt, light, glare,
-    blur, noise, quality."""
+    blur, noise, quality. ``camera`` draws light, glare, blur, noise and JPEG apart from the card
+    (same card seed, other camera seeds and ``jitter_deg``: a burst of frames of one card)."""
     kind = kind or rng.choices(list(DEFAULT_WEIGHTS), weights=list(DEFAULT_WEIGHTS.values()))[0]
+    cam = camera or rng
     person = _person(kind, rng) if kind in MRZ_KINDS else None
     mrz = samples.td1_mrz(person, expiry=f"{rng.randint(2026, 2036)}-{rng.randint(1, 12):02d}-15",
                           card_serial=f"{rng.randint(0, 999_999_999):09d}") if person else None
     char_px = fixed.get("char_px", rng.uniform(14, 40))
-    angle = fixed.get("angle", rng.uniform(0, 360))
+    angle = fixed.get("angle", rng.uniform(0, 360)) + cam.uniform(-jitter_deg, jitter_deg)
     tilt = fixed.get("tilt", rng.uniform(0, 0.12))
     while True:
         card = _card(kind, mrz, rng, char_px / 2.45)
@@ -136,21 +139,21 @@ def make_mrz_frame(rng: random.Random, kind: str | None = None, **fixed: float) 
     warped = cv2.warpPerspective(card, matrix, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.full(card.shape[:2], 255, np.uint8), matrix, (FRAME_W, FRAME_H))
     frame[mask > 127] = warped[mask > 127]
-    light = fixed.get("light", rng.uniform(0.35, 1.0))
+    light = fixed.get("light", cam.uniform(0.35, 1.0))
     img = frame.astype(np.float32) * light
-    glare = bool(fixed.get("glare", rng.random() < 0.4))
+    glare = bool(fixed.get("glare", cam.random() < 0.4))
     if glare:
         gmask = np.zeros((FRAME_H, FRAME_W), np.float32)
         corners = cv2.perspectiveTransform(np.float32([[[0, 0]], [[card.shape[1], card.shape[0]]]]), matrix)
-        center = tuple(int(v) for v in corners[rng.randrange(2)][0] * 0.4 + corners.mean(axis=0)[0] * 0.6)
-        cv2.ellipse(gmask, center, (rng.randint(50, 180), rng.randint(25, 90)), rng.uniform(0, 180), 0, 360, 1.0, -1)
-        img += cv2.GaussianBlur(gmask, (0, 0), 20)[:, :, None] * rng.uniform(40, 120)
-    blur = fixed.get("blur", rng.uniform(0, 1.3))
+        center = tuple(int(v) for v in corners[cam.randrange(2)][0] * 0.4 + corners.mean(axis=0)[0] * 0.6)
+        cv2.ellipse(gmask, center, (cam.randint(50, 180), cam.randint(25, 90)), cam.uniform(0, 180), 0, 360, 1.0, -1)
+        img += cv2.GaussianBlur(gmask, (0, 0), 20)[:, :, None] * cam.uniform(40, 120)
+    blur = fixed.get("blur", cam.uniform(0, 1.3))
     if blur > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), blur)
-    noise = fixed.get("noise", rng.uniform(1, 8))
-    img += np.random.default_rng(rng.randrange(1 << 30)).normal(0, noise, img.shape).astype(np.float32)
-    quality = int(fixed.get("quality", rng.randint(60, 95)))
+    noise = fixed.get("noise", cam.uniform(1, 8))
+    img += np.random.default_rng(cam.randrange(1 << 30)).normal(0, noise, img.shape).astype(np.float32)
+    quality = int(fixed.get("quality", cam.randint(60, 95)))
     ok, jpeg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     params = {"char_px": round(char_px, 1), "angle": round(angle, 1), "tilt": round(tilt, 3), "light": round(light, 2),
