@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -142,7 +143,9 @@ def main(argv: list[str]) -> int:
               f"{sum(t is None for t in truths)} without")
         print(HEADER)
         decoders: list[tuple[str, Decoder, int]] = [("raw zxing-cpp", raw_zxing, len(grays))]
-        if corpus == "MRZ":
+        if corpus == "MRZ" and shutil.which("tesseract") is None:
+            print("raw Tesseract / Tesseract on our zone: n/a (tesseract-ocr is not installed)")
+        elif corpus == "MRZ":
             decoders += [("raw Tesseract, whole frame", tesseract_whole_frame, args.tesseract_frames),
                          ("Tesseract on our levelled zone", tesseract_on_levelled_zone, args.tesseract_frames),
                          ("our OCR-B classifier (same frames)", reader_decoder(reader), args.tesseract_frames)]

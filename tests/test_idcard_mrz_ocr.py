@@ -233,3 +233,21 @@ def test_cli_decode_reads_an_mrz_image(tmp_path: Path, capsys) -> None:
     record = json.loads(out.getvalue())
     assert record["format"] == "MRZ" and record["document"]["document_type"] == "RUT"
     assert record["document"]["document_number"] == frame.person.number
+
+
+def test_without_the_ocr_b_font_barcodes_still_read_and_mrz_is_switched_off(monkeypatch, caplog) -> None:
+    from agent.idcard.mrz import glyphs
+    from agent.idcard.synthetic_frames import make_frame
+
+    mrz_frame = make_mrz_frame(random.Random(2), "ar_mrz", angle=0, char_px=25, **EASY)  # drawn with the font
+    monkeypatch.setattr(glyphs, "FONT_PATHS", (Path("/nonexistent/OCRB.otf"),))
+    glyphs.glyph_set.cache_clear()
+    try:
+        reader = FrameReader(DecodePipeline())
+        assert reader.read(_gray(mrz_frame)).document is None and reader.mrz is False
+        assert "fonts-ocr-b" in caplog.text
+        card = make_frame(random.Random(1), "co_cedula", angle=20, tilt=0.02, light=0.9, glare=0, blur=0.4, noise=2,
+                          quality=90, module=3.0)
+        assert reader.read(_gray(card)).document is not None
+    finally:
+        glyphs.glyph_set.cache_clear()

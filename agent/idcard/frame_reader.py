@@ -8,16 +8,19 @@ attendant is told the card was recognised but not read, not that it is not an id
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from agent.idcard.errors import IdCardError
+from agent.idcard.mrz.glyphs import FontMissing
 from agent.idcard.mrz.reader import read_mrz
 from agent.idcard.parsers import parse_any
 from agent.idcard.pipeline import DecodePipeline, to_gray
 from agent.idcard.schema import IdDocument
 
+log = logging.getLogger(__name__)
 MRZ_UNREADABLE_ES = "cédula digital: la banda MRZ no se pudo leer; acerque la tarjeta o digite el número"
 MRZ_UNREADABLE_EN = "digital ID card: the MRZ could not be read; move the card closer or type the number"
 
@@ -39,7 +42,13 @@ class FrameReader:
         self.mrz_budget_ms = mrz_budget_ms
 
     def _from_mrz(self, gray: np.ndarray, result: FrameResult) -> bool:
-        attempt = read_mrz(gray, self.mrz_budget_ms)
+        try:
+            attempt = read_mrz(gray, self.mrz_budget_ms)
+        except FontMissing:
+            # A station without the OCR-B font still reads barcodes; say so once, loudly.
+            log.warning("MRZ reading is off: the OCR-B font is missing (install the Debian package fonts-ocr-b)")
+            self.mrz = False
+            return False
         if attempt.text is None:
             result.mrz_seen = attempt.zone_seen
             return False
