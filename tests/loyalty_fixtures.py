@@ -7,6 +7,8 @@ depends only on its ``require_authorized_session`` contract (``agent.loyalty.ses
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -17,13 +19,13 @@ from agent.loyalty.directory import AccountIn, CardIn, DirectoryDelta, RewardIn,
 from agent.loyalty.models import EarnRule, FirstUseBonusRule, PromotionRule, RuleProgram
 from agent.loyalty.service import LoyaltyService
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 
 STATION = "ST01"
 
 
 def migrations() -> list[tuple[str, str]]:
-    return all_migrations()
+    return list(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,20 @@ class FakeSessions:
         self.sessions[session_id] = Swipe(session_id, card_number, attendant_id)
         return session_id
 
-    def require_authorized_session(self, session_id: str) -> Swipe:
+    def require_authorized_session(self, session_id: str, pos: str = "local") -> Swipe:
         try:
             return self.sessions[session_id]
         except KeyError:
             raise AgentError("session_not_authorized", "Sesión no autorizada.", "Session not authorized.",
                              status=403) from None
+
+    @contextmanager
+    def use(self, session_id: str, pos: str = "local") -> Iterator[Swipe]:
+        """Unlimited uses: these tests are about the booking; tests/cards check one use per PIN."""
+        yield self.require_authorized_session(session_id, pos)
+
+    def give_back(self, session_id: str) -> None:
+        pass
 
 
 class Clock:
@@ -116,14 +126,11 @@ def make_app(tmp_path: Path, at: datetime):
     """The real FastAPI app over a real database (``create_app`` mounts the loyalty router)."""
     from agent.api.app import create_app
     from agent.config import Settings
-    from agent.customers.service import CustomerService
-    from agent.services import Services
-    from agent.tokens import TokenStore
+    from agent.station import assemble_station
 
     service, sessions, clock, db = make_service(tmp_path, at)
     settings = Settings(storage={"data_dir": tmp_path})
-    services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db),
-                        extras={"loyalty": service})
+    services = assemble_station(settings, db, loyalty=service)
     app = create_app(settings, services)
     token = services.tokens.create("pos-1")
     return app, token, sessions, clock, db

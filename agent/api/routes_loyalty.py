@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from agent.api.deps import get_services, require_client
+from agent.api.deps import get_station, require_client
 from agent.api.idempotency import IDEMPOTENCY_KEY, check_key, created
 from agent.api.problems import problem_responses
 from agent.errors import AgentError
@@ -25,7 +25,7 @@ from agent.loyalty.requests import (
     VoidRequest,
 )
 from agent.loyalty.service import LoyaltyService
-from agent.services import Services
+from agent.station import Station
 from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["loyalty"])
@@ -34,7 +34,9 @@ router = APIRouter(prefix="/v1", tags=["loyalty"])
 # Reads use a read transaction, so they never hit the sync-queue budget (507).
 _NOT_CONFIGURED = problem_responses({503: "Loyalty program not configured (`loyalty_not_configured`)"})
 _READS = {**_NOT_CONFIGURED, **problem_responses({
-    403: "Session not authorized, another account's card, or a fleet vehicle card",
+    403: "Session not authorized (`swipe_session_not_authorized`), its PIN entered at another POS "
+         "(`swipe_session_other_pos`), its one authorized sale or redemption already used "
+         "(`swipe_authorization_used`), another account's card, or a fleet vehicle card",
     404: "Unknown sale, account, card or reward",
     409: "Card blocked, replaced or unassigned",
     422: "Validation failed (per-field errors)",
@@ -49,8 +51,8 @@ _UNSWIPED = {status: entry for status, entry in _ERRORS.items() if status != 403
 _REPLAYABLE = created("Booked (or, with `Idempotent-Replayed`, the stored first answer)")
 
 
-def get_loyalty(services: Services = Depends(get_services)) -> LoyaltyService:
-    loyalty = services.extras.get("loyalty")
+def get_loyalty(station: Station = Depends(get_station)) -> LoyaltyService:
+    loyalty = station.loyalty
     if loyalty is None:
         raise AgentError("loyalty_not_configured", "El programa de fidelización no está configurado.",
                          "The loyalty program is not configured.", status=503)
@@ -74,14 +76,15 @@ def _answer(body: dict, replayed: bool, status: int = 201) -> JSONResponse:
 def post_sale(body: SaleRequest, loyalty: LoyaltyService = Depends(get_loyalty),
               client: Client = Depends(require_client),
               idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
-    answer, replayed = loyalty.sale(body, _scoped_key(client, idempotency_key))
+    answer, replayed = loyalty.sale(body, _scoped_key(client, idempotency_key), pos=client.id)
     return _answer(answer, replayed)
 
 
 @router.post("/sales/simulate", summary="Points a sale would earn, with explanation; books nothing",
              responses=_READS)
-def simulate_sale(body: SimulateRequest, loyalty: LoyaltyService = Depends(get_loyalty)) -> JSONResponse:
-    return JSONResponse(loyalty.simulate(body).model_dump(mode="json"))
+def simulate_sale(body: SimulateRequest, loyalty: LoyaltyService = Depends(get_loyalty),
+                  client: Client = Depends(require_client)) -> JSONResponse:
+    return JSONResponse(loyalty.simulate(body, pos=client.id).model_dump(mode="json"))
 
 
 @router.post("/sales/returns", status_code=201, summary="Return lines or an amount of a sale",
@@ -105,20 +108,21 @@ def post_void(body: VoidRequest, loyalty: LoyaltyService = Depends(get_loyalty),
 @router.get("/accounts/{account_id}", summary="Account and balance (masked for fleet vehicle cards)",
             responses=_READS)
 def get_account(account_id: str, session_id: str | None = Query(None, max_length=64),
-                loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
-    return loyalty.account(account_id, session_id)
+                loyalty: LoyaltyService = Depends(get_loyalty), client: Client = Depends(require_client)) -> dict:
+    return loyalty.account(account_id, session_id, pos=client.id)
 
 
 @router.get("/accounts/{account_id}/movements", summary="Last 30 point movements", responses=_READS)
 def get_movements(account_id: str, session_id: str | None = Query(None, max_length=64),
-                  loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
-    return loyalty.movements(account_id, session_id)
+                  loyalty: LoyaltyService = Depends(get_loyalty), client: Client = Depends(require_client)) -> dict:
+    return loyalty.movements(account_id, session_id, pos=client.id)
 
 
 @router.get("/loyalty/swipes/{session_id}", summary="What to show for a swiped card: balance, messages",
             responses=_READS)
-def get_swipe(session_id: str, loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
-    return loyalty.swipe_info(session_id)
+def get_swipe(session_id: str, loyalty: LoyaltyService = Depends(get_loyalty),
+              client: Client = Depends(require_client)) -> dict:
+    return loyalty.swipe_info(session_id, pos=client.id)
 
 
 @router.get("/rewards", summary="Rewards catalog with station stock", responses=_NOT_CONFIGURED)
@@ -131,7 +135,7 @@ def get_rewards(loyalty: LoyaltyService = Depends(get_loyalty)) -> dict:
 def post_redemption(body: RedeemRequest, loyalty: LoyaltyService = Depends(get_loyalty),
                     client: Client = Depends(require_client),
                     idempotency_key: str | None = IDEMPOTENCY_KEY) -> JSONResponse:
-    answer, replayed = loyalty.redeem(body, _scoped_key(client, idempotency_key))
+    answer, replayed = loyalty.redeem(body, _scoped_key(client, idempotency_key), pos=client.id)
     return _answer(answer, replayed)
 
 

@@ -19,6 +19,8 @@ from agent.biometric.sensor import TEMPLATE_FORMAT, FingerprintSensor, Reconnect
 from agent.biometric.templates import TemplateStore, check_finger
 from agent.errors import AgentError
 from agent.ids import new_id
+from agent.telemetry import TELEMETRY
+from agent.lifecycle import Part
 
 ConsentCheck = Callable[[str], bool]  # customer id -> has a recorded biometric consent
 PromptHook = Callable[[str, str, str], None]  # (operation kind, customer id, prompt code), simulated mode
@@ -56,6 +58,9 @@ class Operation:
     def finish(self, state: State, result: dict[str, Any] | None = None, error: AgentError | None = None) -> None:
         with self._changed:
             self.state, self.result, self.error = state, result, error
+        # /metrics: outcomes by kind; a failure is counted by its stable code (no_finger, ...).
+        TELEMETRY.count("fingerprint_operations", kind=self.kind,
+                        outcome=error.code if state == "failed" and error is not None else state)
         self.emit("state", state)
 
     def wait_finished(self, timeout_s: float) -> bool:
@@ -86,7 +91,7 @@ class OperationNotFound(AgentError):
                          "Fingerprint operation not found", status=404)
 
 
-class BiometricService:
+class BiometricService(Part):
     def __init__(self, sensor: FingerprintSensor, templates: TemplateStore, consent: ConsentCheck,
                  prompt_hook: PromptHook | None = None) -> None:
         self.sensor = sensor
@@ -97,7 +102,7 @@ class BiometricService:
         self._lock = threading.Lock()
         self._monitor: ReconnectMonitor | None = None
 
-    # -- lifecycle (Services.extras protocol: health() and stop()) ----------------------------
+    # -- lifecycle (agent.lifecycle: the station calls stop() and health(); the monitor starts at build) --
     def start_monitor(self) -> None:
         self._monitor = ReconnectMonitor(self.sensor, self.sensor.settings.reconnect_every_s)
         self._monitor.start()

@@ -42,6 +42,22 @@ class PinSettings(_Section):
     max_failures: int = Field(5, ge=1, le=20, description="Failed PINs in a row before a lockout.")
     lockout_base_s: int = Field(300, ge=1, description="First lockout; doubles each further lockout.")
     lockout_max_s: int = Field(24 * 3600, ge=1)
+    lockout_forget_s: int = Field(
+        24 * 3600, ge=60,
+        description="Escalation memory: lockouts are forgotten only after this long without a failure "
+                    "(a correct PIN does not reset them).")
+    station_max_failures: int = Field(
+        30, ge=1, le=1000,
+        description="Failed PINs across all attendants within station_window_s before every PIN check "
+                    "at the station pauses (stops one PIN being tried against many attendant codes).")
+    station_window_s: int = Field(600, ge=10, description="Window in which station_max_failures count.")
+    station_lockout_s: int = Field(300, ge=1, description="How long PIN checks pause after station_max_failures.")
+    max_parallel_checks: int = Field(
+        2, ge=1, le=16,
+        description="PIN checks computed at once (each argon2id check takes about 19 MiB); others wait.")
+    check_wait_s: float = Field(
+        2.0, gt=0, le=30,
+        description="How long a PIN check waits for a free slot before a 503 pin_checks_busy with Retry-After.")
 
 
 class CardsSettings(_Section):
@@ -51,3 +67,8 @@ class CardsSettings(_Section):
     session_ttl_s: int = Field(120, ge=5, le=3600, description="How long a swipe waits for the PIN.")
     authorized_ttl_s: int = Field(300, ge=10, le=3600,
                                   description="How long an authorized swipe may be used by a sale.")
+    authorized_uses: int = Field(1, ge=1, le=20,
+                                 description="Sales or redemptions one PIN entry authorizes (then the PIN is "
+                                             "asked again).")
+    pin_attempts_per_swipe: int = Field(3, ge=1, le=20,
+                                        description="Wrong PINs on one swipe before it is closed (swipe again).")

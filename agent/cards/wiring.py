@@ -9,13 +9,15 @@ from agent.cards.events import EventHub
 from agent.cards.pin_bundle import load_public_key
 from agent.cards.pins import AttendantPins, load_pepper
 from agent.cards.sessions import SwipeSessions
+from agent.drivers.extras import MissingExtra, UnavailableReader
 from agent.errors import AgentError
+from agent.lifecycle import Part
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
 
 
-class CardStation:
+class CardStation(Part):
     """Owns the readers; ``sessions`` is what the API and sales use."""
 
     def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any) -> None:
@@ -29,18 +31,19 @@ class CardStation:
                                   public_key=public_key)
         self.hub = EventHub()
         self.sessions = SwipeSessions(self.pins, self.hub, session_ttl_s=cards.session_ttl_s,
-                                      authorized_ttl_s=cards.authorized_ttl_s)
+                                      authorized_ttl_s=cards.authorized_ttl_s,
+                                      authorized_uses=cards.authorized_uses,
+                                      pin_attempts_per_swipe=cards.pin_attempts_per_swipe)
         self.readers: list[Any] = []
         self.started: list[Any] = []
         self.failed: dict[str, str] = {}
         if cards.pcsc.enabled:
-            from agent.drivers.pcsc_reader import MifareKey, PcscCardReader, PcscReaderConfig
-
-            keys = tuple(MifareKey(bytes.fromhex(k.split(":")[-1]), "B" if k.startswith("B:") else "A")
-                         for k in cards.pcsc.classic_keys)
-            config = PcscReaderConfig(reader_pattern=cards.pcsc.reader_pattern, ntag_pages=cards.pcsc.ntag_pages,
-                                      classic_blocks=tuple(cards.pcsc.classic_blocks), classic_keys=keys)
-            self.readers.append(PcscCardReader(self.sessions.on_card_read, config, on_error=self.sessions.on_card_error))
+            try:
+                from agent.drivers.pcsc_reader import MifareKey, PcscCardReader, PcscReaderConfig
+            except MissingExtra as exc:  # reported as a failed reader; the rest of the agent runs
+                self.readers.append(UnavailableReader("PcscCardReader", exc))
+            else:
+                self._add_pcsc(cards, MifareKey, PcscCardReader, PcscReaderConfig)
         if cards.magstripe.evdev_device:
             from agent.drivers.magstripe_evdev import EvdevMagstripeReader
 
@@ -51,6 +54,16 @@ class CardStation:
 
             self.readers.append(SerialCardReader(cards.magstripe.serial_port, self.sessions.on_stripe,
                                                  baudrate=cards.magstripe.serial_baudrate))
+
+    def _add_pcsc(self, cards: CardsSettings, key_type: Any, reader_type: Any, config_type: Any) -> None:
+        keys = tuple(key_type(bytes.fromhex(k.split(":")[-1]), "B" if k.startswith("B:") else "A")
+                     for k in cards.pcsc.classic_keys)
+        config = config_type(reader_pattern=cards.pcsc.reader_pattern, ntag_pages=cards.pcsc.ntag_pages,
+                             classic_blocks=tuple(cards.pcsc.classic_blocks), classic_keys=keys)
+        self.readers.append(reader_type(self.sessions.on_card_read, config, on_error=self.sessions.on_card_error))
+
+    def _name(self, reader: Any) -> str:
+        return reader.name if isinstance(reader, UnavailableReader) else type(reader).__name__
 
     def start(self) -> None:
         # Said when the agent starts, not when the parts are built: tools that build them (CLI
@@ -64,9 +77,9 @@ class CardStation:
             try:
                 reader.start()
             except Exception as exc:  # noqa: BLE001 - device errors come in many types (OSError, termios, evdev)
-                log.error("card reader %s could not start: %s", type(reader).__name__, exc)
-                self.failed[type(reader).__name__] = type(exc).__name__
-        self.started = [r for r in self.readers if type(r).__name__ not in self.failed]
+                log.error("card reader %s could not start: %s", self._name(reader), exc)
+                self.failed[self._name(reader)] = type(exc).__name__
+        self.started = [r for r in self.readers if self._name(r) not in self.failed]
 
     def stop(self) -> None:
         for reader in self.started:
@@ -80,5 +93,5 @@ class CardStation:
             connected = getattr(reader, "connected", None)
             if connected is not None and not connected.is_set():
                 failed[type(reader).__name__] = "disconnected"
-        return {"state": "error" if failed else "ok", "readers": [type(r).__name__ for r in self.readers],
+        return {"state": "error" if failed else "ok", "readers": [self._name(r) for r in self.readers],
                 "failed_readers": failed, "pin_key_installed": self.pins.pepper_installed}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from agent.drivers.camera import CameraError, FrameSource, capture_until
+from agent.drivers.transitions import LinkState
 from agent.idcard.config import IdCardSettings
 from agent.idcard.errors import CaptureError
 from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
@@ -25,6 +27,7 @@ from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.quality import QualityReport, assess
 from agent.idcard.schema import IdDocument
 from agent.idcard.vault import SIDES, ImageVault
+from agent.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ class IdCardService:
         self.reader = FrameReader(self.pipeline)
         self._sessions: dict[str, CaptureSession] = {}
         self._lock = threading.Lock()
+        # A camera that cannot be opened (or gives no frame) is a device lost until one works:
+        # logged once, reported by health and metrics.
+        self.camera_link = LinkState(log, "cámara de documentos")
 
     def start_capture(self) -> str:
         capture_id = secrets.token_hex(12)
@@ -75,10 +81,12 @@ class IdCardService:
 
     def _open_camera(self) -> FrameSource:
         try:
-            return self.camera_factory()
+            camera = self.camera_factory()
         except CameraError:
+            self.camera_link.down("camera_unavailable")
             raise CaptureError("camera_unavailable", "la camara de documentos no esta disponible",
                                "the document camera is not available", status=503) from None
+        return camera
 
     def read_document(self, capture_id: str) -> CaptureSession:
         """Decode successive camera frames until an ID document parses or the timeout passes."""
@@ -91,11 +99,24 @@ class IdCardService:
             seen["rejected"] |= bool(result.rejected)
             return (result.document, result.source or "") if result.document else None
 
-        camera = self._open_camera()
+        started = time.monotonic()
+        try:
+            camera = self._open_camera()
+        except CaptureError as exc:
+            TELEMETRY.count("idcard_reads", outcome=exc.code)
+            raise
         try:
             found, frames = capture_until(camera, attempt, self.settings.capture_timeout_s)
         finally:
             camera.close()
+        # /metrics: how reads end and how long a successful one takes (camera open included).
+        TELEMETRY.count("idcard_reads", outcome="read" if found else "no_barcode")
+        if found:
+            TELEMETRY.observe("idcard_read_seconds", time.monotonic() - started)
+        if frames:
+            self.camera_link.up()
+        else:
+            self.camera_link.down("no_frames")
         if found:
             session.document, session.symbology = found
             session.status = "read"
@@ -129,8 +150,10 @@ class IdCardService:
             finally:
                 camera.close()
             if frame is None:
+                self.camera_link.down("no_frames")
                 raise CaptureError("camera_unavailable", "la camara no entrego imagen", "the camera gave no frame",
                                    status=503)
+            self.camera_link.up()
         report = assess(frame, min_sharpness=self.settings.min_sharpness,
                         max_glare_fraction=self.settings.max_glare_fraction)
         if not report.ok:

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.idcard.config import IdCardSettings
+from agent.lifecycle import Part
 
 if TYPE_CHECKING:
     from agent.idcard.service import IdCardService
 
 
-class LazyIdCardService:
+class LazyIdCardService(Part):
     """Builds the capture service on first use: OpenCV and zxing cost ~40 MB of RAM, which an
     idle agent should not pay until an attendant actually puts a card under the camera."""
 
@@ -32,6 +33,22 @@ class LazyIdCardService:
 
     def health(self) -> dict[str, Any]:
         return {"state": "ok", "loaded": self._service is not None, "simulated": self._args[3]}
+
+    # Defined here, not forwarded by __getattr__: health and metrics must not load OpenCV.
+    @property
+    def simulated(self) -> bool:
+        return bool(self._args[3])
+
+    @property
+    def camera_source(self) -> str:
+        return self._args[0].camera
+
+    def loaded_service(self) -> "IdCardService | None":
+        return self._service
+
+    def service(self) -> "IdCardService":
+        """The capture service, built now if it was not yet (loads OpenCV)."""
+        return self._get()
 
     def maintenance(self) -> None:
         # Purge expired images even if no capture ran since the restart, without loading OpenCV.

@@ -15,7 +15,7 @@ from typing import Literal
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .errors import LoyaltyError, conflict, not_found
 
@@ -119,6 +119,8 @@ def issue_card(
 ) -> dict[str, object]:
     """Issue an unassigned card: as the primary card of a new account (``account_id`` None) or
     as an additional / vehicle card of an existing account. The customer earns from now on."""
+    # Long on purpose: one transaction's checks and writes in order (twelve lines are the
+    # keyword signature); split up, the order the checks depend on would be harder to see.
     _require_unassigned(conn, card_number)
     now = iso(at)
     if account_id is None:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .accounts import CardView, mask_card
 from .errors import LoyaltyError, conflict, not_found
@@ -74,7 +74,6 @@ def redeem(
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
     if card.is_vehicle:
@@ -122,7 +121,7 @@ def redeem(
         "INSERT INTO loyalty_redemptions(redemption_id, idempotency_key, fingerprint, account_id, card_number,"
         " session_id, reward_id, quantity, points, delivery, status, occurred_at, response)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (redemption_id, idempotency_key, fingerprint, card.account_id, card.card_number, request.session_id,
+        (redemption_id, None, fingerprint, card.account_id, card.card_number, request.session_id,
          reward["reward_id"], request.quantity, points, reward["delivery"], status, iso(at), json.dumps(response)),
     )
     return response

@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .accounts import CardView, mask_card
 from .config import PartnerSettings
@@ -65,10 +65,11 @@ def book_sale(
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
     partner: PartnerSettings,
 ) -> dict:
+    # Long on purpose: a booking's writes in one transaction (ledger, card, events, sale row,
+    # lines), most of it the event payloads spelled out field by field for head office.
     _refuse_replayed_receipt(conn, request.receipt, "receipt")
     sale_id = new_id()
     total_amount = sum((line.amount for line in request.lines), Decimal(0))
@@ -115,7 +116,7 @@ def book_sale(
         "INSERT INTO loyalty_sales(sale_id, station, pos, number, idempotency_key, fingerprint, account_id,"
         " card_number, session_id, occurred_at, total_amount, points, response)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (sale_id, receipt["station"], receipt["pos"], receipt["number"], idempotency_key, fingerprint,
+        (sale_id, receipt["station"], receipt["pos"], receipt["number"], None, fingerprint,
          card.account_id, card.card_number, request.session_id, iso(at), str(total_amount),
          evaluation.total_points, json.dumps(response)),
     )
@@ -209,9 +210,9 @@ def _reverse(
     reason: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
+    # Long on purpose: like book_sale, a reversal's writes in one transaction, read top down.
     _refuse_replayed_receipt(conn, document, "document")
     lines = {r["line_no"]: r for r in conn.execute(
         "SELECT * FROM loyalty_sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["sale_id"],))}
@@ -260,23 +261,23 @@ def _reverse(
     conn.execute(
         "INSERT INTO loyalty_reversals(reversal_id, sale_id, kind, station, pos, number, idempotency_key,"
         " fingerprint, reason, points, occurred_at, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, idempotency_key,
+        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, None,
          fingerprint, reason, total, iso(at), json.dumps(response)),
     )
     return response
 
 
 def return_sale(conn: sqlite3.Connection, *, request: ReturnRequest, station: str, at: datetime,
-                idempotency_key: str | None, fingerprint: str) -> dict:
+                fingerprint: str) -> dict:
     sale = _find_sale(conn, request.original)
     lines = conn.execute("SELECT * FROM loyalty_sale_lines WHERE sale_id = ?", (sale["sale_id"],)).fetchall()
     plan = _plan_lines(lines, request)
     return _reverse(conn, sale=sale, kind="return", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)
 
 
 def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, at: datetime,
-              idempotency_key: str | None, fingerprint: str) -> dict:
+              fingerprint: str) -> dict:
     """Cancel the whole sale: reverse whatever earlier returns left; refused if nothing is left."""
     sale = _find_sale(conn, request.original)
     lines = conn.execute("SELECT * FROM loyalty_sale_lines WHERE sale_id = ?", (sale["sale_id"],)).fetchall()
@@ -289,4 +290,4 @@ def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, a
     plan = {r["line_no"]: (Decimal(r["amount"]) - Decimal(r["returned_amount"]),
                            Decimal(r["quantity"]) - Decimal(r["returned_quantity"]), True) for r in open_lines}
     return _reverse(conn, sale=sale, kind="void", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)

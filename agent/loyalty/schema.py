@@ -181,4 +181,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "loyalty_004_idempotency_keys",
+        """
+        -- Idempotency keys now live in idempotency_keys with those of every other service
+        -- (agent/store/idempotency.py) and expire like them. The idempotency_key column of the
+        -- bookings is no longer written. Keys of earlier bookings are carried over, so a retry
+        -- that straddles the upgrade still gets its first answer.
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:sales', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_sales WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:reversals', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_reversals WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:redemptions', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_redemptions WHERE idempotency_key IS NOT NULL;
+        """,
+    ),
 ]

@@ -2,8 +2,8 @@
 
 Sales and redemptions need an attendant-authorized swipe session (``SwipeSessionAuthority``).
 Writes accept an ``Idempotency-Key``: the first response is stored with the booking, in the
-same transaction, and replayed for the same key and body; the same key with a different body
-is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
+same transaction (the store's ``once``), and replayed for the same key and body; the same key
+with a different body is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from agent.clock import iso, utcnow
 from agent.store.db import Database
+from agent.store.idempotency import once, replay
 
 from . import accounts, directory, ledger, rewards, sales
 from .config import LoyaltySettings
@@ -36,23 +37,19 @@ from .requests import (
     VoidRequest,
 )
 from .rules import CompiledRules, EarningContext
-from .sessions import SwipeSessionAuthority
+from .sessions import LOCAL_POS, SwipeSessionAuthority
 
 T = TypeVar("T")
 MASKED = "masked"
+# Idempotency scopes (agent/store/idempotency.py); the key itself is "<client>:<Idempotency-Key>".
+# A ":" cannot occur in a client name, so these never meet the customers' per-client scopes.
+SALE_SCOPE = "loyalty:sales"
+REVERSAL_SCOPE = "loyalty:reversals"  # returns and voids share one key space, as they share a table
+REDEMPTION_SCOPE = "loyalty:redemptions"
 
 
 def fingerprint(request: BaseModel) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-
-
-def _key_reused() -> LoyaltyError:
-    return LoyaltyError(
-        "idempotency_key_reused",
-        "Esa Idempotency-Key ya se usó con otro contenido.",
-        "That Idempotency-Key was already used with a different body.",
-        field="Idempotency-Key",
-    )
 
 
 class LoyaltyService:
@@ -120,32 +117,39 @@ class LoyaltyService:
 
     # --- idempotency -----------------------------------------------------------------------
 
-    def _replay(self, conn: sqlite3.Connection, table: str, key: str | None, print_: str) -> dict | None:
-        if key is None:
-            return None
-        row = conn.execute(f"SELECT fingerprint, response FROM {table} WHERE idempotency_key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        if row["fingerprint"] != print_:
-            raise _key_reused()
-        return json.loads(row["response"])
-
     def _idempotent(
-        self, table: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
+        self, scope: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
     ) -> tuple[dict, bool]:
-        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book``."""
-        stored = self.db.read(lambda c: self._replay(c, table, key, print_))
-        if stored is not None:
-            return stored, True
+        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book`` once per
+        key (``once`` checks again inside the transaction: a concurrent twin may have won)."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
         prepared = before()
+        return self.db.write(lambda conn: once(conn, scope, key, print_, lambda c: book(c, prepared)))
 
-        def run(conn: sqlite3.Connection) -> tuple[dict, bool]:
-            again = self._replay(conn, table, key, print_)  # a concurrent twin may have won
-            if again is not None:
-                return again, True
-            return book(conn, prepared), False
+    def _with_swipe_use(self, scope: str, key: str | None, print_: str, session_id: str | None, pos: str,
+                        book: Callable[[sqlite3.Connection, Any], dict]) -> tuple[dict, bool]:
+        """Book with one use of the swipe's PIN authorization; a retry with the same key replays
+        without needing one, and a booking that fails gives the use back."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
+        with self.sessions.use(session_id, pos) as swipe:
+            answer, replayed = self._idempotent(scope, key, print_, lambda: swipe, book)
+            if replayed:  # a concurrent twin booked it: this request spent nothing
+                self.sessions.give_back(swipe.id)
+            return answer, replayed
 
-        return self.db.write(run)
+    def card_refusal(self, card_number: str) -> LoyaltyError | None:
+        """Why a swiped card cannot take part in a sale (unknown, blocked, replaced), or None."""
+        try:
+            self.db.read(lambda c: accounts.card_view(c, card_number))
+        except LoyaltyError as exc:
+            return exc
+        return None
 
     # --- sales -----------------------------------------------------------------------------
 
@@ -164,17 +168,18 @@ class LoyaltyService:
                 field=field,
             )
 
-    def simulate(self, request: SimulateRequest) -> SaleEvaluation:
+    def simulate(self, request: SimulateRequest, pos: str = LOCAL_POS) -> SaleEvaluation:
         """Points the sale would earn, with the explanation; nothing is booked."""
         at = self.clock()
         rules = self.rules()
         if request.session_id is None:
             return rules.evaluate(request.lines, EarningContext(at=at))
-        swipe = self.sessions.require_authorized_session(request.session_id)
+        swipe = self.sessions.require_authorized_session(request.session_id, pos)
         card = self.db.read(lambda c: accounts.card_view(c, swipe.card_id))
         return rules.evaluate(request.lines, self._context(card, at))
 
-    def sale(self, request: SaleRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    def sale(self, request: SaleRequest, idempotency_key: str | None = None,
+             pos: str = LOCAL_POS) -> tuple[dict, bool]:
         """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed)."""
         self._check_station(request.receipt, "receipt.station")
         at = self.clock()
@@ -185,14 +190,11 @@ class LoyaltyService:
             evaluation = rules.evaluate(request.lines, self._context(card, at))
             return sales.book_sale(
                 conn, request=request, card=card, evaluation=evaluation, attendant_id=swipe.attendant_id or "",
-                station=self.station_id, at=at, idempotency_key=idempotency_key,
-                fingerprint=fingerprint(request), partner=self.settings.partner,
+                station=self.station_id, at=at, fingerprint=fingerprint(request), partner=self.settings.partner,
             )
 
-        answer, replayed = self._idempotent(
-            "loyalty_sales", idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
-        )
+        answer, replayed = self._with_swipe_use(
+            SALE_SCOPE, idempotency_key, fingerprint(request), request.session_id, pos, book)
         return self._with_account_view(answer), replayed
 
     def _with_account_view(self, answer: dict) -> dict:
@@ -218,9 +220,9 @@ class LoyaltyService:
             "messages": directory.messages_for(conn, card_number, row["account_id"], row["tier_id"], self.clock()),
         }
 
-    def swipe_info(self, session_id: str) -> dict:
+    def swipe_info(self, session_id: str, pos: str = LOCAL_POS) -> dict:
         """What the POS shows when a card is swiped: account, tier, balance (or masked), messages."""
-        swipe = self.sessions.require_authorized_session(session_id)
+        swipe = self.sessions.require_authorized_session(session_id, pos)
 
         def read(conn: sqlite3.Connection) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
@@ -233,35 +235,33 @@ class LoyaltyService:
         self._check_station(request.document, "document.station")
         at = self.clock()
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.return_sale(conn, request=request, station=self.station_id, at=at,
-                                              idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                              fingerprint=fingerprint(request)),
         )
 
     def void_sale(self, request: VoidRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.void_sale(conn, request=request, station=self.station_id, at=at,
-                                            idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                            fingerprint=fingerprint(request)),
         )
 
     # --- rewards ---------------------------------------------------------------------------
 
-    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None,
+               pos: str = LOCAL_POS) -> tuple[dict, bool]:
         at = self.clock()
 
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
             return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id or "",
-                                  station=self.station_id, at=at, idempotency_key=idempotency_key,
-                                  fingerprint=fingerprint(request))
+                                  station=self.station_id, at=at, fingerprint=fingerprint(request))
 
-        return self._idempotent(
-            "loyalty_redemptions", idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
-        )
+        return self._with_swipe_use(REDEMPTION_SCOPE, idempotency_key, fingerprint(request),
+                                    request.session_id, pos, book)
 
     def catalog(self) -> list[dict]:
         return self.db.read(rewards.catalog)
@@ -272,10 +272,11 @@ class LoyaltyService:
 
     # --- accounts and cards ----------------------------------------------------------------
 
-    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None) -> bool:
+    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None,
+                           pos: str) -> bool:
         if session_id is None:
             return False
-        swipe = self.sessions.require_authorized_session(session_id)
+        swipe = self.sessions.require_authorized_session(session_id, pos)
         row = conn.execute("SELECT role, account_id FROM loyalty_cards WHERE card_number = ?",
                            (swipe.card_id,)).fetchone()
         if row is None or row["account_id"] != account_id:
@@ -283,7 +284,7 @@ class LoyaltyService:
                                "The swiped card does not belong to this account.", status=403, field="session_id")
         return row["role"] == "vehicle"
 
-    def account(self, account_id: str, session_id: str | None = None) -> dict:
+    def account(self, account_id: str, session_id: str | None = None, pos: str = LOCAL_POS) -> dict:
         """Balance of an account; masked when asked through a fleet vehicle card's session."""
         def read(conn: sqlite3.Connection) -> dict:
             bal = ledger.balance(conn, account_id)
@@ -293,7 +294,7 @@ class LoyaltyService:
                                (account_id,)).fetchone()
             cards = conn.execute("SELECT card_number, role, state FROM loyalty_cards WHERE account_id = ?"
                                  " ORDER BY role, card_number", (account_id,)).fetchall()
-            masked = self._viewer_is_vehicle(conn, account_id, session_id)
+            masked = self._viewer_is_vehicle(conn, account_id, session_id, pos)
             return {
                 "account_id": account_id, "tier_id": row["tier_id"], "is_fleet": bool(row["is_fleet"]),
                 "balance": MASKED if masked else bal.as_dict(), "balance_masked": masked,
@@ -303,13 +304,13 @@ class LoyaltyService:
 
         return self.db.read(read)
 
-    def movements(self, account_id: str, session_id: str | None = None) -> dict:
+    def movements(self, account_id: str, session_id: str | None = None, pos: str = LOCAL_POS) -> dict:
         zone = ZoneInfo(self.rules().program.timezone)
 
         def read(conn: sqlite3.Connection) -> dict:
             if conn.execute("SELECT 1 FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone() is None:
                 raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            if self._viewer_is_vehicle(conn, account_id, session_id):
+            if self._viewer_is_vehicle(conn, account_id, session_id, pos):
                 raise LoyaltyError("fleet_card_cannot_view", "Las tarjetas de vehículo no pueden ver los puntos.",
                                    "Fleet vehicle cards cannot see the points.", status=403, field="session_id")
             return {"account_id": account_id, "timezone": zone.key,
