@@ -125,12 +125,15 @@ def _counter(rng: random.Random) -> np.ndarray:
     return base + grain[:, :, None]
 
 
-def _thumb(frame: np.ndarray, corners: np.ndarray, rng: random.Random) -> None:
-    edge = rng.randrange(4)
-    p = corners[edge] + (corners[(edge + 1) % 4] - corners[edge]) * rng.uniform(0.2, 0.8)
+def _thumb(frame: np.ndarray, corners: np.ndarray, avoid: np.ndarray | None, rng: random.Random) -> None:
+    """A thumb on the card's edge, on the side away from the symbol: the attendant holds the card
+    by its margin (a thumb over the code is a re-take no decoder can avoid, not a decoder miss)."""
+    mids = [(corners[k] + corners[(k + 1) % 4]) / 2 for k in range(4)]
+    edge = max(range(4), key=lambda k: np.linalg.norm(mids[k] - avoid)) if avoid is not None else rng.randrange(4)
+    p = corners[edge] + (corners[(edge + 1) % 4] - corners[edge]) * rng.uniform(0.3, 0.7)
     skin = np.float32([rng.randint(60, 120), rng.randint(100, 160), rng.randint(150, 220)])
     mask = np.zeros((H, W), np.float32)
-    cv2.ellipse(mask, (int(p[0]), int(p[1])), (rng.randint(40, 70), rng.randint(80, 130)), rng.uniform(0, 180), 0,
+    cv2.ellipse(mask, (int(p[0]), int(p[1])), (rng.randint(30, 55), rng.randint(60, 100)), rng.uniform(0, 180), 0,
                 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), 4)[:, :, None]
     frame[:] = frame * (1 - mask) + skin * mask
@@ -147,7 +150,7 @@ def _camera(frame: np.ndarray, sym_center: np.ndarray | None, rng: random.Random
         c = sym_center + offset
         cv2.ellipse(spot, (int(c[0]), int(c[1])), (rng.randint(30, 120), rng.randint(15, 60)), rng.uniform(0, 180),
                     0, 360, 1.0, -1)
-        frame += cv2.GaussianBlur(spot, (0, 0), rng.uniform(6, 18))[:, :, None] * rng.uniform(80, 260)
+        frame += cv2.GaussianBlur(spot, (0, 0), rng.uniform(6, 18))[:, :, None] * rng.uniform(60, 200)
         params["glare_on_symbol"] = True
     if rng.random() < 0.3:  # rolling shutter while moving: rows shifted progressively, exposure bands
         shear = rng.uniform(-0.04, 0.04)
@@ -218,10 +221,10 @@ def make_field_frame(rng: random.Random, kind: str | None = None, *, camera: ran
     warped = cv2.warpPerspective(card.astype(np.float32), matrix, (W, H), flags=cv2.INTER_AREA)
     inside = cv2.warpPerspective(np.ones((ch, cw), np.float32), matrix, (W, H))[:, :, None]
     frame = frame * (1 - inside) + warped * inside
-    if rng.random() < 0.5:
-        _thumb(frame, corners, rng)
-    params = {"angle": round(angle, 1), "tilt": round(tilt, 3), "module": round(module * scale, 2), "printed": printed}
     sym_center = cv2.perspectiveTransform(np.float32([[sym_xy]]), matrix)[0, 0] if sym_xy else None
+    if rng.random() < 0.5:
+        _thumb(frame, corners, sym_center, rng)
+    params = {"angle": round(angle, 1), "tilt": round(tilt, 3), "module": round(module * scale, 2), "printed": printed}
     frame = _camera(frame, sym_center, camera, params)
     quality = camera.randint(55, 95)
     ok, jpeg = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
