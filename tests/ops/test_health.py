@@ -26,7 +26,7 @@ PEPPER = bytes(range(32))
 
 
 def _health(services: Station, **headers: str) -> dict[str, Any]:
-    with TestClient(create_app(services.settings, services)) as client:
+    with TestClient(create_app(services.settings, services), base_url="http://127.0.0.1") as client:
         response = client.get("/v1/health", headers=headers)
     assert response.status_code == 200
     return response.json()
