@@ -1,0 +1,60 @@
+"""Chain-wide duties, run by exactly one worker at a time: the one holding a PostgreSQL
+advisory lock on its own connection. When that worker dies, its connection closes, the lock is
+released, and another worker's leader thread takes over within a couple of seconds.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from hub import directory, gaps
+from hub.config import Settings
+
+log = logging.getLogger(__name__)
+LEADER_LOCK = 0x6875622D6C656164  # "hub-lead"
+
+
+class Leader(threading.Thread):
+    def __init__(self, settings: Settings, client: mqtt.Client, stopping: threading.Event) -> None:
+        super().__init__(name="hub-leader", daemon=True)
+        self.settings = settings
+        self.client = client
+        self.stopping = stopping
+        self.is_leader = False
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                     connect_timeout=self.settings.database.connect_timeout_s) as conn:
+                    self._lead(conn)
+            except psycopg.OperationalError as exc:
+                log.info("leader: database unavailable (%s)", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - a failed duty must not end leadership for good
+                log.exception("leader: duty failed")
+            self.is_leader = False
+            self.stopping.wait(1.0)
+
+    def _lead(self, conn: psycopg.Connection) -> None:
+        while not self.stopping.is_set():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
+                break
+            self.stopping.wait(1.0)
+        else:
+            return
+        self.is_leader = True
+        log.info("this worker now runs the chain-wide duties")
+        interval = self.settings.downlink.interval_s
+        ingest = self.settings.ingest
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            if self.client.is_connected():
+                directory.publish_full_to_new_stations(conn, self.client, self.settings.downlink.max_movements)
+                directory.publish_changes(conn, self.client, self.settings.downlink.max_movements)
+                gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
+            gaps.expire_replays(conn, ingest.replay_timeout_s)
+            self.stopping.wait(max(0.05, interval - (time.monotonic() - started)))
