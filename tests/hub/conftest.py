@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,16 @@ class HubProcess:
                                      stderr=self.log.open("a"))
         return self
 
+    def wait_subscribed(self, timeout: float = 60.0, connections: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.exists() and self.log.read_text().count("subscribed (connection") >= connections:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"hub worker {self.name} exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"hub worker {self.name} did not subscribe: {self.log.read_text()[-2000:]}")
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -89,7 +100,9 @@ def hubs(tmp_path: Path) -> Iterator[list[HubProcess]]:
     started: list[HubProcess] = []
     yield started
     for hub in started:
+        t = time.monotonic()
         hub.stop()
+        print(f"hub {hub.name} stopped in {time.monotonic() - t:.1f} s")
 
 
 def batch(station: str, events: list[dict[str, Any]]) -> bytes:
