@@ -123,8 +123,9 @@ def _quarantine(cur: psycopg.Cursor, station: str | None, event: dict[str, Any] 
 def _lock_stations(cur: psycopg.Cursor, ids: list[str]) -> dict[str, _Station]:
     # Sorted, in one statement: two workers locking overlapping groups never deadlock.
     cur.execute("INSERT INTO stations(station_id) SELECT unnest(%b::text[]) ON CONFLICT DO NOTHING", (ids,))
+    # NO KEY UPDATE: rows that merely reference a station (a replay request) need not wait for us.
     cur.execute("SELECT station_id, epoch, contiguous_seq, max_seq_seen FROM stations WHERE station_id = ANY(%b)"
-                " ORDER BY station_id FOR UPDATE", (ids,))
+                " ORDER BY station_id FOR NO KEY UPDATE", (ids,))
     return {r[0]: _Station(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
 
 
@@ -228,7 +229,9 @@ def _advance(cur: psycopg.Cursor, st: _Station, new: list[tuple[int, dict[str, A
             break
         take(seq, event, state)
         contiguous = seq
-    while st.max_seen > contiguous:
+    # Parked events can only follow if this group moved the watermark (it filled the first hole):
+    # a station with an open gap costs no read until the missing event comes.
+    while contiguous > st.contiguous and st.max_seen > contiguous:
         cur.execute("SELECT seq, event_id, type, created_at, payload, state FROM events WHERE station_id = %s"
                     " AND epoch = %s AND seq > %s AND seq <= %s ORDER BY seq",
                     (st.station_id, st.epoch, contiguous, contiguous + PARKED_WINDOW))

@@ -56,7 +56,7 @@ class Worker:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
-        self.leader = Leader(settings, self.client, self.stopping)
+        self.leader = Leader(settings, name, self.stopping)
 
     # ---- MQTT callbacks (paho's thread) -----------------------------------------------------
 
