@@ -43,7 +43,7 @@ class Outcome:
     duplicates: int = 0
     quarantined: int = 0
     applied: int = 0
-    directory: dict[str, bool] = field(default_factory=dict)
+    directory: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
@@ -94,8 +94,9 @@ def ingest(conn: psycopg.Connection, messages: list[tuple[str, bytes]], schemas:
             _ingest_stations(cur, by_station, outcome, applied)
         if applied.directory:
             changed = sorted(applied.directory.items())
-            cur.execute("INSERT INTO directory_changes(account_id, broadcast) SELECT * FROM unnest(%b::text[], %b::bool[])",
-                        ([a for a, _ in changed], [b for _, b in changed]))
+            cur.execute("INSERT INTO directory_changes(account_id, station_id, broadcast)"
+                        " SELECT * FROM unnest(%b::text[], %b::text[], %b::bool[])",
+                        ([a for (a, _), _ in changed], [st for (_, st), _ in changed], [b for _, b in changed]))
     outcome.directory = applied.directory
     return outcome
 

@@ -22,10 +22,12 @@ from hub.alerts import raise_alert
 class Applied:
     """What the transaction must also publish or record once it commits."""
 
-    directory: dict[str, bool] = field(default_factory=dict)  # account id -> broadcast to every station
+    # (account id, station whose event changed it) -> broadcast to every station
+    directory: dict[tuple[str, str], bool] = field(default_factory=dict)
 
-    def account_changed(self, account_id: str, broadcast: bool) -> None:
-        self.directory[account_id] = self.directory.get(account_id, False) or broadcast
+    def account_changed(self, account_id: str, broadcast: bool, station_id: str) -> None:
+        key = (account_id, station_id)
+        self.directory[key] = self.directory.get(key, False) or broadcast
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _account_created(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " partner_member_id = excluded.partner_member_id, station_id = excluded.station_id,"
         " created_at = excluded.created_at, updated_at = now()",
         (p["account_id"], p["customer_id"], p["tier_id"], p["is_fleet"], p["partner_member_id"], ev.station_id, p["at"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_issued(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -105,7 +107,7 @@ def _card_issued(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " account_id = excluded.account_id, role = excluded.role, state = 'issued', issued_at = excluded.issued_at,"
         " station_id = excluded.station_id, replaced_by = NULL, block_reason = NULL, updated_at = now()",
         (p["card_number"], p["account_id"], p["role"], p["at"], ev.station_id))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_blocked(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -116,7 +118,7 @@ def _card_blocked(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " ON CONFLICT (card_number) DO UPDATE SET state = 'blocked', block_reason = excluded.block_reason,"
         " updated_at = now()",
         (p["card_number"], p["account_id"], ev.station_id, p["reason"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -133,7 +135,7 @@ def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " ON CONFLICT (card_number) DO UPDATE SET account_id = excluded.account_id, role = excluded.role,"
         " state = 'issued', issued_at = excluded.issued_at, first_used_at = excluded.first_used_at, updated_at = now()",
         (p["new_card"], p["account_id"], p["role"], ev.station_id, p["old_card"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str) -> None:
@@ -153,7 +155,7 @@ def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, refer
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
         (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], kind, p["points"], p.get("card_number"),
          reference, p["occurred_at"], ev.event_id))
-    applied.account_changed(p["account_id"], False)
+    applied.account_changed(p["account_id"], False, ev.station_id)
 
 
 def _lines(cur: psycopg.Cursor, ev: Event, kind: str, sale_id: str) -> None:
@@ -341,5 +343,5 @@ def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> N
         "UPDATE cards SET first_used_at = t.at FROM (SELECT card, min(at) AS at FROM unnest(%b::text[], %b::text[])"
         " AS u(card, at) GROUP BY card) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL",
         ([p["card_number"] for p in ps], [p["occurred_at"] for p in ps]))
-    for p in ps:
-        applied.account_changed(p["account_id"], False)
+    for event in events:
+        applied.account_changed(event.payload["account_id"], False, event.station_id)
