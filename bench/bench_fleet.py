@@ -62,14 +62,14 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
         if control["generate"].is_set():
             for station in fleet.stations:
                 if now >= next_emit[station.station_id]:
-                    station.emit()
+                    station.emit(fleet.ack_timeout_s)
                     next_emit[station.station_id] += period
         else:
             next_emit = {sid: now + off for sid, off in offsets.items()}
         if control["burst"].is_set() and not burst_done:
             burst_done = True
             for sid in burst_ids:
-                by_id[sid].emit(burst_events)
+                by_id[sid].emit(fleet.ack_timeout_s, burst_events)
         if now - last_housekeeping >= 0.5:
             last_housekeeping = now
             fleet.housekeeping()
