@@ -63,13 +63,17 @@ class Leader(threading.Thread):
             return
         self.is_leader = True
         log.info("this worker now runs the chain-wide duties")
-        interval = self.settings.downlink.interval_s
-        ingest = self.settings.ingest
+        downlink, ingest = self.settings.downlink, self.settings.ingest
+        deferred: dict[str, set[str]] = {}
+        last_confirmed = time.monotonic()
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
-                directory.publish_full_to_new_stations(conn, self.client, self.settings.downlink.max_movements)
-                directory.publish_changes(conn, self.client, self.settings.downlink.max_movements)
+                directory.publish_full_to_new_stations(conn, self.client, downlink.max_movements)
+                directory.publish_changes(conn, self.client, downlink.max_movements, deferred)
+                if started - last_confirmed >= downlink.confirm_interval_s:
+                    directory.publish_deferred(conn, self.client, downlink.max_movements, deferred)
+                    last_confirmed = started
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
-            self.stopping.wait(max(0.05, interval - (time.monotonic() - started)))
+            self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))
