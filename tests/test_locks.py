@@ -20,7 +20,10 @@ def canonical(name: str) -> str:
 
 
 def declared(requirements: list[str]) -> set[str]:
-    return {canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}  # type: ignore[union-attr]
+    """Distribution names required; the project itself (an extra naming another, like
+    ``loyalty-agent[hub]`` in ``dev``) is not a dependency to lock."""
+    names = {canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}  # type: ignore[union-attr]
+    return names - {"loyalty-agent"}
 
 
 def pins(lock: str) -> dict[str, set[str]]:
