@@ -36,11 +36,6 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
         return 2
     db = open_database(settings, create=False)
     try:
-        # Idempotent; makes the command work even before the migration list includes cards.
-        from agent.cards.pins import MIGRATIONS
-        from agent.store.migrations import apply_migrations
-
-        apply_migrations(db, MIGRATIONS)
         try:
             public_key = load_public_key(key_text) if key_text else None
         except ValueError:

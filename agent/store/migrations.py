@@ -51,7 +51,7 @@ class UnknownMigrations(AgentError):
             f"the database {path} has migrations this build ({this_version or 'unversioned'}) does not know "
             f"({names}), applied by version {' and '.join(writers)}. It is not opened, so the data are not "
             f"damaged. Go back to version {newest} or restore a copy from before those migrations.",
-            status=500, extra={"unknown_migrations": list(unknown), "writer_versions": writers})
+            status=500)
 
 
 def recorded_migrations(conn: sqlite3.Connection) -> dict[str, str | None]:
