@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from agent.cli.common import add_common_options, load
+from agent.cli.common import add_common_options, load, non_empty
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -37,10 +37,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="ejecutar el agente (API local, sincronización, dispositivos)")
     add_common_options(p)
-    p.add_argument("--host", help="dirección de escucha (por defecto 127.0.0.1)")
+    p.add_argument("--host", type=non_empty, help="dirección de escucha (por defecto 127.0.0.1)")
     p.add_argument("--port", type=int, help="puerto (por defecto 8787)")
-    p.add_argument("--mqtt-url", help="mqtt://host:puerto o mqtts://host:puerto de la oficina central")
-    p.add_argument("--station-id", help="identificador de la estación")
+    p.add_argument("--mqtt-url", type=non_empty, help="mqtt://host:puerto o mqtts://host:puerto de la oficina central")
+    p.add_argument("--station-id", type=non_empty, help="identificador de la estación")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", help="validar la configuración y mostrar la efectiva")
