@@ -25,15 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def cmd_pins_set_key(args: argparse.Namespace) -> int:
     from agent.cards.config import CardsSettings
-    from agent.cards.pins import MIGRATIONS, AttendantPins
+    from agent.cards.pins import AttendantPins
     from agent.station import open_database
-    from agent.store.migrations import apply_migrations
 
     settings = load(args)
     cards: CardsSettings = getattr(settings, "cards", None) or CardsSettings()
     db = open_database(settings, create=False)
     try:
-        apply_migrations(db, MIGRATIONS)
         pins = AttendantPins(db, station_id=settings.station.id, settings=cards.pins)
         try:
             pins.set_bundle_key(args.public_key)
