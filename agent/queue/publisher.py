@@ -34,7 +34,7 @@ from agent.queue.broker_status import BrokerStatus
 from agent.queue.config import MqttSettings
 from agent.queue.downlink import Downlink
 from agent.queue.messages import encode_batch, parse_ack, parse_replay, parse_url
-from agent.queue.scheduler import Progress, ResendScheduler
+from agent.queue.scheduler import BATCH_OVERHEAD_BYTES, Progress, ResendScheduler
 from agent.queue.topics import StationTopics
 from agent.store import outbox
 from agent.store.db import Database
@@ -68,7 +68,9 @@ class SyncPublisher:
         self._connected = False
         self._schedule = ResendScheduler(ack_timeout_s=settings.ack_timeout_s,
                                          batch_max_events=settings.batch_max_events,
-                                         batch_max_bytes=settings.batch_max_bytes)
+                                         batch_max_bytes=settings.batch_max_bytes,
+                                         resend_interval_s=settings.resend_interval_s)
+        self._flush_failing = False
         self._marks = Progress()
         self._last_flush = 0.0
         self._next_status = 0.0
@@ -213,7 +215,7 @@ class SyncPublisher:
     def _drop_connection(self, error: str) -> None:
         client, self._client = self._client, None
         self._connected = False
-        self._schedule.requeue_inflight()
+        self._schedule.disconnected()
         if client is not None:
             try:
                 client.disconnect()
@@ -233,6 +235,12 @@ class SyncPublisher:
             return
         self._connected = True
         self._connected_at = time.monotonic()
+        # The broker's Maximum Packet Size (minus our PUBLISH header: fixed header, topic, packet
+        # id, properties) bounds every batch; no session kept means everything unconfirmed is due.
+        limit = getattr(properties, "MaximumPacketSize", None) if properties is not None else None
+        room = limit - (len(self.topics.events.encode()) + 16) - len(encode_batch(self.station_id, [])) if limit else 0
+        self._schedule.connected(session_present=bool(getattr(flags, "session_present", False)),
+                                 max_packet=room + BATCH_OVERHEAD_BYTES if limit else None)
         # The backoff is reset by the first accepted batch, not by CONNACK: a broker that
         # accepts the connection and then drops it (e.g. an ACL refusal) must not be hammered.
         self.broker.set("connected")
@@ -250,7 +258,7 @@ class SyncPublisher:
             return  # our own clean stop: nothing lost, nothing to retry, nothing to warn about
         self.link.down(str(reason))
         self._client = None
-        self._schedule.requeue_inflight()
+        self._schedule.disconnected()
         self._flush()  # acks already received are made durable now, not at the next connection
         self._schedule_reconnect(str(reason))
 
@@ -288,7 +296,7 @@ class SyncPublisher:
         except ValueError as exc:
             log.warning("ignored a malformed ack: %s", exc)
             return
-        seqs, earlier = self._schedule.acked(ids)
+        seqs, earlier = self._schedule.acked(ids, time.monotonic())
         self._marks.confirmed.extend(seqs)  # confirm by primary key: the cheap path
         # Sent by a previous run (its ack waited at the broker): still confirmed, by id.
         self._marks.confirmed_ids.extend(earlier)
@@ -334,24 +342,54 @@ class SyncPublisher:
             for seq in set(due) - {r["seq"] for r in rows}:
                 schedule.forget(seq)  # confirmed meanwhile
             if rows:
-                return schedule.fit(rows)
+                fitted = self._fit(rows)
+                if fitted:
+                    return fitted
         after = schedule.cursor
         while True:
             rows = self._db.read(lambda c: outbox.unconfirmed_after(c, after, schedule.batch_max_events))
             if not rows:
                 return []
-            fresh = schedule.fresh(rows)
+            fresh = schedule.fresh(rows, time.monotonic())
             if fresh:
-                return schedule.fit(fresh)
-            after = rows[-1]["seq"]  # a window of rows already in flight (e.g. after a replay): look past it
+                fitted = self._fit(fresh)
+                if fitted:
+                    return fitted
+            after = rows[-1]["seq"]  # a window of rows in flight, held or set aside: look past it
+
+    def _fit(self, rows: list[Any]) -> list[Any]:
+        """One message's worth by exact size; an event larger than the broker accepts is set
+        aside with an alert (it would make the broker drop the connection, forever)."""
+        fitted, too_large = self._schedule.fit_packet(rows, lambda r: len(encode_batch("", [r])) - 28)
+        for row in too_large:
+            size = len(encode_batch(self.station_id, [row]))
+            log.error("event seq %d (%d bytes) is larger than the broker accepts (%s bytes): set aside, the "
+                      "others go on; head office is alerted", row["seq"], size, self._schedule.max_packet)
+            self.alert("event_too_large", {"event_id": row["id"], "seq": row["seq"], "event_type": row["type"],
+                                           "bytes": size, "max_packet_bytes": self._schedule.max_packet})
+        return fitted
 
     def _flush(self) -> None:
         """Make the PUBACKs and acks received since the last flush durable, in one transaction."""
         self._last_flush = time.monotonic()
-        marks, self._marks = self._marks, Progress()
-        if marks.delivered or marks.confirmed or marks.confirmed_ids:
-            at = now_iso()
+        marks = self._marks
+        if not (marks.delivered or marks.confirmed or marks.confirmed_ids):
+            return
+        at = now_iso()
+        try:
             self._db.write(lambda c: outbox.record_progress(c, marks.delivered, marks.confirmed, marks.confirmed_ids, at))
+        except Exception as exc:  # noqa: BLE001 - disk full, a lock held past the busy timeout, ...
+            # Head office's acks stay in memory until they are durable, retried a second later;
+            # never dropped (the events would stay "delivered" until a restart).
+            self._last_flush = time.monotonic() + 1.0
+            if not self._flush_failing:
+                self._flush_failing = True
+                log.error("could not record sync progress (%s); kept in memory and retried", type(exc).__name__)
+            return
+        if self._flush_failing:
+            self._flush_failing = False
+            log.warning("sync progress recorded again")
+        self._marks = Progress()
 
     def _publish_alerts(self, client: mqtt.Client) -> None:
         with self._lock:
