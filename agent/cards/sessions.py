@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -47,11 +47,13 @@ class SwipeSession:
     uses_left: int = 0
     wrong_pins: int = 0
     card_status: str = "issued"  # issued | unknown | unassigned (from the loyalty directory)
+    reader_pos: str | None = None  # the counter the reader sits at (``cards.pos_for_reader``)
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "card_id": self.card_id, "source": self.source,
-                "reader": self.reader, "card_type": self.card_type, "state": self.state,
-                "attendant_id": self.attendant_id, "uses_left": self.uses_left, "card_status": self.card_status,
+                "reader": self.reader, "reader_pos": self.reader_pos, "card_type": self.card_type,
+                "state": self.state, "attendant_id": self.attendant_id, "uses_left": self.uses_left,
+                "card_status": self.card_status,
                 "expires_at": round(self.expires_at, 3)}
 
 
@@ -77,8 +79,10 @@ def _not_found() -> AgentError:
 class SwipeSessions:
     def __init__(self, pins: AttendantPins, hub: EventHub, *, session_ttl_s: float = 120,
                  authorized_ttl_s: float = 300, authorized_uses: int = 1, pin_attempts_per_swipe: int = 3,
-                 card_gate: CardGate | None = None, now: Callable[[], float] = time.time) -> None:
+                 card_gate: CardGate | None = None, now: Callable[[], float] = time.time,
+                 pos_for_reader: Mapping[str, str] | None = None) -> None:
         self.pins = pins
+        self.pos_for_reader = dict(pos_for_reader or {})
         self.hub = hub
         self.session_ttl_s = session_ttl_s
         self.authorized_ttl_s = authorized_ttl_s
@@ -96,7 +100,8 @@ class SwipeSessions:
         if refusal is not None and refusal.code in NEVER_USABLE:
             # No session, so no PIN prompt: the attendant sees why at once.
             self.hub.publish("swipe.refused", {"card_id": card_id, "source": source, "reader": reader,
-                                               "code": refusal.code, "message_es": refusal.es,
+                                               "reader_pos": self.pos_for_reader.get(reader), "code": refusal.code,
+                                               "message_es": refusal.es,
                                                "message_en": refusal.en})
             return None
         now = self._now()
@@ -104,7 +109,7 @@ class SwipeSessions:
         # (``card_status``): the POS offers "issue card", not the PIN, which is refused until then.
         status = "issued" if refusal is None else refusal.code.removeprefix("card_")
         session = SwipeSession(new_id(), card_id, source, reader, card_type, now, now + self.session_ttl_s,
-                               card_status=status)
+                               card_status=status, reader_pos=self.pos_for_reader.get(reader))
         with self._lock:
             self._purge(now)
             self._sessions[session.id] = session
@@ -117,8 +122,12 @@ class SwipeSessions:
 
     def on_card_error(self, error: Any) -> None:
         """Adapter for ``CardReadError``: the POS shows the attendant why nothing happened."""
-        self.hub.publish("swipe.failed", {"reader": error.reader, "code": error.code,
-                                          "message_es": error.es, "message_en": error.en})
+        self.failed(error.reader, error)
+
+    def failed(self, reader: str, error: Any) -> None:
+        """Tell the POS at that reader's counter why a card read gave nothing."""
+        self.hub.publish("swipe.failed", {"reader": reader, "reader_pos": self.pos_for_reader.get(reader),
+                                          "code": error.code, "message_es": error.es, "message_en": error.en})
 
     def on_stripe(self, record: str, *, source: str = "magstripe", reader: str = "magstripe") -> SwipeSession | None:
         from agent.cards.track import TrackError, parse_swipe
@@ -126,8 +135,7 @@ class SwipeSessions:
         try:
             track = parse_swipe(record)
         except TrackError as exc:
-            self.hub.publish("swipe.failed", {"reader": reader, "code": exc.code,
-                                              "message_es": exc.es, "message_en": exc.en})
+            self.failed(reader, exc)
             return None
         return self.open(card_id=track.pan, source=source, reader=reader, card_type=f"track{track.track}")
 

@@ -18,11 +18,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from agent.config_check import check
     from agent.secret_fields import masked_dump
 
     settings = load(args)
     # Technicians paste this into tickets: secrets (declared with secret_field) are masked.
     print(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
+    findings = check(settings)  # the files and devices the settings name
+    for finding in findings:
+        print(finding.line(), file=sys.stderr)
+    if any(f.level == "error" for f in findings):
+        print("configuración con errores", file=sys.stderr)
+        return 2
     print("configuración válida", file=sys.stderr)
     return 0
 
