@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from stdnum.cl import rut
 
@@ -38,7 +39,7 @@ def _client(port: int, token: str, seconds: float, start: int, n_customers: int,
             number = rut.format(rut_for(rng.randrange(n_customers)))
             method, path, body = "GET", f"/v1/customers?document_country=CL&document_type=RUT&document_number={number}", None
         elif kind == "search":
-            method, path, body = "GET", f"/v1/customers/search?q={rng.choice(['Peña', 'Soto', 'Rojas'])}", None
+            method, path, body = "GET", f"/v1/customers/search?q={quote(rng.choice(['Peña', 'Soto', 'Rojas']))}", None
         else:
             number = rut_for(start + created)
             created += 1
@@ -59,12 +60,23 @@ def _client(port: int, token: str, seconds: float, start: int, n_customers: int,
 def run_clients(port: int, token: str, clients: int, seconds: float, start: int, n_customers: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     lock = threading.Lock()
-    threads = [threading.Thread(target=_client, args=(port, token, seconds, start + i * 100_000, n_customers, i,
+    errors: list[BaseException] = []
+    run = _client
+
+    def _client_or_record(*a: object) -> None:
+        try:
+            run(*a)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=_client_or_record, args=(port, token, seconds, start + i * 100_000, n_customers, i,
                                                       out, lock)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}")
     return out
 
 
