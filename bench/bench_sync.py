@@ -653,6 +653,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for inspection")
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of the agent during one drain")
     parser.add_argument("--only-kills", action="store_true", help="only the SIGKILLs-during-drain measurement")
+    parser.add_argument("--kill-every", type=float, default=3.0, help="seconds each agent runs before its SIGKILL")
     args = parser.parse_args(argv)
     from tests.fakes.mosquitto import mosquitto_binary
 
@@ -667,7 +668,8 @@ def main(argv: list[str]) -> int:
     try:
         with _sigterm_as_interrupt():
             print(f"{n:,} events of {PAYLOAD_BYTES}-byte payload; work dir {root}", flush=True)
-            kill_drain, window = run_ours_kills_during_drain(root / "ours-kills", n, args.kills, cleanup)
+            kill_drain, window = run_ours_kills_during_drain(root / "ours-kills", n, args.kills, cleanup,
+                                                          every_s=args.kill_every)
             duplicates = kill_drain.received - kill_drain.unique
             print(f"{args.kills} SIGKILLs during a drain of {n:,}: {kill_drain.unique:,} unique at head office, "
                   f"{duplicates:,} duplicates = {duplicates / max(1, args.kills):,.0f} per kill (in-flight window "
