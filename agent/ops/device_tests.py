@@ -7,9 +7,11 @@ Results are Spanish sentences for the technician and never carry a full card num
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.ops.parts import part
+if TYPE_CHECKING:
+    from agent.station import Station
+
 
 CARD_WAIT_S = 10.0
 TOUCH_WAIT_S = 8.0
@@ -25,7 +27,7 @@ class TestResult:
         return asdict(self)
 
 
-def run_device_test(station: Any, device: str) -> TestResult:
+def run_device_test(station: Station, device: str) -> TestResult:
     if device.startswith("card_reader_"):
         return _card(station)
     if device == "fingerprint":
@@ -35,8 +37,8 @@ def run_device_test(station: Any, device: str) -> TestResult:
     return TestResult(False, f"dispositivo desconocido: {device}")
 
 
-def _card(station: Any) -> TestResult:
-    cards = part(station, "cards")
+def _card(station: Station) -> TestResult:
+    cards = station.cards
     if cards is None or not cards.readers:
         return TestResult(False, "no hay lectores de tarjetas configurados")
     import time
@@ -56,8 +58,8 @@ def _card(station: Any) -> TestResult:
     return TestResult(False, f"no se leyó ninguna tarjeta en {CARD_WAIT_S:.0f} s: acerque o deslice una")
 
 
-def _fingerprint(station: Any) -> TestResult:
-    service = part(station, "fingerprint")
+def _fingerprint(station: Station) -> TestResult:
+    service = station.fingerprint
     if service is None:
         return TestResult(False, "no hay lector de huellas configurado")
     status = service.sensor.probe()
@@ -73,8 +75,8 @@ def _fingerprint(station: Any) -> TestResult:
     return TestResult(True, f"lector {status.model} responde; no se tocó el sensor en {TOUCH_WAIT_S:.0f} s")
 
 
-def _camera(station: Any) -> TestResult:
-    idcard = part(station, "idcard")
+def _camera(station: Station) -> TestResult:
+    idcard = station.idcard
     if idcard is None:
         return TestResult(False, "no hay cámara de documentos configurada")
     import cv2
