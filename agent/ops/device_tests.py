@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.station import Station
 
-
 CARD_WAIT_S = 10.0
 TOUCH_WAIT_S = 8.0
 

@@ -40,7 +40,7 @@ def test_pcsc_reader_without_pyscard_is_a_failed_reader_that_says_what_to_instal
     services = build_services(settings)
     try:
         services.start()  # must not raise
-        with TestClient(create_app(settings, services)) as client:
+        with TestClient(create_app(settings, services), base_url="http://127.0.0.1") as client:
             health = client.get("/v1/health").json()
     finally:
         services.close()

@@ -13,8 +13,6 @@ from agent.api.app import create_app
 from agent.station import Station, build_station
 from tests.conftest import make_settings, wait_until
 
-BASE = "http://127.0.0.1"  # the agent answers only to its own host names (agent/api/hosts.py)
-
 LOCAL, LAN = ("127.0.0.1", 50001), ("192.168.1.50", 50001)
 ACTION = {"X-Console": "1"}
 
@@ -28,10 +26,10 @@ def station(tmp_path: Path) -> Iterator[Station]:
 
 def test_console_only_from_the_station_and_actions_need_the_header(station: Station) -> None:
     app = create_app(station.settings, station)
-    lan = TestClient(app, base_url=BASE, client=LAN)
+    lan = TestClient(app, base_url="http://127.0.0.1", client=LAN)
     assert lan.get("/").status_code == 403
     assert lan.post("/console/api/sync", headers=ACTION).status_code == 403
-    local = TestClient(app, base_url=BASE, client=LOCAL)
+    local = TestClient(app, base_url="http://127.0.0.1", client=LOCAL)
     page = local.get("/")
     assert page.status_code == 200 and "Sincronizar" in page.text and 'lang="es"' in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
@@ -43,7 +41,7 @@ def test_console_only_from_the_station_and_actions_need_the_header(station: Stat
 
 
 def test_device_buttons_talk_to_the_devices(station: Station) -> None:
-    client = TestClient(create_app(station.settings, station), base_url=BASE, client=LOCAL, headers=ACTION)
+    client = TestClient(create_app(station.settings, station), base_url="http://127.0.0.1", client=LOCAL, headers=ACTION)
     assert wait_until(lambda: client.get("/console/api/state").json()["devices"]["fingerprint"]["state"] == "up", 10)
     camera = client.post("/console/api/devices/camera/test").json()
     assert camera["ok"] and re.match(r"imagen de 1920x1080, nitidez \d+", camera["message"])
@@ -56,7 +54,7 @@ def test_device_buttons_talk_to_the_devices(station: Station) -> None:
 
 
 def test_api_docs_are_served_locally_from_the_openapi_document(station: Station) -> None:
-    client = TestClient(create_app(station.settings, station), base_url=BASE)
+    client = TestClient(create_app(station.settings, station), base_url="http://127.0.0.1")
     page = client.get("/docs")
     assert page.status_code == 200
     spec = client.get("/openapi.json").json()

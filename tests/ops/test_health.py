@@ -22,13 +22,11 @@ from agent.store.outbox import append_event
 from agent.station import Station, build_station
 from tests.conftest import free_port, make_settings, wait_until
 
-BASE = "http://127.0.0.1"  # the agent answers only to its own host names (agent/api/hosts.py)
-
 PEPPER = bytes(range(32))
 
 
 def _health(services: Station, **headers: str) -> dict[str, Any]:
-    with TestClient(create_app(services.settings, services), base_url=BASE) as client:
+    with TestClient(create_app(services.settings, services), base_url="http://127.0.0.1") as client:
         response = client.get("/v1/health", headers=headers)
     assert response.status_code == 200
     return response.json()

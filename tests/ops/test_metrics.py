@@ -15,8 +15,6 @@ from agent.api.app import create_app
 from agent.station import Station, build_station
 from agent.store.outbox import append_event, mark_confirmed
 from tests.conftest import MARIA, make_settings, wait_until
-
-BASE = "http://127.0.0.1"  # the agent answers only to its own host names (agent/api/hosts.py)
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
 
 LOCAL = ("127.0.0.1", 50123)
@@ -46,7 +44,7 @@ def make(tmp_path: Path) -> Iterator[Any]:
         station = build_station(make_settings(tmp_path / f"data{len(built)}", **sections))
         built.append(station)
         token = station.tokens.create("pos-1")
-        return station, TestClient(create_app(station.settings, station), base_url=BASE, client=client,
+        return station, TestClient(create_app(station.settings, station), base_url="http://127.0.0.1", client=client,
                                    headers={"Authorization": f"Bearer {token}"})
 
     yield factory
@@ -57,11 +55,11 @@ def make(tmp_path: Path) -> Iterator[Any]:
 def test_loopback_scrapes_without_a_token_others_need_one(make: Any) -> None:
     station, _ = make()
     app = create_app(station.settings, station)
-    assert TestClient(app, base_url=BASE, client=LOCAL).get("/metrics").status_code == 200
-    refused = TestClient(app, base_url=BASE, client=LAN).get("/metrics")
+    assert TestClient(app, base_url="http://127.0.0.1", client=LOCAL).get("/metrics").status_code == 200
+    refused = TestClient(app, base_url="http://127.0.0.1", client=LAN).get("/metrics")
     assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
     token = station.tokens.create("prometheus")
-    assert TestClient(app, base_url=BASE, client=LAN, headers={"Authorization": f"Bearer {token}"}).get("/metrics").status_code == 200
+    assert TestClient(app, base_url="http://127.0.0.1", client=LAN, headers={"Authorization": f"Bearer {token}"}).get("/metrics").status_code == 200
 
 
 def test_metrics_can_be_switched_off(make: Any) -> None:
