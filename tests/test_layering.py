@@ -13,7 +13,7 @@ from pathlib import Path
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 
 # The bottom layer: the package's own plumbing, used by everything, using nothing above it.
-CORE = {"agent", "agent.clock", "agent.errors", "agent.ids", "agent.keys", "agent.lifecycle", "agent.logmask", "agent.logsetup",
+CORE = {"agent", "agent._version", "agent.clock", "agent.errors", "agent.ids", "agent.keys", "agent.lifecycle", "agent.logmask", "agent.logsetup",
         "agent.secret_fields", "agent.systemd"}
 FEATURES = ("customers", "cards", "biometric", "idcard", "loyalty", "queue", "simulators", "ops", "printing")
 # Composition and delivery: who builds the station and who serves it. No feature may import these.

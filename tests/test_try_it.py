@@ -97,11 +97,16 @@ def test_real_mode_never_accepts_the_development_keys(tmp_path: Path) -> None:
     db = Database(tmp_path / "agent.db", list(MIGRATIONS))
     try:
         # Simulated mode without keys: the demo attendants work.
-        simulated = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "keys", simulated=True)
+        simulated = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "keys", simulated=True,
+                                demo=True)
         assert simulated.demo_pins
         simulated.start()
         simulated.pins.verify("DEMO-1", "1234")
         simulated.stop()
+        # A simulated station with a head office (demo=False) gets its PINs from head office only.
+        with_head_office = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "none",
+                                       simulated=True, demo=False)
+        assert not with_head_office.demo_pins and not with_head_office.pins.pepper_installed
         # The same station switched to real mode, even with the public development pepper copied into
         # its key folder and the development public key configured: neither is accepted.
         install_pepper(tmp_path / "keys", DEV_PEPPER)
