@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent import __version__
+from agent.store import datadir
 from agent.biometric import templates as biometric_schema
 from agent.cards import pins as cards_schema
 from agent.cards.sessions import SwipeSessions
@@ -29,7 +32,8 @@ from agent.lifecycle import Lifecycle
 from agent.loyalty import schema as loyalty_schema
 from agent.queue.downlink import DownlinkHandler, enveloped
 from agent.queue.sync import SyncService
-from agent.store import schema_core
+from agent.store import guard, schema_core
+from agent.store.backup import pre_migration_backup
 from agent.store.db import Database
 from agent.store.idempotency import prune as prune_idempotency_keys
 from agent.store.migrations import check_unique
@@ -125,16 +129,34 @@ def require_station(settings: Settings) -> None:
 
 def open_database(settings: Settings, *, create: bool = True, verify: bool = False) -> Database:
     """Open (and migrate) the station's database; ``create=False`` refuses to start a new one,
-    ``verify=True`` (the running agent) checks its integrity first."""
+    ``verify=True`` (the running agent) checks its integrity first.
+
+    The folder is made 0700 and the database files 0600 whatever the umask; a folder or file this
+    user may not use is a clear error (agent.store.guard); a database migrated by a newer build is
+    refused (``UnknownMigrations``); an existing database is backed up before any migration runs.
+    """
+    database = settings.storage.database_path
+    datadir.check_access(settings.storage.data_dir)
     if not create:
         require_station(settings)
-    db = Database(settings.storage.database_path, check_unique(MIGRATIONS), verify=verify)
+    guard.preflight(database)  # another owner, read-only, not a database: said before anything is created
+    datadir.prepare(settings.storage.data_dir)
+    datadir.secure_database_files(database)
     mqtt = settings.mqtt
     max_age = mqtt.outbox_max_age_days * 86400 if mqtt.outbox_max_age_days is not None else None
     wanted = (mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes)
-    # Only written when it changed: an unchanged start needs no write (it works on a full disk).
-    if db.read(budget_of) != wanted:
-        db.write(lambda c: configure_budget(c, *wanted))
+    try:
+        db = Database(database, check_unique(MIGRATIONS), verify=verify, writer_version=__version__,
+                      before_migrating=lambda pending: pre_migration_backup(database, pending))
+    except (sqlite3.Error, PermissionError) as exc:
+        raise datadir.translate_sqlite_error(exc, database) or exc
+    try:
+        # Only written when it changed: an unchanged start needs no write (it works on a full disk).
+        if db.read(budget_of) != wanted:
+            db.write(lambda c: configure_budget(c, *wanted))
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

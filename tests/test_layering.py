@@ -12,7 +12,8 @@ from pathlib import Path
 
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 
-# The bottom layer: the package's own plumbing, used by everything, using nothing above it.
+# The bottom layer: the package's own plumbing, used by everything, using nothing above it
+# (agent._version is written by setuptools-scm when the wheel is built: the version from git).
 CORE = {"agent", "agent._version", "agent.clock", "agent.errors", "agent.ids", "agent.keys", "agent.lifecycle", "agent.logmask", "agent.logsetup",
         "agent.secret_fields", "agent.systemd"}
 FEATURES = ("customers", "cards", "biometric", "idcard", "loyalty", "queue", "simulators", "ops", "printing")

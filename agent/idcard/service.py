@@ -21,8 +21,8 @@ import numpy as np
 from agent.drivers.camera import CameraError, FrameSource, capture_until
 from agent.drivers.transitions import LinkState
 from agent.idcard.config import IdCardSettings
-from agent.idcard.errors import CaptureError, IdCardError
-from agent.idcard.parsers import parse_any
+from agent.idcard.errors import CaptureError
+from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
 from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.quality import QualityReport, assess
 from agent.idcard.schema import IdDocument
@@ -35,14 +35,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class CaptureSession:
     capture_id: str
-    status: str = "started"  # started -> read | no_barcode
+    status: str = "started"  # started -> read | no_barcode | mrz_unreadable
+    message: str | None = None  # for the attendant, Spanish (with the status' stable code beside it)
     document: IdDocument | None = None
     symbology: str | None = None
     image_ids: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"capture_id": self.capture_id, "status": self.status,
+        return {"capture_id": self.capture_id, "status": self.status, "message": self.message,
                 "document": self.document.to_dict() if self.document else None,
                 "format": self.symbology, "image_ids": dict(self.image_ids), "warnings": list(self.warnings)}
 
@@ -58,6 +59,7 @@ class IdCardService:
         self.vault = vault
         self.camera_factory = camera_factory
         self.pipeline = pipeline or DecodePipeline(PipelineSettings(budget_ms=settings.frame_budget_ms))
+        self.reader = FrameReader(self.pipeline)
         self._sessions: dict[str, CaptureSession] = {}
         self._lock = threading.Lock()
         # A camera that cannot be opened (or gives no frame) is a device lost until one works:
@@ -89,21 +91,13 @@ class IdCardService:
     def read_document(self, capture_id: str) -> CaptureSession:
         """Decode successive camera frames until an ID document parses or the timeout passes."""
         session = self._session(capture_id)
-        last_error: list[IdCardError] = []
+        seen = {"mrz": False, "rejected": False}
 
         def attempt(frame: np.ndarray) -> tuple[IdDocument, str] | None:
-            parsed: dict[str, IdDocument] = {}
-
-            def accept(data: bytes, symbology: str) -> bool:
-                try:
-                    parsed["doc"] = parse_any(data, symbology)
-                    return True
-                except IdCardError as exc:  # a foreign or damaged code: keep looking
-                    last_error[:] = [exc]
-                    return False
-
-            symbol = self.pipeline.decode(frame, accept)
-            return (parsed["doc"], symbol.format) if symbol else None
+            result = self.reader.read(frame)
+            seen["mrz"] |= result.mrz_seen
+            seen["rejected"] |= bool(result.rejected)
+            return (result.document, result.source or "") if result.document else None
 
         started = time.monotonic()
         try:
@@ -127,10 +121,16 @@ class IdCardService:
             session.document, session.symbology = found
             session.status = "read"
             session.warnings = list(found[0].warnings)
-            log.info("idcard read %s %s after %d frames", found[0].country, found[0].masked_number(), frames)
+            log.info("idcard read %s %s from %s after %d frames", found[0].country, found[0].masked_number(),
+                     found[1], frames)
+        elif seen["mrz"]:
+            # The card was recognised (its MRZ is in view) but no frame gave a validated read.
+            session.status, session.message = "mrz_unreadable", MRZ_UNREADABLE_ES
+            session.warnings = ["mrz_unreadable"]
+            log.info("idcard MRZ seen but not validated after %d frames", frames)
         else:
             session.status = "no_barcode"
-            session.warnings = ["invalid_id_barcode" if last_error else "no_barcode_found"]
+            session.warnings = ["invalid_id_barcode" if seen["rejected"] else "no_barcode_found"]
             log.info("idcard no document after %d frames", frames)
         return session
 
