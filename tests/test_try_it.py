@@ -132,9 +132,14 @@ def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path
         try:
             with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
                 if simulated:
-                    # A card the directory does not know is refused at the swipe, as on a real reader.
+                    # As on a real reader: a card the directory does not know opens a session marked
+                    # unknown (the POS offers to issue it); a blocked card is refused at the swipe.
                     unknown = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
-                    assert unknown.status_code == 404 and unknown.json()["code"] == "card_unknown"
+                    assert unknown.status_code == 201 and unknown.json()["card_status"] == "unknown"
+                    assert client.post("/v1/loyalty/cards", json={"card_number": "0BADCAFE"}).status_code == 201
+                    assert client.post("/v1/loyalty/cards/0BADCAFE/block", json={"reason": "robada"}).status_code == 200
+                    blocked = client.post("/v1/simulated/swipes", json={"card": "0BADCAFE"})
+                    assert blocked.status_code == 409 and blocked.json()["code"] == "card_blocked"
                     assert client.post("/v1/loyalty/cards", json={"card_number": "04A1B2C3"}).status_code == 201
                 r = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                 assert r.status_code == expected, r.text
