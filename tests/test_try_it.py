@@ -144,8 +144,8 @@ def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path
                 r = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                 assert r.status_code == expected, r.text
                 if simulated:
-                    assert (r.json()["card_id"], r.json()["card_type"], r.json()["reader"]) == (
-                        "04A1B2C3", "uid", "isla-1")
+                    assert (r.json()["card_id"], r.json()["card_type"], r.json()["reader"], r.json()["card_status"]) == (
+                        "04A1B2C3", "uid", "isla-1", "issued")
                     bad = client.post("/v1/simulated/swipes", json={"card": "hola"})
                     assert bad.status_code == 422 and bad.json()["code"] == "card_line_malformed"
         finally:
