@@ -52,4 +52,4 @@ rm -rf "$data"
 unset LOYALTY_AGENT_API__PORT LOYALTY_AGENT_STORAGE__DATA_DIR
 
 # A quick subset: the CLI, the optional device bindings, the station installer.
-make test VENV="$venv" PYTEST_ARGS="tests/test_cli.py tests/cards/test_device_extras.py"
+make test VENV="$venv" PYTEST_ARGS="tests/test_cli.py tests/cards/test_device_extras.py tests/test_locks.py tests/test_packaging.py::test_release_archive_has_the_station_parts_and_no_dev_extras"

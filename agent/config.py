@@ -29,6 +29,7 @@ from agent.customers.config import EnrollmentSettings
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
 from agent.ops.config import MonitoringSettings
+from agent.printing.config import PrinterSettings
 from agent.queue.config import MqttSettings
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     idcard: IdCardSettings = Field(default_factory=IdCardSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    printer: PrinterSettings = Field(default_factory=PrinterSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -8,6 +8,7 @@ from types import FrameType
 import uvicorn
 
 from agent import __version__
+from agent.store import datadir
 from agent.api.app import create_app
 from agent.api.connections import install_accept_error_filter, protocol_class, raise_fd_limit
 from agent.config import Settings
@@ -94,13 +95,20 @@ async def serve(settings: Settings, station: Station) -> None:
 
 
 def run(settings: Settings) -> int:
-    station = build_station(settings, verify=True)  # never serve over a damaged store
+    # One agent per data folder, checked before anything connects to head office or binds the port.
+    datadir.check_access(settings.storage.data_dir)
+    datadir.prepare(settings.storage.data_dir)
+    lock = datadir.DataDirLock(settings.storage.data_dir).acquire()
     try:
-        station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
-        asyncio.run(serve(settings, station))
+        station = build_station(settings, verify=True)  # never serve over a damaged store
+        try:
+            station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
+            asyncio.run(serve(settings, station))
+        finally:
+            station.close()
+            log.info("agent stopped")
     finally:
-        station.close()
-        log.info("agent stopped")
+        lock.release()
     return 0
 
 

@@ -92,5 +92,8 @@ def test_unit_file_is_hardened_notify_service() -> None:
     unit = (Path(__file__).parent.parent / "systemd" / "loyalty-agent.service").read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=loyalty-agent",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "DevicePolicy=closed",
-                 "SupplementaryGroups=dialout video input plugdev", "CapabilityBoundingSet=\n"):
+                 "SupplementaryGroups=dialout video input plugdev", "CapabilityBoundingSet=\n",
+                 # issue 12: other processes invisible, private mounts, IPC removed, memory capped
+                 "ProtectProc=invisible\n", "ProcSubset=pid\n", "PrivateMounts=yes\n", "RemoveIPC=yes\n",
+                 "MemoryMax="):
         assert line in unit, line

@@ -11,9 +11,12 @@ from agent.api import (
     routes_biometric,
     routes_cards,
     routes_customers,
+    routes_enrollment,
     routes_health,
     routes_idcard,
     routes_loyalty,
+    routes_printing,
+    routes_simulated,
     routes_sync,
 )
 from agent.api.deps import require_client
@@ -28,10 +31,13 @@ from agent.station import Station
 # Routers behind a bearer token; health is added separately, without one.
 AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     routes_customers.router,
+    routes_enrollment.router,
     routes_biometric.router,
     routes_cards.router,
     routes_idcard.router,
+    routes_idcard.photos_router,
     routes_loyalty.router,
+    routes_printing.router,
     routes_sync.router,
 )
 
@@ -64,6 +70,8 @@ def create_app(settings: Settings, station: Station) -> FastAPI:
     app.include_router(apidocs.router)
     for router in AUTHENTICATED_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_client)])
+    if settings.devices.simulated:  # the simulated card reader exists only in simulated mode
+        app.include_router(routes_simulated.router, dependencies=[Depends(require_client)])
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

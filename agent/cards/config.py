@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.cards.lines import CardLineSettings
 from agent.secret_fields import secret_field
 
 
@@ -31,7 +32,11 @@ class PcscSettings(_Section):
 
 class MagstripeSettings(_Section):
     evdev_device: str | None = Field(None, description="/dev/input/by-id/...-event-kbd of a wedge reader.")
+    evdev_name: str = Field("wedge", min_length=1, max_length=64,
+                            description="The wedge reader's name in swipe events (and in `pos_for_reader`).")
     serial_port: str | None = Field(None, description="Serial port of a plain-line reader.")
+    serial_name: str = Field("serial", min_length=1, max_length=64,
+                             description="The serial reader's name in swipe events (and in `pos_for_reader`).")
     serial_baudrate: int = Field(9600, ge=1200)
     inter_key_timeout_s: float = Field(0.15, gt=0, le=2)
 
@@ -63,6 +68,11 @@ class PinSettings(_Section):
 class CardsSettings(_Section):
     pcsc: PcscSettings = Field(default_factory=PcscSettings)
     magstripe: MagstripeSettings = Field(default_factory=MagstripeSettings)
+    lines: CardLineSettings = Field(default_factory=CardLineSettings)
+    pos_for_reader: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reader name -> the POS (counter) it sits at, named in swipe events, for stations with "
+                    "several counters. PC/SC readers are named as PC/SC reports them.")
     pins: PinSettings = Field(default_factory=PinSettings)
     session_ttl_s: int = Field(120, ge=5, le=3600, description="How long a swipe waits for the PIN.")
     authorized_ttl_s: int = Field(300, ge=10, le=3600,

@@ -73,6 +73,13 @@ CREATE TABLE cards_pin_station (
     locked_until REAL
 );
 """),
+    ("cards_003_pin_bundle_key", """
+CREATE TABLE cards_pin_key (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    public_key TEXT NOT NULL,
+    set_at TEXT NOT NULL
+);
+"""),
 ]
 ATTENDANT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -167,13 +174,40 @@ class AttendantPins:
         return self._pepper is not None
 
     # ---- bundles ---------------------------------------------------------------------------
+    def bundle_key(self) -> Ed25519PublicKey | None:
+        """The key bundles must be signed with: the one set by ``set_bundle_key`` (recorded in the
+        store), else the configured ``cards.pins.bundle_public_key``."""
+        row = self.db.read(lambda c: c.execute("SELECT public_key FROM cards_pin_key WHERE one = 1").fetchone())
+        if row is not None:
+            from agent.cards.pin_bundle import load_public_key
+
+            return load_public_key(row["public_key"])
+        return self._public_key
+
+    def set_bundle_key(self, key_text: str) -> None:
+        """Change head office's key (rotation): its own explicit command, logged and reported."""
+        from agent.cards.pin_bundle import load_public_key
+
+        load_public_key(key_text)  # refuse a malformed key before storing it
+        now = datetime.fromtimestamp(self._now(), timezone.utc).isoformat()
+
+        def store(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO cards_pin_key(one, public_key, set_at) VALUES (1, ?, ?) ON CONFLICT(one)"
+                         " DO UPDATE SET public_key = excluded.public_key, set_at = excluded.set_at", (key_text, now))
+            append_event(conn, "pins.key_changed", {"station_id": self.station_id, "public_key": key_text,
+                                                    "set_at": now}, security=True)
+
+        self.db.write(store)
+        log.warning("head office PIN bundle key changed by a local command (reported to head office)")
+
     def import_bundle(self, data: bytes) -> PinBundle:
-        if self._public_key is None:
+        public_key = self.bundle_key()
+        if public_key is None:
             raise AgentError("pin_bundle_no_key",
                              "No hay clave pública de la oficina central configurada (cards.pins.bundle_public_key).",
                              "No head office public key configured (cards.pins.bundle_public_key).", status=503)
         now_dt = datetime.fromtimestamp(self._now(), timezone.utc)
-        bundle = verify_bundle(data, self._public_key, station_id=self.station_id, now=now_dt)
+        bundle = verify_bundle(data, public_key, station_id=self.station_id, now=now_dt)
 
         def store(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT version FROM cards_pin_bundle WHERE one = 1").fetchone()

@@ -6,9 +6,10 @@ Lifecycle: ``pending`` (waiting for the PIN, ``session_ttl_s``) -> ``authorized`
 
 One PIN entry authorizes one operation: an authorized swipe is good for ``authorized_uses``
 sales or redemptions (default 1), only from the POS token that entered the PIN (``pos``); a
-sale takes a use with ``use()`` and gives it back if nothing was booked. A card the loyalty
-program would refuse anyway (unknown, blocked, replaced) is refused at the swipe, before the PIN
-prompt (``swipe.refused``). ``pin_attempts_per_swipe`` wrong PINs close the swipe; one PIN check
+sale takes a use with ``use()`` and gives it back if nothing was booked. A blocked or replaced
+card is refused at the swipe, before the PIN prompt (``swipe.refused``); an unknown or unassigned
+one gets a session marked ``card_status`` (so the POS can issue it) and its PIN is refused,
+without a PIN check, until it is issued. ``pin_attempts_per_swipe`` wrong PINs close the swipe; one PIN check
 at a time per swipe, so parallel guesses cannot pass the count.
 
 Sessions live in memory on purpose: they last minutes, and after an agent restart an
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,16 +46,22 @@ class SwipeSession:
     pos: str | None = None  # the API client (token id) that entered the PIN
     uses_left: int = 0
     wrong_pins: int = 0
+    card_status: str = "issued"  # issued | unknown | unassigned (from the loyalty directory)
+    reader_pos: str | None = None  # the counter the reader sits at (``cards.pos_for_reader``)
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "card_id": self.card_id, "source": self.source,
-                "reader": self.reader, "card_type": self.card_type, "state": self.state,
-                "attendant_id": self.attendant_id, "uses_left": self.uses_left,
+                "reader": self.reader, "reader_pos": self.reader_pos, "card_type": self.card_type,
+                "state": self.state, "attendant_id": self.attendant_id, "uses_left": self.uses_left,
+                "card_status": self.card_status,
                 "expires_at": round(self.expires_at, 3)}
 
 
 # Why a card cannot be used for a sale (AgentError), or None; set by the loyalty feature.
 CardGate = Callable[[str], AgentError | None]
+# Refused at the swipe: these cards can never buy. Unknown or unassigned cards may be issued at
+# the counter first, so they get a session (and the PIN is refused until they are issued).
+NEVER_USABLE = frozenset({"card_blocked", "card_replaced"})
 LOCAL_POS = "local"  # callers inside the agent process (CLI, tests) that have no API token
 
 
@@ -72,8 +79,10 @@ def _not_found() -> AgentError:
 class SwipeSessions:
     def __init__(self, pins: AttendantPins, hub: EventHub, *, session_ttl_s: float = 120,
                  authorized_ttl_s: float = 300, authorized_uses: int = 1, pin_attempts_per_swipe: int = 3,
-                 card_gate: CardGate | None = None, now: Callable[[], float] = time.time) -> None:
+                 card_gate: CardGate | None = None, now: Callable[[], float] = time.time,
+                 pos_for_reader: Mapping[str, str] | None = None) -> None:
         self.pins = pins
+        self.pos_for_reader = dict(pos_for_reader or {})
         self.hub = hub
         self.session_ttl_s = session_ttl_s
         self.authorized_ttl_s = authorized_ttl_s
@@ -88,14 +97,19 @@ class SwipeSessions:
     # ---- card side -------------------------------------------------------------------------
     def open(self, *, card_id: str, source: str, reader: str, card_type: str) -> SwipeSession | None:
         refusal = self.card_gate(card_id) if self.card_gate is not None else None
-        if refusal is not None:
+        if refusal is not None and refusal.code in NEVER_USABLE:
             # No session, so no PIN prompt: the attendant sees why at once.
             self.hub.publish("swipe.refused", {"card_id": card_id, "source": source, "reader": reader,
-                                               "code": refusal.code, "message_es": refusal.es,
+                                               "reader_pos": self.pos_for_reader.get(reader), "code": refusal.code,
+                                               "message_es": refusal.es,
                                                "message_en": refusal.en})
             return None
         now = self._now()
-        session = SwipeSession(new_id(), card_id, source, reader, card_type, now, now + self.session_ttl_s)
+        # A card not issued yet (new stock) gets a session so the POS can issue it, but says so
+        # (``card_status``): the POS offers "issue card", not the PIN, which is refused until then.
+        status = "issued" if refusal is None else refusal.code.removeprefix("card_")
+        session = SwipeSession(new_id(), card_id, source, reader, card_type, now, now + self.session_ttl_s,
+                               card_status=status, reader_pos=self.pos_for_reader.get(reader))
         with self._lock:
             self._purge(now)
             self._sessions[session.id] = session
@@ -108,8 +122,12 @@ class SwipeSessions:
 
     def on_card_error(self, error: Any) -> None:
         """Adapter for ``CardReadError``: the POS shows the attendant why nothing happened."""
-        self.hub.publish("swipe.failed", {"reader": error.reader, "code": error.code,
-                                          "message_es": error.es, "message_en": error.en})
+        self.failed(error.reader, error)
+
+    def failed(self, reader: str, error: Any) -> None:
+        """Tell the POS at that reader's counter why a card read gave nothing."""
+        self.hub.publish("swipe.failed", {"reader": reader, "reader_pos": self.pos_for_reader.get(reader),
+                                          "code": error.code, "message_es": error.es, "message_en": error.en})
 
     def on_stripe(self, record: str, *, source: str = "magstripe", reader: str = "magstripe") -> SwipeSession | None:
         from agent.cards.track import TrackError, parse_swipe
@@ -117,8 +135,7 @@ class SwipeSessions:
         try:
             track = parse_swipe(record)
         except TrackError as exc:
-            self.hub.publish("swipe.failed", {"reader": reader, "code": exc.code,
-                                              "message_es": exc.es, "message_en": exc.en})
+            self.failed(reader, exc)
             return None
         return self.open(card_id=track.pan, source=source, reader=reader, card_type=f"track{track.track}")
 
@@ -136,8 +153,9 @@ class SwipeSessions:
         session = self._begin_pin_check(session_id)
         try:
             refusal = self.card_gate(session.card_id) if self.card_gate is not None else None
-            if refusal is not None:  # blocked since the swipe: no PIN check for a card that cannot buy
-                self.close(session_id)
+            if refusal is not None:  # not issued, or blocked since the swipe: no PIN check for it
+                if refusal.code in NEVER_USABLE:
+                    self.close(session_id)
                 raise refusal
             try:
                 self.pins.verify(attendant_id, pin)  # raises 403/423/503; ~45 ms of argon2id

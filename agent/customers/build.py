@@ -138,7 +138,10 @@ class CustomerBuilder:
 
 
 def _merge_consents(current: dict[str, Any], given: Any, stamp: str) -> dict[str, Any]:
-    """Record each consent given with its time and channel; keep the old record when nothing changed."""
+    """Record each consent given with its time and channel, even when its value is unchanged: seed
+    000 has the attendant ratify the offers opt-in and LATAM Pass at each visit, and a ratification
+    is itself a record (when and through which channel the customer confirmed it). Consents not
+    given keep their record."""
     merged = dict(current)
     for name in ("offers", "data_processing", "biometrics"):
         if name not in given.model_fields_set:
@@ -148,19 +151,8 @@ def _merge_consents(current: dict[str, Any], given: Any, stamp: str) -> dict[str
             merged.pop(name, None)
             continue
         consent = value if isinstance(value, ConsentIn) else ConsentIn(value=value)
-        before = merged.get(name)
-        if before and before["value"] == consent.value and before["channel"] == consent.channel:
-            continue
         merged[name] = {"value": consent.value, "at": stamp, "channel": consent.channel}
     if "partner_programs" in given.model_fields_set:
-        previous = {p["name"].casefold(): p for p in current.get("partner_programs", [])}
-        programs = []
-        for p in given.partner_programs or []:
-            before = previous.get(p.name.casefold())
-            if before and (before["value"], before.get("member_id"), before["channel"]) == (p.value, p.member_id, p.channel):
-                programs.append(before)
-            else:
-                programs.append({"name": p.name, "member_id": p.member_id, "value": p.value, "at": stamp,
-                                 "channel": p.channel})
-        merged["partner_programs"] = programs
+        merged["partner_programs"] = [{"name": p.name, "member_id": p.member_id, "value": p.value, "at": stamp,
+                                       "channel": p.channel} for p in given.partner_programs or []]
     return merged

@@ -67,7 +67,9 @@ class Database:
     """
 
     def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None, *,
-                 verify: bool = False, wal_soft_limit_bytes: int = WAL_SOFT_LIMIT_BYTES) -> None:
+                 verify: bool = False, wal_soft_limit_bytes: int = WAL_SOFT_LIMIT_BYTES,
+                 writer_version: str | None = None,
+                 before_migrating: Callable[[list[str]], None] | None = None) -> None:
         self.path = Path(path)
         guard.preflight(self.path)
         if verify and self.path.exists():
@@ -100,7 +102,11 @@ class Database:
         if migrations is not None:
             from agent.store.migrations import apply_migrations
 
-            apply_migrations(self, migrations)
+            try:
+                apply_migrations(self, migrations, writer_version=writer_version, before_migrating=before_migrating)
+            except BaseException:
+                self._writer.close()  # a refused or failed migration leaves no open handle behind
+                raise
         self.identity = self._ensure_identity()
         self._recorded_wal: tuple[int, int] | None = None
         self._start_wal_generation()

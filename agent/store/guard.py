@@ -69,6 +69,9 @@ def _access_error(path: Path, what_es: str, what_en: str) -> StoreError:
         "(chmod u+w) or check the disk is not mounted read-only; nothing was changed.")
 
 
+access_error = _access_error  # also used by agent.store.datadir before a one-shot command opens anything
+
+
 def preflight(db_path: Path) -> None:
     """Raise a ``StoreError`` if the folder or the files cannot safely be opened for writing."""
     folder = db_path.parent
@@ -164,7 +167,9 @@ def record_wal(db_path: Path, identity: str, last: tuple[int, int] | None = None
         return last
     record = _record_path(db_path)
     tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps({"identity": identity, "salt1": salts[0], "salt2": salts[1]}))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 like the database, whatever the umask
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"identity": identity, "salt1": salts[0], "salt2": salts[1]}))
     os.replace(tmp, record)
     return salts
 

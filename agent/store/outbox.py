@@ -117,7 +117,7 @@ def record_refusal(conn: sqlite3.Connection) -> None:
 def unconfirmed_after(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[sqlite3.Row]:
     """Unconfirmed events with ``seq > after_seq`` in order (the publisher's forward cursor)."""
     return conn.execute(
-        "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size FROM outbox"
+        "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size, state FROM outbox"
         " WHERE state != 'confirmed' AND seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
 
 
