@@ -127,15 +127,16 @@ def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path
         try:
             with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
                 if simulated:
-                    # A card the directory does not know is refused at the swipe, as on a real reader.
+                    # A card the directory does not know opens a swipe that says so (the POS offers to
+                    # issue it, not the PIN), as on a real reader.
                     unknown = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
-                    assert unknown.status_code == 404 and unknown.json()["code"] == "card_unknown"
+                    assert unknown.status_code == 201 and unknown.json()["card_status"] == "unknown"
                     assert client.post("/v1/loyalty/cards", json={"card_number": "04A1B2C3"}).status_code == 201
                 r = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                 assert r.status_code == expected, r.text
                 if simulated:
-                    assert (r.json()["card_id"], r.json()["card_type"], r.json()["reader"]) == (
-                        "04A1B2C3", "uid", "isla-1")
+                    assert (r.json()["card_id"], r.json()["card_type"], r.json()["reader"], r.json()["card_status"]) == (
+                        "04A1B2C3", "uid", "isla-1", "issued")
                     bad = client.post("/v1/simulated/swipes", json={"card": "hola"})
                     assert bad.status_code == 422 and bad.json()["code"] == "card_line_malformed"
         finally:

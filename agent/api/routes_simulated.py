@@ -32,8 +32,8 @@ class SimulatedSwipe(BaseModel):
 
 
 @router.post("/swipes", status_code=201, summary="Simulated mode only: a card passed on a simulated reader",
-             responses=problem_responses({404: "Card not in the directory (`card_unknown`): refused at the swipe",
-                                          409: "Card blocked, replaced or unassigned: refused at the swipe",
+             responses=problem_responses({409: "Card blocked or replaced: refused at the swipe (an unknown card opens a "
+                                               "swipe with `card_status` `unknown`, so the POS can issue it)",
                                           422: "Not a card number, UID or track (`card_line_malformed`, ...)",
                                           503: "Card readers not enabled (`card_readers_disabled`)"}))
 def simulated_swipe(body: SimulatedSwipe, sessions: SwipeSessions = Depends(get_sessions),
@@ -44,7 +44,7 @@ def simulated_swipe(body: SimulatedSwipe, sessions: SwipeSessions = Depends(get_
         sessions.failed(body.reader, exc)  # the POS at that reader sees it, as with a real reader
         raise AgentError(exc.code, exc.es, exc.en, status=422, field="card") from None
     session = sessions.open(card_id=card.card_id, source="simulated", reader=body.reader, card_type=card.card_type)
-    if session is None:  # a card that cannot buy (unknown, blocked): refused at the swipe, as on a real reader
+    if session is None:  # a card that can never buy (blocked, replaced): refused at the swipe, as on a real reader
         refusal = sessions.card_gate(card.card_id) if sessions.card_gate is not None else None
         raise refusal or AgentError("swipe_refused", "La tarjeta fue rechazada.", "The card was refused.", status=409)
     return JSONResponse(session.public(), status_code=201)

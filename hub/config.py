@@ -1,0 +1,179 @@
+"""Hub settings: embedded defaults, then a TOML file, then environment, then command-line flags.
+
+The same conventions as the station agent (agent/config.py): the file is named by ``--config``
+or ``LOYALTY_HUB_CONFIG``; environment variables are ``LOYALTY_HUB_<SECTION>__<FIELD>`` (e.g.
+``LOYALTY_HUB_DATABASE__URL``); every section forbids unknown keys, and a ``LOYALTY_HUB_*``
+variable that names no setting is an error rather than silently ignored. Errors name the
+setting but never echo its value: URLs and passwords end up pasted into tickets.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "LOYALTY_HUB_CONFIG"
+ENV_PREFIX = "LOYALTY_HUB_"
+DEFAULT_SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port of the broker (cluster).")
+    username: str | None = None
+    password: str | None = Field(None, description="Broker password (never printed).")
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id_prefix: str = Field("loyalty-hub", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    share_group: str = Field("hub-events", pattern=r"^[A-Za-z0-9_-]{1,40}$",
+                             description="$share group of the event consumers.")
+    keepalive_s: int = Field(15, ge=5)
+    # How many unacknowledged messages the broker may push to one worker: the most a killed
+    # worker can leave unconfirmed (the stations resend them, or the gap check asks for them).
+    receive_maximum: int = Field(200, ge=1, le=65535)
+
+    @field_validator("url")
+    @classmethod
+    def _plain_broker_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if "@" in parsed.netloc:
+            raise ValueError("no debe contener usuario ni contraseña: use mqtt.username y mqtt.password")
+        try:
+            port = parsed.port
+        except ValueError:
+            port = -1
+        if (parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port in (0, -1)
+                or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
+            raise ValueError("debe ser mqtt://host:puerto o mqtts://host:puerto")
+        return value
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(None, description="postgresql://user@host:port/db (libpq URL or key=value string).")
+    connect_timeout_s: int = Field(5, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if "://" in value and urlparse(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("debe ser una URL postgresql://...")
+        return value
+
+
+class IngestSettings(_Section):
+    workers: int = Field(1, ge=1, le=64, description="Worker processes started by `loyalty-hub run`.")
+    group_max_messages: int = Field(200, ge=1, le=5000,
+                                    description="Messages committed in one transaction at most.")
+    group_wait_ms: int = Field(5, ge=0, le=1000,
+                               description="How long a worker waits to fill a group before committing.")
+    # The contract: a hole usually fills by itself (the station resends after its ack timeout,
+    # 60 s by default); ask for a replay when it outlives that, not while the hub is catching up.
+    gap_grace_s: float = Field(90.0, gt=0, description="A seq gap open this long while the station is online "
+                                                       "triggers a replay request.")
+    replay_timeout_s: float = Field(180.0, gt=0, description="A replay request unanswered or unsatisfied "
+                                                             "after this long raises an alert.")
+    schemas_dir: Path = Field(DEFAULT_SCHEMAS, description="Folder with the event JSON Schemas (docs/schemas).")
+
+
+class DownlinkSettings(_Section):
+    interval_s: float = Field(1.0, gt=0, le=3600, description="Directory deltas are published at most this often.")
+    max_movements: int = Field(10, ge=0, le=30, description="Last movements sent with each account.")
+    confirm_interval_s: float = Field(30.0, gt=0, le=86400,
+                                      description="A balance a station alone changed is confirmed to it this often.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    downlink: DownlinkSettings = Field(default_factory=DownlinkSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings; ``overrides`` are nested dicts from command-line flags."""
+    env = os.environ if environ is None else environ
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"no existe el archivo de configuración: {path}")
+    _reject_unknown_variables(env)
+
+    class _FileSettings(Settings):  # a subclass per call keeps the file choice off the shared class
+        pass
+
+    _FileSettings.toml_file = path
+    try:
+        return _FileSettings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except Exception as exc:  # a TOML syntax error
+        raise ConfigError(f"archivo de configuración ilegible: {exc}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "configuración inválida:\n  " + "\n  ".join(lines)
+
+
+def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
+    known = set(Settings.model_fields)
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() == CONFIG_ENV:
+            continue
+        head = name[len(ENV_PREFIX):].split("__", 1)[0].lower()
+        if head not in known:
+            raise ConfigError(f"variable de entorno desconocida {name}: use {ENV_PREFIX}<SECCIÓN>__<CAMPO> "
+                              f"con SECCIÓN una de {', '.join(sorted(known))}")
+
+
+def require(settings: Settings, *names: str) -> None:
+    """``run`` needs the broker and the database; ``migrate`` only the database."""
+    missing = [n for n in names if getattr(getattr(settings, n), "url") is None]
+    if missing:
+        flags = ", ".join(f"--{n if n == 'mqtt' else 'database'}-url" for n in missing)
+        raise ConfigError(f"falta {', '.join(f'{n}.url' for n in missing)} (opción {flags} o archivo de configuración)")

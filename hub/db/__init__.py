@@ -1,0 +1,1 @@
+"""PostgreSQL: connections, migrations, and the SQL of the system of record."""

@@ -1,0 +1,180 @@
+"""Directory downlink: deltas of accounts (with chain-wide balance snapshots) and cards, per
+station, on ``loyalty/v1/stations/{station}/config/directory`` (retained, QoS 1).
+
+Who gets what: an account or card that was created or changed state is *broadcast* (any
+station may see the card next); an account whose only change is its balance goes to the
+stations that hold movements of it and the station that opened it, except a station whose own
+movements were the only change (it counts those itself); the others learn the new balance with
+the account's next broadcast. Deltas carry full rows, so the changes of one
+interval are coalesced into one delta; its ``seq`` comes from one chain-wide counter (gaps are
+fine for the station). A station seen for the first time gets one complete delta, because a
+retained topic keeps only the last message.
+
+The snapshot's ``station_seq`` maps each station to the highest ledger seq of that station
+counted in ``balance``: the ingest applies each station's events in order, so every movement of
+that station up to that number is counted, and the station adds only its later ones.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from hub.mqtt import topic
+
+log = logging.getLogger(__name__)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _reserve_seq(conn: psycopg.Connection) -> int:
+    # Committed before publishing: a crash after the publish never reuses this number.
+    with conn.transaction():
+        row = conn.execute("UPDATE directory_state SET delta_seq = delta_seq + 1 RETURNING delta_seq").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT account_id, tier_id, is_fleet, partner_member_id, balance FROM accounts WHERE account_id = ANY(%s)",
+        (account_ids,)).fetchall()
+    seqs: dict[str, dict[str, int]] = defaultdict(dict)
+    for account_id, station, ledger_seq in conn.execute(
+            "SELECT account_id, station_id, ledger_seq FROM account_station_seq WHERE account_id = ANY(%s)",
+            (account_ids,)):
+        seqs[account_id][station] = int(ledger_seq)
+    movements: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if max_movements:
+        for account_id, movement_id, kind, points, station, occurred_at in conn.execute(
+                "SELECT account_id, movement_id, kind, points, station_id, occurred_at FROM ("
+                " SELECT m.*, row_number() OVER (PARTITION BY account_id ORDER BY occurred_at DESC, movement_id DESC) AS n"
+                " FROM point_movements m WHERE account_id = ANY(%s)) ranked WHERE n <= %s",
+                (account_ids, max_movements)):
+            movements[account_id].append({"movement_id": movement_id, "kind": kind, "points": int(points),
+                                          "station": station, "occurred_at": occurred_at})
+    out = {}
+    for account_id, tier_id, is_fleet, partner, balance in rows:
+        out[account_id] = {
+            "account_id": account_id, "tier_id": tier_id, "is_fleet": is_fleet, "partner_member_id": partner,
+            "snapshot": {"balance": int(balance), "expiring_next_close": 0, "next_close": None, "as_of": as_of,
+                         "station_seq": seqs.get(account_id, {})},
+            "movements": movements.get(account_id, []),
+        }
+    return out
+
+
+def card_rows(conn: psycopg.Connection, account_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    cards: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for number, account_id, role, state, issued_at, first_used_at, replaced_by in conn.execute(
+            "SELECT card_number, account_id, role, state, issued_at, first_used_at, replaced_by FROM cards"
+            " WHERE account_id = ANY(%s) ORDER BY card_number", (account_ids,)):
+        cards[account_id].append({"card_number": number, "account_id": account_id, "role": role, "state": state,
+                                  "issued_at": issued_at, "first_used_at": first_used_at, "replaced_by": replaced_by})
+    return cards
+
+
+def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"seq": seq, "as_of": as_of, "tiers": [], "accounts": accounts, "cards": cards,
+                       "messages": [], "removed_messages": [], "rewards": []},
+                      ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _publish(client: mqtt.Client, deliveries: list[tuple[str, bytes]]) -> None:
+    infos = [client.publish(topic(station, "config/directory"), body, qos=1, retain=True) for station, body in deliveries]
+    for info in infos:
+        info.wait_for_publish(30)
+
+
+def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements: int,
+                    deferred: dict[str, set[str]]) -> int:
+    """Publish what changed since the last delta; return how many station messages were sent.
+
+    Balance changes a station alone caused are added to ``deferred`` (station -> accounts)
+    instead: ``publish_deferred`` confirms them to that station at a slower cadence."""
+    top = conn.execute("SELECT max(change_id) FROM directory_changes").fetchone()[0]
+    if top is None:
+        return 0
+    changed: dict[str, bool] = {}
+    sources: dict[str, set[str]] = defaultdict(set)
+    for account_id, broadcast, station in conn.execute(
+            "SELECT account_id, bool_or(broadcast), station_id FROM directory_changes WHERE change_id <= %s"
+            " GROUP BY account_id, station_id", (top,)):
+        changed[account_id] = changed.get(account_id, False) or broadcast
+        sources[account_id].add(station)
+    seq = _reserve_seq(conn)
+    as_of = _iso(datetime.now(timezone.utc))
+    ids = sorted(changed)
+    accounts = account_rows(conn, ids, max_movements, as_of)
+    cards = card_rows(conn, ids)
+    stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id")]
+    broadcast = [a for a in ids if changed[a] and a in accounts]
+    targeted: dict[str, list[str]] = defaultdict(list)
+    for account_id, station in conn.execute(
+            "SELECT account_id, station_id FROM account_station_seq WHERE account_id = ANY(%s)"
+            " UNION SELECT account_id, station_id FROM accounts WHERE account_id = ANY(%s) AND station_id IS NOT NULL",
+            ([a for a in ids if not changed[a]],) * 2):
+        # A station that alone moved the balance already counts its own movements: nothing new for it
+        # now; it learns that head office counted them (its pending_local_points) a little later.
+        if account_id not in accounts:
+            continue
+        if sources[account_id] == {station}:
+            deferred.setdefault(station, set()).add(account_id)
+        else:
+            targeted[station].append(account_id)
+    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]]) \
+        if broadcast else None
+    deliveries = []
+    for station in stations:
+        mine = sorted(set(broadcast) | set(targeted.get(station, [])))
+        if station not in targeted:
+            if common is not None:
+                deliveries.append((station, common))
+            continue
+        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]])))
+    _publish(client, deliveries)
+    with conn.transaction():
+        conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
+    log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
+    return len(deliveries)
+
+
+def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, max_movements: int,
+                     deferred: dict[str, set[str]]) -> int:
+    """Confirm to each station the balances of the accounts it alone moved (one delta each)."""
+    if not deferred:
+        return 0
+    seq = _reserve_seq(conn)
+    as_of = _iso(datetime.now(timezone.utc))
+    ids = sorted({a for accounts in deferred.values() for a in accounts})
+    accounts = account_rows(conn, ids, max_movements, as_of)
+    cards = card_rows(conn, ids)
+    deliveries = [(station, _delta(seq, as_of, [accounts[a] for a in sorted(mine) if a in accounts],
+                                   [c for a in sorted(mine) for c in cards[a]])) for station, mine in deferred.items()]
+    _publish(client, deliveries)
+    deferred.clear()
+    return len(deliveries)
+
+
+def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, max_movements: int) -> int:
+    new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
+    if not new:
+        return 0
+    ids = [r[0] for r in conn.execute("SELECT account_id FROM accounts ORDER BY account_id")]
+    if ids:
+        seq = _reserve_seq(conn)
+        as_of = _iso(datetime.now(timezone.utc))
+        accounts = account_rows(conn, ids, max_movements, as_of)
+        cards = card_rows(conn, ids)
+        body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]])
+        _publish(client, [(station, body) for station in new])
+    with conn.transaction():
+        conn.execute("UPDATE stations SET directory_full_sent = true WHERE station_id = ANY(%s)", (new,))
+    return len(new)

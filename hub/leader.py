@@ -1,0 +1,79 @@
+"""Chain-wide duties, run by exactly one worker at a time: the one holding a PostgreSQL
+advisory lock on its own connection. When that worker dies, its connection closes, the lock is
+released, and another worker's leader thread takes over within a couple of seconds.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from hub import directory, gaps
+from hub.config import Settings
+from hub.mqtt import broker_address, connect_properties, make_client
+
+log = logging.getLogger(__name__)
+LEADER_LOCK = 0x6875622D6C656164  # "hub-lead"
+
+
+class Leader(threading.Thread):
+    def __init__(self, settings: Settings, name: str, stopping: threading.Event) -> None:
+        super().__init__(name="hub-leader", daemon=True)
+        self.settings = settings
+        # Its own connection: a burst of directory deltas must not queue behind, or in front of,
+        # the ingest's acks and PUBACKs.
+        self.client: mqtt.Client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}-leader",
+                                               manual_ack=False)
+        self.stopping = stopping
+        self.is_leader = False
+
+    def run(self) -> None:
+        host, port = broker_address(self.settings.mqtt.url or "")
+        self.client.connect_async(host, port, keepalive=self.settings.mqtt.keepalive_s, clean_start=True,
+                                  properties=connect_properties(self.settings.mqtt))
+        self.client.loop_start()
+        try:
+            self._run()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                     connect_timeout=self.settings.database.connect_timeout_s) as conn:
+                    self._lead(conn)
+            except psycopg.OperationalError as exc:
+                log.info("leader: database unavailable (%s)", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - a failed duty must not end leadership for good
+                log.exception("leader: duty failed")
+            self.is_leader = False
+            self.stopping.wait(1.0)
+
+    def _lead(self, conn: psycopg.Connection) -> None:
+        while not self.stopping.is_set():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
+                break
+            self.stopping.wait(1.0)
+        else:
+            return
+        self.is_leader = True
+        log.info("this worker now runs the chain-wide duties")
+        downlink, ingest = self.settings.downlink, self.settings.ingest
+        deferred: dict[str, set[str]] = {}
+        last_confirmed = time.monotonic()
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            if self.client.is_connected():
+                directory.publish_full_to_new_stations(conn, self.client, downlink.max_movements)
+                directory.publish_changes(conn, self.client, downlink.max_movements, deferred)
+                if started - last_confirmed >= downlink.confirm_interval_s:
+                    directory.publish_deferred(conn, self.client, downlink.max_movements, deferred)
+                    last_confirmed = started
+                gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
+            gaps.expire_replays(conn, ingest.replay_timeout_s)
+            self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))

@@ -1,0 +1,200 @@
+"""One hub worker: consumes its share of the station messages, commits, acks, then PUBACKs.
+
+Threads: paho's network loop puts messages on ``inbox``; the ingest loop (the caller's thread)
+takes a small group, commits it in one transaction, publishes the acks, and only then
+PUBACKs the messages to the broker; the leader thread (hub.leader) runs chain-wide duties in
+whichever worker holds the advisory lock. Any number of workers may run on any number of
+hosts; they share nothing but PostgreSQL and the broker.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from hub import station_meta
+from hub.alerts import raise_alert
+from hub.config import Settings
+from hub.ingest import Outcome, ingest
+from hub.leader import Leader
+from hub.mqtt import DIRECT_META, EVENTS, SHARED_META, broker_address, connect_properties, make_client, topic
+from hub.schemas import EventSchemas
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ACK_CHUNK = 1000  # ids per ack message ("keep a message under a few thousand ids")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    generation: int  # the connection it came on: a PUBACK is only valid on that connection
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class Worker:
+    def __init__(self, settings: Settings, name: str) -> None:
+        assert settings.mqtt.url and settings.database.url
+        self.settings = settings
+        self.name = name
+        self.schemas = EventSchemas(settings.ingest.schemas_dir)
+        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.stopping = threading.Event()
+        self.generation = 0
+        self._db: psycopg.Connection | None = None
+        self.client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}", manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.leader = Leader(settings, name, self.stopping)
+
+    # ---- MQTT callbacks (paho's thread) -----------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self.generation += 1
+        group = self.settings.mqtt.share_group
+        client.subscribe([(f"$share/{group}/{EVENTS}", 1)]
+                         + [(f"$share/{group}-meta/{t}", 1) for t in SHARED_META] + [(t, 1) for t in DIRECT_META])
+        log.info("connected to the broker (connection %d)", self.generation)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused %d subscription(s): %s", len(refused), refused[0])
+        else:
+            log.info("subscribed (connection %d)", self.generation)  # tests and benchmarks wait for this line
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.inbox.put(Inbound(self.generation, message.mid, message.qos, message.topic, bytes(message.payload)))
+
+    # ---- main loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        host, port = broker_address(self.settings.mqtt.url or "")
+        self.client.connect_async(host, port, keepalive=self.settings.mqtt.keepalive_s, clean_start=True,
+                                  properties=connect_properties(self.settings.mqtt))
+        self.client.loop_start()
+        self.leader.start()
+        try:
+            while not self.stopping.is_set():
+                group = self._next_group()
+                if group:
+                    self._handle(group)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.leader.join(5)
+            if self._db is not None:
+                self._db.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _next_group(self) -> list[Inbound]:
+        try:
+            first = self.inbox.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        group = [first]
+        deadline = time.monotonic() + self.settings.ingest.group_wait_ms / 1000
+        while len(group) < self.settings.ingest.group_max_messages:
+            try:
+                group.append(self.inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return group
+
+    def _handle(self, group: list[Inbound]) -> None:
+        events = [m for m in group if m.topic.endswith("/events")]
+        if events:
+            outcome = self._ingest(events)
+            self._publish_acks(outcome)
+        meta = [(m.topic, m.payload) for m in group if not m.topic.endswith("/events")]
+        if meta:
+            self._station_meta(meta)
+        for message in group:
+            # A PUBACK on a later connection would confirm another message with the same id.
+            if message.qos > 0 and message.generation == self.generation:
+                self.client.ack(message.mid, message.qos)
+
+    def _station_meta(self, meta: list[tuple[str, bytes]]) -> None:
+        try:
+            self._with_db(lambda conn: station_meta.handle(conn, meta))
+        except psycopg.Error:
+            if len(meta) > 1:
+                for one in meta:  # find the one the database refuses; record the others
+                    self._station_meta([one])
+            else:
+                log.exception("station message on %s could not be stored; skipped", meta[0][0])
+
+    def _ingest(self, events: list[Inbound]) -> Outcome:
+        pairs = [(m.topic, m.payload) for m in events]
+        try:
+            return self._with_db(lambda conn: ingest(conn, pairs, self.schemas))
+        except Exception as exc:  # noqa: BLE001 - a bug or a refused value must not stop the worker
+            if self._db is not None and self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self._db.close()
+                self._db = None
+            if len(pairs) == 1:
+                return self._with_db(lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
+            log.warning("group of %d messages failed (%s); retrying one by one", len(pairs), type(exc).__name__)
+            total = Outcome()
+            for message in events:
+                one = self._ingest([message])
+                for station, ids in one.acks.items():
+                    total.acks[station].extend(ids)
+            return total
+
+    def _quarantine_unprocessable(self, conn: psycopg.Connection, pair: tuple[str, bytes], exc: BaseException) -> Outcome:
+        """A message the database refuses (a projection bug, a value out of range) is kept whole and
+        alerted instead of blocking the worker; its events are not acknowledged: the station keeps them."""
+        station = pair[0].split("/")[3] if pair[0].count("/") == 4 else None
+        # The error text may quote a value from the payload: it goes to the quarantine row, not the log.
+        log.error("a message of station %s could not be processed (%s); quarantined", station, type(exc).__name__)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("INSERT INTO quarantine(station_id, reason, detail, raw) VALUES (%s, 'processing_error', %s, %s)",
+                        (station, f"{type(exc).__name__}: {str(exc)[:500]}", pair[1].decode("utf-8", errors="replace")))
+            raise_alert(cur, station, "hub", "message_unprocessable", {"error": type(exc).__name__})
+        return Outcome()
+
+    def _publish_acks(self, outcome: Outcome) -> None:
+        for station, ids in outcome.acks.items():
+            for start in range(0, len(ids), ACK_CHUNK):
+                body = json.dumps({"event_ids": ids[start:start + ACK_CHUNK]})
+                self.client.publish(topic(station, "acks"), body, qos=1)
+
+    # ---- database -------------------------------------------------------------------------------
+
+    def _with_db(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work`` until the database answers: a restart or failover only delays the group
+        (its messages stay un-PUBACKed meanwhile). Other database errors are raised."""
+        delay = 0.2
+        while True:
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                               connect_timeout=self.settings.database.connect_timeout_s)
+                return work(self._db)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
+                    continue
+                log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                if self._db is not None:
+                    self._db.close()
+                self._db = None
+                if self.stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)

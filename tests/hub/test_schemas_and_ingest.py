@@ -1,0 +1,178 @@
+"""Event schemas against real agent messages, and the ingest transaction against a real
+PostgreSQL (no broker: ``hub.ingest.ingest`` is called with the bytes a station sends)."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from hub.config import DEFAULT_SCHEMAS
+from hub.ingest import ingest
+from hub.schemas import EventSchemas, schema_file_for
+from tests.hub.agent_events import produce_all
+from tests.hub.conftest import ROOT, needs_services
+from tests.loyalty_fixtures import STATION
+
+SCHEMAS = EventSchemas(DEFAULT_SCHEMAS)
+TOPIC = f"loyalty/v1/stations/{STATION}/events"
+
+
+@pytest.fixture(scope="module")
+def real_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return produce_all(tmp_path_factory.mktemp("station"))
+
+
+def emitted_types() -> set[str]:
+    found: set[str] = set()
+    for source in (ROOT / "agent").rglob("*.py"):
+        found |= set(re.findall(r'append_event\(\s*\w+,\s*"([a-z_.]+)"', source.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_emitted_type_has_a_schema_and_a_real_message(real_batch: dict[str, Any]) -> None:
+    emitted = emitted_types()
+    assert len(emitted) >= 17, emitted
+    missing = sorted(t for t in emitted if not (DEFAULT_SCHEMAS / schema_file_for(t)).exists())
+    assert not missing, f"no payload schema for {missing}"
+    produced = {e["type"] for e in real_batch["events"]}
+    assert produced == emitted, f"not produced by the fixture: {sorted(emitted - produced)}"
+
+
+def test_real_messages_validate_event_by_event(real_batch: dict[str, Any]) -> None:
+    assert SCHEMAS.batch_problem(real_batch) is None
+    for event in real_batch["events"]:
+        assert SCHEMAS.check_event(event) is None, (event["type"], SCHEMAS.check_event(event))
+
+
+@pytest.mark.parametrize(("etype", "field", "bad"), [
+    ("points.earned", "points", "lots"),
+    ("points.earned", "lines", []),
+    ("card.issued", "role", "owner"),
+    ("points.reversed", "points", 5),
+    ("reward.stock_movement", "redemption_id", None),
+    ("account.created", "is_fleet", "no"),
+    ("attendant.locked_out", "locked_until", "tomorrow"),
+    ("partner.accrual", "miles", -1),
+])
+def test_schemas_are_not_rubber_stamps(real_batch: dict[str, Any], etype: str, field: str, bad: Any) -> None:
+    event = copy.deepcopy(next(e for e in real_batch["events"] if e["type"] == etype
+                               and (etype != "reward.stock_movement" or e["payload"]["kind"] == "grant")))
+    event["payload"][field] = bad
+    refusal = SCHEMAS.check_event(event)
+    assert refusal is not None and refusal.reason == "invalid_payload" and field in refusal.detail
+
+
+def test_an_added_field_is_refused(real_batch: dict[str, Any]) -> None:
+    # The customer payload schemas predate the hub and stay open; every other payload is closed,
+    # so a field the agent starts sending is noticed here (a schema_version bump) before production.
+    for event in (e for e in real_batch["events"] if not e["type"].startswith("customer.")):
+        changed = copy.deepcopy(event)
+        changed["payload"]["surprise"] = 1
+        assert SCHEMAS.check_event(changed) is not None, event["type"]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20))
+def test_arbitrary_json_never_crashes_the_parser(value: Any) -> None:
+    from hub.ingest import parse_messages
+
+    unreadable: list[Any] = []
+    for body in (value, {"station_id": STATION, "events": [value]}, {"station_id": STATION, "events": value}):
+        parsed = parse_messages([(TOPIC, json.dumps(body).encode())], SCHEMAS, unreadable)
+        for station in parsed.values():
+            assert all(SCHEMAS.check_event(e) is None for e in station.events.values())
+
+
+# ---- ingest against PostgreSQL --------------------------------------------------------------
+
+pg = needs_services
+
+
+def _message(events: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    return [(TOPIC, json.dumps({"station_id": STATION, "events": events}).encode())]
+
+
+@pg
+def test_ingest_projects_every_type_and_is_idempotent(db: psycopg.Connection, real_batch: dict[str, Any]) -> None:
+    events = real_batch["events"]
+    first = ingest(db, _message(events), SCHEMAS)
+    assert first.stored == len(events) and first.applied == len(events) and first.quarantined == 0
+    assert sorted(first.acks[STATION]) == sorted(e["id"] for e in events)
+    again = ingest(db, _message(events), SCHEMAS)
+    assert again.stored == 0 and again.duplicates == len(events) and sorted(again.acks[STATION]) == sorted(first.acks[STATION])
+    station = db.execute("SELECT contiguous_seq, max_seq_seen, gap_since, clock_synced IS NOT NULL FROM stations"
+                         " WHERE station_id = %s", (STATION,)).fetchone()
+    assert station == (len(events), len(events), None, True)
+    # Balance: the ledger's sum, counted once despite the resend.
+    points = sum(e["payload"]["points"] for e in events if e["type"].startswith("points.")
+                 and e["payload"]["account_id"] == "A1")
+    assert db.execute("SELECT balance FROM accounts WHERE account_id = 'A1'").fetchone()[0] == points
+    assert db.execute("SELECT count(*) FROM point_movements").fetchone()[0] == sum(
+        1 for e in events if e["type"].startswith("points."))
+    assert db.execute("SELECT state, replaced_by FROM cards WHERE card_number = 'C1000'").fetchone() == ("replaced", "NEW-2")
+    assert db.execute("SELECT state, account_id FROM cards WHERE card_number = 'NEW-2'").fetchone() == ("issued", "A1")
+    assert db.execute("SELECT version FROM customers").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM customer_history").fetchone()[0] == 2
+    by_group = dict(db.execute("SELECT article_group, points FROM points_by_station_group").fetchall())
+    assert set(by_group) == {"FUEL", "SHOP"}
+    assert db.execute("SELECT count(*) FROM reward_requests").fetchone()[0] == 1
+    assert db.execute("SELECT stock, low FROM station_stock WHERE reward_id = 'MUG'").fetchone() == (1, True)
+    assert db.execute("SELECT count(*) FROM partner_accruals").fetchone()[0] >= 1
+    alerts = {r[0] for r in db.execute("SELECT type FROM alerts")}
+    assert {"reward_stock_low", "attendant_locked_out"} <= alerts
+
+
+@pg
+def test_out_of_order_events_park_until_the_hole_fills(db: psycopg.Connection, real_batch: dict[str, Any]) -> None:
+    events = real_batch["events"][:6]
+    ingest(db, _message(events[3:]), SCHEMAS)
+    row = db.execute("SELECT contiguous_seq, max_seq_seen, gap_since IS NOT NULL FROM stations").fetchone()
+    assert row == (0, 6, True)
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 0  # parked, not applied
+    ingest(db, _message(events[:3]), SCHEMAS)
+    assert db.execute("SELECT contiguous_seq, gap_since FROM stations").fetchone() == (6, None)
+    assert db.execute("SELECT version FROM customers").fetchone()[0] == 2
+
+
+@pg
+def test_a_refused_event_is_quarantined_acked_alerted_and_blocks_nothing(db: psycopg.Connection,
+                                                                          real_batch: dict[str, Any]) -> None:
+    events = copy.deepcopy(real_batch["events"][:8])
+    bad = next(e for e in events if e["type"] == "points.earned")
+    bad["payload"]["points"] = "lots"
+    outcome = ingest(db, _message(events), SCHEMAS)
+    assert outcome.quarantined == 1 and bad["id"] in outcome.acks[STATION]
+    assert db.execute("SELECT contiguous_seq FROM stations").fetchone()[0] == 8  # later events applied
+    row = db.execute("SELECT event_id, reason, seq FROM quarantine").fetchone()
+    assert row == (bad["id"], "invalid_payload", bad["seq"])
+    alert = db.execute("SELECT type, detail FROM alerts WHERE type = 'event_quarantined'").fetchone()
+    assert alert[1]["event_id"] == bad["id"] and "lots" not in json.dumps(alert[1])
+    assert db.execute("SELECT count(*) FROM sales").fetchone()[0] == 0
+
+
+@pg
+def test_unreadable_messages_are_quarantined_whole(db: psycopg.Connection) -> None:
+    outcome = ingest(db, [(TOPIC, b"{not json"), (TOPIC, b'{"station_id": "other", "events": [{}]}')], SCHEMAS)
+    assert outcome.quarantined == 2 and not outcome.acks
+    assert [r[0] for r in db.execute("SELECT reason FROM quarantine ORDER BY quarantine_id")] == [
+        "invalid_json", "invalid_batch"]
+
+
+@pg
+def test_reinstalled_station_starts_a_new_epoch(db: psycopg.Connection, real_batch: dict[str, Any]) -> None:
+    events = real_batch["events"][:3]
+    ingest(db, _message(events), SCHEMAS)
+    fresh = copy.deepcopy(events[:1])
+    fresh[0]["id"] = fresh[0]["id"][:-4] + "ffff"
+    fresh[0]["payload"]["customer"]["id"] = fresh[0]["payload"]["customer"]["id"][:-4] + "eeee"
+    ingest(db, _message(fresh), SCHEMAS)
+    assert db.execute("SELECT epoch, contiguous_seq FROM stations").fetchone() == (2, 1)
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 2
