@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from hub import staging
 from hub.alerts import raise_alert
 from hub.projections import Applied, Event, apply_in_order
 from hub.schemas import EventSchemas
@@ -78,15 +79,16 @@ def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
 def ingest(conn: psycopg.Connection, messages: list[tuple[str, bytes]], schemas: EventSchemas) -> Outcome:
     """Store and apply ``messages`` (topic, payload) in one transaction; return what to ack.
 
-    The statements are per *group*, not per station or event: one lock statement, one insert,
-    one watermark update, a few projection statements; pipeline mode sends them without
-    waiting for answers that are not needed.
+    The statements are per *group*, not per station or event: one lock statement, one COPY
+    into staging and one insert from it, one watermark update, a few set-based projection
+    statements (hub.staging explains why COPY).
     """
     unreadable: list[tuple[str | None, str, str, str]] = []
     by_station = parse_messages(messages, schemas, unreadable)
     outcome = Outcome()
     applied = Applied()
-    with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+    staging.ensure_tables(conn)
+    with conn.transaction(), conn.cursor() as cur:
         for station, reason, detail, raw in unreadable:
             _quarantine(cur, station, None, reason, detail, raw)
             outcome.quarantined += 1
@@ -132,21 +134,7 @@ def _lock_stations(cur: psycopg.Cursor, ids: list[str]) -> dict[str, _Station]:
 
 def _insert(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
     """Insert-if-absent (station, epoch, event, state); returns the ids inserted now."""
-    if not rows:
-        return set()
-    cur.execute(
-        "INSERT INTO events(event_id, station_id, epoch, seq, type, schema_version, created_at, clock_synced,"
-        " payload, state) SELECT u.id, u.st, u.ep, u.seq, u.type, u.v, u.at, u.synced, u.payload::jsonb, u.state"
-        " FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[], %b::int[], %b::text[], %b::bool[],"
-        " %b::text[], %b::text[]) AS u(id, st, ep, seq, type, v, at, synced, payload, state)"
-        " ON CONFLICT DO NOTHING RETURNING event_id",
-        ([e["id"] for _, _, e, _ in rows], [s for s, _, _, _ in rows], [ep for _, ep, _, _ in rows],
-         [e["seq"] for _, _, e, _ in rows], [e["type"] for _, _, e, _ in rows],
-         [e["schema_version"] for _, _, e, _ in rows], [e["created_at"] for _, _, e, _ in rows],
-         [e["clock_synced"] for _, _, e, _ in rows],
-         [json.dumps(e["payload"], ensure_ascii=False, separators=(",", ":")) for _, _, e, _ in rows],
-         [state for _, _, _, state in rows]))
-    return {r[0] for r in cur.fetchall()}
+    return staging.insert_events(cur, rows) if rows else set()
 
 
 def _storable(event: Any) -> dict[str, Any] | None:
@@ -196,6 +184,7 @@ def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome
         outcome.stored += len(new)
         st.max_seen = max([st.max_seen, *(seq for seq, _, _ in new)])
         st.contiguous = _advance(cur, st, new, ready)
+    staging.stage_ready(cur, ((i, e.event_id, e.station_id) for i, e in enumerate(ready)))
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
     ordered = sorted(states.values(), key=lambda st: st.station_id)
