@@ -11,10 +11,9 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,12 +21,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agent.api.config import ApiSettings
 from agent.biometric.config import FingerprintSettings
 from agent.cards.config import CardsSettings
 from agent.clock import TimeZoneName
+from agent.customers.config import EnrollmentSettings
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
-from agent.secret_fields import secret_field
+from agent.queue.config import MqttSettings
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
 SUPPORTED_COUNTRIES = ("CL", "CO", "AR", "EC", "PE")
@@ -43,14 +44,6 @@ class StationSettings(_Section):
     timezone: TimeZoneName = Field("America/Santiago", description="IANA time zone of the station / program.")
 
 
-class ApiSettings(_Section):
-    host: str = Field("127.0.0.1", description="Listen address. Keep 127.0.0.1 unless a POS on another host needs it.")
-    port: int = Field(8787, ge=1, le=65535)
-    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API (none by default).")
-    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies are refused with 413.")
-    idempotency_retention_hours: int = Field(72, ge=1)
-
-
 class StorageSettings(_Section):
     data_dir: Path = Field(Path("data"), description="Database, keys and captures live here (systemd: /var/lib/loyalty-agent).")
 
@@ -61,86 +54,6 @@ class StorageSettings(_Section):
     @property
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
-
-
-_DEFAULT_REQUIRED: dict[str, list[str]] = {
-    # Minimum fields to enroll a natural person, per country (seed 000: "campos obligatorios
-    # mínimos"). Companies always need business_name; documents are always required.
-    "CL": ["first_name", "first_surname"],
-    "CO": ["first_name", "first_surname"],
-    "AR": ["first_name", "first_surname"],
-    "EC": ["first_name", "first_surname"],
-    "PE": ["first_name", "first_surname"],
-}
-
-
-class EnrollmentSettings(_Section):
-    required_fields: dict[str, list[str]] = Field(
-        default_factory=lambda: {k: list(v) for k, v in _DEFAULT_REQUIRED.items()},
-        description="Per document country: fields a natural person must have to be enrolled.",
-    )
-
-    @field_validator("required_fields")
-    @classmethod
-    def _known_countries_and_fields(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        # A typo here would make every enrollment of that country fail with a field the POS
-        # cannot even send: refuse it at start-up (and in check-config) instead.
-        import phonenumbers
-
-        from agent.customers.models import CustomerFields
-
-        allowed = sorted(set(CustomerFields.model_fields) - {"kind", "foreigner"})
-        checked: dict[str, list[str]] = {}
-        for country, names in value.items():
-            code = country.strip().upper()
-            if code not in phonenumbers.SUPPORTED_REGIONS:
-                raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
-            if code in checked:
-                raise ValueError(f"{code} is listed twice (country codes are not case-sensitive)")
-            unknown = [n for n in names if n not in allowed]
-            if unknown:
-                raise ValueError(f"unknown field(s) {unknown} for {code}; allowed: {', '.join(allowed)}")
-            checked[code] = list(names)
-        return checked
-
-
-class MqttSettings(_Section):
-    url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port; empty = offline (events queue locally).")
-    username: str | None = None
-    password: str | None = secret_field(None, description="Broker password; check-config prints it masked.")
-    ca_file: Path | None = None
-    cert_file: Path | None = Field(None, description="Client certificate of this station (mqtts).")
-    key_file: Path | None = None
-    keepalive_s: int = Field(30, ge=5)
-    batch_max_events: int = Field(200, ge=1)
-    batch_max_bytes: int = Field(128 * 1024, ge=1024)
-    max_inflight: int = Field(16, ge=1, le=1000)
-    ack_timeout_s: float = Field(60.0, gt=0, description="Resend delivered-but-unconfirmed events after this long.")
-    retention_days: int = Field(7, ge=0, description="Confirmed events are pruned after this many days.")
-    outbox_max_bytes: int | None = Field(512 * 1024 * 1024, description="Disk budget for unconfirmed events.")
-    outbox_max_age_days: int | None = Field(30, description="Refuse new work when the oldest unconfirmed event is older.")
-    reconnect_min_s: float = Field(1.0, gt=0)
-    reconnect_max_s: float = Field(60.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _plain_broker_url(cls, value: str | None) -> str | None:
-        # Checked here so check-config catches it, not the sync thread hours later. The value is
-        # never echoed: it may hold a password (credentials in the URL are refused, first).
-        if not value:
-            return None
-        parsed = urlparse(value)
-        if "@" in parsed.netloc:
-            raise ValueError("must not contain a user or password: set mqtt.username and mqtt.password "
-                             "(or LOYALTY_AGENT_MQTT__PASSWORD)")
-        try:
-            port = parsed.port
-        except ValueError:
-            port = -1
-        if (parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port == 0 or port == -1
-                or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
-            raise ValueError("must be mqtt://host:port or mqtts://host:port (port 1-65535, nothing after it)")
-        return value
 
 
 class DeviceSettings(_Section):

@@ -12,6 +12,7 @@ from agent.api.app import create_app
 from agent.config import Settings
 from agent.services import Services, build_services
 from agent.systemd import notify, watchdog_interval_s
+from agent.tokens import LOCAL_CLIENT, TOKEN_FILE
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ async def serve(settings: Settings, services: Services) -> None:
 
 
 def run(settings: Settings) -> int:
-    from agent.queue.sync_cli import LOCAL_CLIENT, TOKEN_FILE
-
     services = build_services(settings)
     try:
         services.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)

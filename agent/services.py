@@ -12,7 +12,7 @@ from typing import Any
 from agent.config import Settings
 from agent.customers.service import CustomerService
 from agent.errors import AgentError
-from agent.queue.outbox import configure_budget
+from agent.store.outbox import configure_budget
 from agent.store.db import Database
 from agent.store.migrations import all_migrations
 from agent.tokens import TokenStore

@@ -20,6 +20,10 @@ from agent.store.db import Database
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX = "lat_"
+# The token the running agent writes at start-up for local tools (``loyalty-agent sync``):
+# the client's name and the file, under the key folder, readable only by the service user.
+LOCAL_CLIENT = "local-cli"
+TOKEN_FILE = "local-cli.token"
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client
 
 def test_a_withdrawn_consent_is_recorded_even_when_the_sync_queue_is_full(client: TestClient,
                                                                          services: Services) -> None:
-    from agent.queue.outbox import configure_budget
+    from agent.store.outbox import configure_budget
 
     created = client.post("/v1/customers", json=MARIA).json()
     services.db.write(lambda c: configure_budget(c, 1, None))

@@ -33,7 +33,7 @@ from agent.customers.models import Customer, CustomerCreate, CustomerPatch
 from agent.loyalty.directory import DirectoryDelta
 from agent.loyalty.models import RuleProgram
 from agent.loyalty.requests import IssueCardRequest
-from agent.queue import outbox
+from agent.store import outbox
 from agent.queue.downlink import Downlink, Envelope
 from agent.queue.publisher import SyncPublisher
 from agent.queue.topics import StationTopics

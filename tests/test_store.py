@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.customers.models import CustomerCreate
-from agent.queue.outbox import OutboxFull, append_event, configure_budget
+from agent.store.outbox import OutboxFull, append_event, configure_budget
 from agent.services import Services
 from agent.store.db import Database
 from agent.store.migrations import all_migrations, apply_migrations
@@ -106,7 +106,7 @@ def _totals_match_rows(services: Services) -> bool:
 
 
 def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: Services) -> None:
-    from agent.queue.outbox import mark_confirmed, mark_delivered, reopen_range
+    from agent.store.outbox import mark_confirmed, mark_delivered, reopen_range
 
     for i in range(10):
         services.db.write(lambda c, i=i: append_event(c, "test.e", {"i": i}))
@@ -123,7 +123,7 @@ def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: 
 
 
 def test_replay_reports_events_that_were_pruned(services: Services) -> None:
-    from agent.queue.outbox import mark_confirmed, prune_confirmed, reopen_range
+    from agent.store.outbox import mark_confirmed, prune_confirmed, reopen_range
 
     for i in range(6):
         services.db.write(lambda c, i=i: append_event(c, "test.e", {"i": i}))
@@ -136,7 +136,7 @@ def test_replay_reports_events_that_were_pruned(services: Services) -> None:
 
 
 def test_replayed_old_events_do_not_trip_the_age_budget(services: Services) -> None:
-    from agent.queue.outbox import mark_confirmed, reopen_range
+    from agent.store.outbox import mark_confirmed, reopen_range
 
     services.db.write(lambda c: append_event(c, "test.old", {}))
     services.db.write(lambda c: c.execute("UPDATE outbox SET created_at='2020-01-01T00:00:00.000Z'"))

@@ -20,7 +20,7 @@ from agent.biometric.errors import TemplateNotFound, TemplateSizeError, Template
 from agent.clock import now_iso
 from agent.drivers.r30x.protocol import TEMPLATE_SIZE
 from agent.errors import AgentError
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 from agent.store.db import Database
 
 KEY_NAME = "biometric-templates"  # file name under settings.storage.key_dir

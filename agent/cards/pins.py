@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.cards.config import PinSettings
 from agent.cards.pin_bundle import PinBundle, hasher, peppered, verify_bundle
 from agent.errors import AgentError
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from agent.customers.models import (
 from agent.customers.phones import PhoneError, normalize_phone
 from agent.errors import AgentError, ValidationProblems
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .errors import LoyaltyError, conflict, not_found
 

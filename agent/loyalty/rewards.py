@@ -11,7 +11,7 @@ from datetime import datetime
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .accounts import CardView, mask_card
 from .errors import LoyaltyError, conflict, not_found

@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from agent.clock import iso
 from agent.ids import new_id
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 
 from .accounts import CardView, mask_card
 from .config import PartnerSettings

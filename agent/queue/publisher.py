@@ -30,8 +30,8 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.clock import iso, now_iso, utcnow
-from agent.config import MqttSettings
-from agent.queue import outbox
+from agent.queue.config import MqttSettings
+from agent.store import outbox
 from agent.queue.downlink import Downlink
 from agent.queue.topics import StationTopics
 from agent.store.db import Database

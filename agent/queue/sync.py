@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from agent.config import Settings
-from agent.queue import outbox
+from agent.store import outbox
 from agent.queue.downlink import Downlink, DownlinkHandler, enveloped
 from agent.queue.publisher import SyncPublisher
 from agent.store.db import Database

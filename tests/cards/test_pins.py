@@ -88,7 +88,7 @@ def test_pin_needs_the_station_pepper(db, clock) -> None:
 
 
 def test_a_full_sync_queue_never_undoes_a_lockout_or_blocks_a_new_bundle(pins, db, clock) -> None:
-    from agent.queue.outbox import OutboxFull, append_event, configure_budget
+    from agent.store.outbox import OutboxFull, append_event, configure_budget
 
     db.write(lambda c: configure_budget(c, 1, None))  # every business event is now refused (507)
     with pytest.raises(OutboxFull):
@@ -196,7 +196,7 @@ def test_pepper_file_roundtrip_and_missing(tmp_path) -> None:
 def test_cli_pins_import(tmp_path, capsys) -> None:
     import argparse
 
-    from agent.cards.cli import add_parser
+    from agent.cli.pins import add_parser
     from agent.services import NoStationData, open_database
     from tests.conftest import make_settings
 

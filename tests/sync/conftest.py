@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 from agent.services import Services, build_services
 from tests.conftest import make_settings
 from tests.fakes.head_office import FakeHeadOffice

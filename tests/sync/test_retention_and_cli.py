@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from agent.clock import iso, utcnow
-from agent.queue import outbox
+from agent.store import outbox
 from agent.services import Services
 from tests.conftest import free_port
 from tests.fakes.head_office import FakeHeadOffice

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.queue.outbox import append_event
+from agent.store.outbox import append_event
 from agent.secret_fields import MASK
 from agent.services import build_services, open_database
 from tests.conftest import make_settings

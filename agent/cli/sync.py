@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
-LOCAL_CLIENT = "local-cli"
-TOKEN_FILE = "local-cli.token"
+from agent.cli.common import add_common_options, load
+from agent.tokens import TOKEN_FILE
 
 
 def _request(host: str, port: int, token: str, method: str, path: str) -> dict[str, Any]:
@@ -40,7 +40,6 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from agent.cli import load
     from agent.services import require_station
 
     settings = load(args)
@@ -79,10 +78,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         status = _request(host, settings.api.port, token, "GET", "/v1/sync")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from agent.cli import _common
-
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("sync", help="sincronizar ahora con la oficina central y mostrar el avance")
-    _common(p)
+    add_common_options(p)
     p.add_argument("--timeout", type=float, default=120.0, help="segundos a esperar la confirmación")
     p.set_defaults(func=cmd_sync)

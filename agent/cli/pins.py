@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from agent.cli.common import add_common_options, load
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pins = subparsers.add_parser("pins", help="PIN de playeros").add_subparsers(dest="pins_cmd", required=True)
     p = pins.add_parser("import", help="instalar un paquete de PIN firmado por la oficina central")
     p.add_argument("file", type=Path, help="archivo JSON del paquete")
-    p.add_argument("--config", type=Path, help="archivo TOML de configuración (o LOYALTY_AGENT_CONFIG)")
-    p.add_argument("--data-dir", type=Path, help="carpeta de datos (base de datos, claves)")
+    add_common_options(p)
     p.add_argument("--public-key", help="clave pública Ed25519 de la oficina central (base64), si no está en la configuración")
     p.set_defaults(func=cmd_pins_import)
 
@@ -21,7 +22,6 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
     from agent.cards.config import CardsSettings
     from agent.cards.pin_bundle import load_public_key
     from agent.cards.pins import AttendantPins
-    from agent.cli import load
     from agent.errors import AgentError
     from agent.services import open_database, require_station
 
