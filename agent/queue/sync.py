@@ -13,6 +13,7 @@ from agent.config import Settings
 from agent.store import outbox
 from agent.queue.downlink import Downlink, DownlinkHandler, enveloped
 from agent.queue.publisher import SyncPublisher
+from agent.queue.signed_config import ConfigVerifier, load_public_key
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 class SyncService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
-        self.downlink = Downlink(db)
+        key = settings.sync.config_public_key
+        self.downlink = Downlink(db, ConfigVerifier(load_public_key(key) if key else None,
+                                                    required=settings.sync.require_signed_config))
         self.publisher = (SyncPublisher(db, settings.mqtt, settings.station.id, self.downlink)
                           if settings.mqtt.url else None)
 
@@ -81,4 +84,5 @@ def register_downlink(sync: SyncService, extras: dict[str, Any]) -> None:
                 raise ValueError("PIN bundle version must be an integer")
             return version, raw
 
-        sync.downlink.register(DownlinkHandler("pin_bundle", parse_bundle, cards.pins.import_bundle))
+        sync.downlink.register(DownlinkHandler("pin_bundle", parse_bundle, cards.pins.import_bundle,
+                                           signed=False))
