@@ -15,7 +15,6 @@ that station up to that number is counted, and the station adds only its later o
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -23,7 +22,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.queue.signed_config import sign_config
+from hub.central.signed_publish import catalog_rows
 from hub.mqtt import topic
 
 log = logging.getLogger(__name__)
@@ -80,19 +82,26 @@ def card_rows(conn: psycopg.Connection, account_ids: list[str]) -> dict[str, lis
     return cards
 
 
-def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"seq": seq, "as_of": as_of, "tiers": [], "accounts": accounts, "cards": cards,
-                       "messages": [], "removed_messages": [], "rewards": []},
-                      ensure_ascii=False, separators=(",", ":")).encode()
+def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]],
+           catalog: dict[str, list[Any]]) -> dict[str, Any]:
+    # The current catalog (tiers, messages, rewards) rides along: a retained topic keeps only the
+    # last delta, and a station that connects later must still get it.
+    return {"seq": seq, "as_of": as_of, "tiers": catalog["tiers"], "accounts": accounts, "cards": cards,
+            "messages": catalog["messages"], "removed_messages": [], "rewards": catalog["rewards"]}
 
 
-def _publish(client: mqtt.Client, deliveries: list[tuple[str, bytes]]) -> None:
-    infos = [client.publish(topic(station, "config/directory"), body, qos=1, retain=True) for station, body in deliveries]
+def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
+    signed: dict[int, bytes] = {}  # one signature per distinct delta, not per station
+    for _, delta in deliveries:
+        if id(delta) not in signed:
+            signed[id(delta)] = sign_config(key, "directory", delta)
+    infos = [client.publish(topic(station, "config/directory"), signed[id(delta)], qos=1, retain=True)
+             for station, delta in deliveries]
     for info in infos:
         info.wait_for_publish(30)
 
 
-def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements: int) -> int:
+def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int) -> int:
     """Publish what changed since the last delta; return how many station messages were sent."""
     top = conn.execute("SELECT max(change_id) FROM directory_changes").fetchone()[0]
     if top is None:
@@ -104,6 +113,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
     ids = sorted(changed)
     accounts = account_rows(conn, ids, max_movements, as_of)
     cards = card_rows(conn, ids)
+    catalog = catalog_rows(conn)
     stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id")]
     broadcast = [a for a in ids if changed[a] and a in accounts]
     targeted: dict[str, list[str]] = defaultdict(list)
@@ -113,7 +123,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
             ([a for a in ids if not changed[a]],) * 2):
         if account_id in accounts:
             targeted[station].append(account_id)
-    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]]) \
+    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
         if broadcast else None
     deliveries = []
     for station in stations:
@@ -122,26 +132,29 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
             if common is not None:
                 deliveries.append((station, common))
             continue
-        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]])))
-    _publish(client, deliveries)
+        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]],
+                                           catalog)))
+    _publish(client, key, deliveries)
     with conn.transaction():
         conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
     log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
     return len(deliveries)
 
 
-def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, max_movements: int) -> int:
+def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey,
+                                 max_movements: int) -> int:
     new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
     if not new:
         return 0
     ids = [r[0] for r in conn.execute("SELECT account_id FROM accounts ORDER BY account_id")]
-    if ids:
+    catalog = catalog_rows(conn)
+    if ids or any(catalog.values()):
         seq = _reserve_seq(conn)
         as_of = _iso(datetime.now(timezone.utc))
         accounts = account_rows(conn, ids, max_movements, as_of)
         cards = card_rows(conn, ids)
-        body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]])
-        _publish(client, [(station, body) for station in new])
+        body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]], catalog)
+        _publish(client, key, [(station, body) for station in new])
     with conn.transaction():
         conn.execute("UPDATE stations SET directory_full_sent = true WHERE station_id = ANY(%s)", (new,))
     return len(new)

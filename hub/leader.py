@@ -12,6 +12,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from hub import directory, gaps
+from hub.central.errors import CentralError
+from hub.central.keys import load_signing_key
 from hub.config import Settings
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,19 @@ class Leader(threading.Thread):
         self.is_leader = True
         log.info("this worker now runs the chain-wide duties")
         interval = self.settings.downlink.interval_s
+        try:
+            key = load_signing_key(self.settings.central.signing_key_file)
+        except CentralError as exc:
+            # Stations refuse unsigned directory deltas: publishing them would only fill config/errors.
+            log.error("directory deltas are not published: %s", exc.en)
+            key = None
         ingest = self.settings.ingest
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
-                directory.publish_full_to_new_stations(conn, self.client, self.settings.downlink.max_movements)
-                directory.publish_changes(conn, self.client, self.settings.downlink.max_movements)
+                if key is not None:
+                    directory.publish_full_to_new_stations(conn, self.client, key, self.settings.downlink.max_movements)
+                    directory.publish_changes(conn, self.client, key, self.settings.downlink.max_movements)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
             self.stopping.wait(max(0.05, interval - (time.monotonic() - started)))

@@ -33,7 +33,7 @@ from agent.loyalty.requests import (
     StockMovementRequest,
     VoidRequest,
 )
-from agent.queue import outbox
+from agent.store import outbox
 from agent.queue.downlink import Downlink
 from agent.queue.publisher import SyncPublisher
 from agent.config import Settings
