@@ -71,6 +71,7 @@ def add_commands(sub: Any) -> None:
     cpub = config.add_parser("publish", help="firma y publica a todas las estaciones")
     cpub.add_argument("--only", choices=("rules", "catalog"))
     _common(cpub)
+    _add_close(sub)
 
 
 def _connect(settings: Settings) -> psycopg.Connection:
@@ -171,3 +172,38 @@ def cmd_config(settings: Settings, args: argparse.Namespace, lang: str) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, str], int]] = {
     "keys": cmd_keys, "station": cmd_station, "attendant": cmd_attendant, "pins": cmd_pins, "config": cmd_config,
 }
+
+
+def _add_close(sub: Any) -> None:
+    close = sub.add_parser("close-month", help="cierre mensual: vencimientos, flotas y liquidación (idempotente)")
+    close.add_argument("month", help="AAAA-MM")
+    close.add_argument("--out", type=Path, help="carpeta para la liquidación en CSV y PDF")
+    _common(close, mqtt=False)
+
+
+def cmd_close(settings: Settings, args: argparse.Namespace, lang: str) -> int:
+    from hub.central import close, report
+
+    with _connect(settings) as conn:
+        result = close.close_month(conn, _actor(settings), args.month, expiry_months=settings.central.expiry_months)
+        month = f"{result.month:%Y-%m}"
+        if result.first_run:
+            print(f"mes {month} cerrado: {result.expired_points} puntos vencidos en {result.expired_accounts} cuentas, "
+                  f"{result.fleet_transfers} flotas sumadas a su titular, {result.settlement_points} puntos liquidados",
+                  file=sys.stderr)
+        else:
+            print(f"el mes {month} ya estaba cerrado (por {result.closed_by} el {result.closed_at:%Y-%m-%d %H:%M} UTC): "
+                  f"los vencimientos y las flotas no se repiten; liquidación recalculada ({result.settlement_points} "
+                  f"puntos, ejecución {result.runs})", file=sys.stderr)
+        for account in result.fleet_without_owner:
+            print(f"flota sin titular (no se sumó): {account}", file=sys.stderr)
+        for station, reason in result.incomplete:
+            print(f"liquidación INCOMPLETA para {station}: {reason}", file=sys.stderr)
+        if args.out:
+            rows = close.report_rows(conn, result.month)
+            for path in [*report.write_csv(rows, args.out), report.write_pdf(rows, args.out)]:
+                print(path)
+    return 0
+
+
+COMMANDS["close-month"] = cmd_close
