@@ -195,8 +195,10 @@ def cmd_close(settings: Settings, args: argparse.Namespace, lang: str) -> int:
             print(f"el mes {month} ya estaba cerrado (por {result.closed_by} el {result.closed_at:%Y-%m-%d %H:%M} UTC): "
                   f"los vencimientos y las flotas no se repiten; liquidación recalculada ({result.settlement_points} "
                   f"puntos, ejecución {result.runs})", file=sys.stderr)
-        for account in result.fleet_without_owner:
-            print(f"flota sin titular (no se sumó): {account}", file=sys.stderr)
+        if result.fleet_without_owner:
+            shown = ", ".join(result.fleet_without_owner[:20])
+            more = len(result.fleet_without_owner) - 20
+            print(f"flota sin titular (no se sumó): {shown}" + (f" y {more} más" if more > 0 else ""), file=sys.stderr)
         for station, reason in result.incomplete:
             print(f"liquidación INCOMPLETA para {station}: {reason}", file=sys.stderr)
         if args.out:

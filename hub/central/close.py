@@ -93,25 +93,29 @@ def close_month(conn: psycopg.Connection, actor: str, month_text: str, *, expiry
 
 
 def _fleet(conn: psycopg.Connection, month: date, end: date, result: CloseResult) -> None:
-    rows = conn.execute(
-        "SELECT a.account_id, o.owner_account_id, coalesce(sum(m.points), 0) FROM accounts a"
-        " LEFT JOIN fleet_owners o USING (account_id)"
-        " JOIN point_movements m ON m.account_id = a.account_id AND m.occurred_at >= %s AND m.occurred_at < %s"
-        " WHERE a.is_fleet GROUP BY a.account_id, o.owner_account_id ORDER BY a.account_id",
-        (month.isoformat(), end.isoformat())).fetchall()
-    for account_id, owner, points in rows:
-        if owner is None:
-            result.fleet_without_owner.append(account_id)
-            continue
-        if points <= 0:
-            continue
-        conn.execute("INSERT INTO fleet_transfers(month, account_id, owner_account_id, points) VALUES (%s, %s, %s, %s)",
-                     (month, account_id, owner, points))
-        conn.execute("UPDATE accounts SET balance = balance + CASE WHEN account_id = %s THEN %s ELSE -%s END,"
-                     " updated_at = now() WHERE account_id IN (%s, %s)", (owner, points, points, owner, account_id))
-        conn.execute("INSERT INTO directory_changes(account_id, broadcast) VALUES (%s, false), (%s, false)",
-                     (account_id, owner))
-        result.fleet_transfers += 1
+    month_rows = {"month": month, "start": month.isoformat(), "end": end.isoformat()}
+    result.fleet_without_owner = [r[0] for r in conn.execute(
+        "SELECT DISTINCT m.account_id FROM point_movements m JOIN accounts a USING (account_id)"
+        " LEFT JOIN fleet_owners o USING (account_id) WHERE a.is_fleet AND o.account_id IS NULL"
+        " AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s ORDER BY 1", month_rows)]
+    conn.execute(
+        "INSERT INTO fleet_transfers(month, account_id, owner_account_id, points)"
+        " SELECT %(month)s, m.account_id, o.owner_account_id, sum(m.points) FROM point_movements m"
+        " JOIN accounts a USING (account_id) JOIN fleet_owners o USING (account_id)"
+        " WHERE a.is_fleet AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s"
+        " GROUP BY m.account_id, o.owner_account_id HAVING sum(m.points) > 0", month_rows)
+    conn.execute(
+        "UPDATE accounts a SET balance = a.balance + t.delta, updated_at = now() FROM ("
+        " SELECT account_id, sum(delta) AS delta FROM ("
+        "  SELECT account_id, -points AS delta FROM fleet_transfers WHERE month = %(month)s"
+        "  UNION ALL SELECT owner_account_id, points FROM fleet_transfers WHERE month = %(month)s) d GROUP BY 1) t"
+        " WHERE t.account_id = a.account_id", month_rows)
+    conn.execute(
+        "INSERT INTO directory_changes(account_id, broadcast) SELECT account_id, false FROM fleet_transfers"
+        " WHERE month = %(month)s UNION SELECT owner_account_id, false FROM fleet_transfers WHERE month = %(month)s",
+        month_rows)
+    result.fleet_transfers = int(conn.execute("SELECT count(*) FROM fleet_transfers WHERE month = %s",
+                                              (month,)).fetchone()[0])
 
 
 # Every debit and credit of an account up to the month's end, as (account, points, when): the
@@ -128,11 +132,12 @@ def _expire(conn: psycopg.Connection, month: date, end: date, cutoff: date, resu
     params = {"end": end.isoformat(), "end_date": end, "cutoff": cutoff.isoformat(), "month": month}
     conn.execute(
         "INSERT INTO point_expiries(month, account_id, points)"
-        " SELECT %(month)s, account_id, expiring FROM ("
-        "  SELECT l.account_id, coalesce(sum(points) FILTER (WHERE points > 0 AND occurred_at < %(cutoff)s), 0)"
-        "   + coalesce(sum(points) FILTER (WHERE points < 0), 0)"
-        "   - coalesce((SELECT sum(x.points) FROM point_expiries x WHERE x.account_id = l.account_id), 0) AS expiring"
-        f"  FROM ({_LEDGER}) l GROUP BY l.account_id) t WHERE expiring > 0", params)
+        " SELECT %(month)s, net.account_id, net.points - coalesce(prev.points, 0) FROM ("
+        "  SELECT account_id, coalesce(sum(points) FILTER (WHERE points > 0 AND occurred_at < %(cutoff)s), 0)"
+        "   + coalesce(sum(points) FILTER (WHERE points < 0), 0) AS points"
+        f"  FROM ({_LEDGER}) l GROUP BY account_id) net"
+        " LEFT JOIN (SELECT account_id, sum(points) AS points FROM point_expiries GROUP BY 1) prev USING (account_id)"
+        " WHERE net.points - coalesce(prev.points, 0) > 0", params)
     conn.execute("UPDATE accounts a SET balance = a.balance - x.points, updated_at = now() FROM point_expiries x"
                  " WHERE x.month = %s AND x.account_id = a.account_id", (month,))
     conn.execute("INSERT INTO directory_changes(account_id, broadcast) SELECT account_id, false FROM point_expiries"
