@@ -1,4 +1,4 @@
-"""``loyalty-agent run``: build the services, serve the API, talk to systemd, stop cleanly."""
+"""``loyalty-agent run``: build the station, serve the API, talk to systemd, stop cleanly."""
 from __future__ import annotations
 
 import asyncio
@@ -10,37 +10,37 @@ import uvicorn
 from agent import __version__
 from agent.api.app import create_app
 from agent.config import Settings
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 from agent.systemd import notify, watchdog_interval_s
 from agent.tokens import LOCAL_CLIENT, TOKEN_FILE
 
 log = logging.getLogger(__name__)
 
 
-def _status_line(services: Services) -> str:
-    s = services.settings
-    pending = services.db.read(lambda c: c.execute("SELECT pending_count FROM outbox_totals").fetchone()[0])
+def _status_line(station: Station) -> str:
+    s = station.settings
+    pending = station.db.read(lambda c: c.execute("SELECT pending_count FROM outbox_totals").fetchone()[0])
     return f"STATUS=listening on {s.api.host}:{s.api.port}; station {s.station.id}; {pending} events pending sync"
 
 
 _MAINTENANCE_EVERY_S = 600.0
 
 
-def _maintain(services: Services) -> None:
+def _maintain(station: Station) -> None:
     try:
-        services.maintenance()
+        station.maintenance()
     except Exception:  # noqa: BLE001 - housekeeping must never take the agent down
         log.exception("maintenance failed")
 
 
-async def _supervise(server: uvicorn.Server, services: Services) -> None:
+async def _supervise(server: uvicorn.Server, station: Station) -> None:
     """Announce readiness, then ping the watchdog only while the loop and the store respond."""
     while not server.started:
         if server.should_exit:
             return
         await asyncio.sleep(0.05)
-    notify("READY=1\n" + _status_line(services))
-    log.info("agent %s ready on %s:%s", __version__, services.settings.api.host, services.settings.api.port)
+    notify("READY=1\n" + _status_line(station))
+    log.info("agent %s ready on %s:%s", __version__, station.settings.api.host, station.settings.api.port)
     interval = watchdog_interval_s()
     period = interval if interval is not None else 30.0
     next_maintenance = 0.0
@@ -48,10 +48,10 @@ async def _supervise(server: uvicorn.Server, services: Services) -> None:
     while not server.should_exit:
         if loop.time() >= next_maintenance:
             next_maintenance = loop.time() + _MAINTENANCE_EVERY_S
-            loop.run_in_executor(None, _maintain, services)
+            loop.run_in_executor(None, _maintain, station)
         await asyncio.sleep(min(period, 5.0) if interval is None else period)
         try:
-            line = _status_line(services)  # also proves the store answers
+            line = _status_line(station)  # also proves the store answers
         except Exception:  # noqa: BLE001 - a failing store must stop the pings, not the agent
             log.exception("store check failed; withholding watchdog ping")
             continue
@@ -72,15 +72,15 @@ class _AgentServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-async def serve(settings: Settings, services: Services) -> None:
-    app = create_app(settings, services)
+async def serve(settings: Settings, station: Station) -> None:
+    app = create_app(settings, station)
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
                             access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30,
                             # Open SSE streams never end by themselves: bound the drain on stop.
                             timeout_graceful_shutdown=5)
     server = _AgentServer(config)
-    services.start()
-    supervisor = asyncio.create_task(_supervise(server, services))
+    station.start()
+    supervisor = asyncio.create_task(_supervise(server, station))
     try:
         await server.serve()
     finally:
@@ -88,12 +88,12 @@ async def serve(settings: Settings, services: Services) -> None:
 
 
 def run(settings: Settings) -> int:
-    services = build_services(settings)
+    station = build_station(settings)
     try:
-        services.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
-        asyncio.run(serve(settings, services))
+        station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
+        asyncio.run(serve(settings, station))
     finally:
-        services.close()
+        station.close()
         log.info("agent stopped")
     return 0
 

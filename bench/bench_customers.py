@@ -27,7 +27,7 @@ from stdnum.cl import rut
 
 from agent.config import load_settings
 from agent.customers.service import search_text
-from agent.services import open_database
+from agent.station import open_database
 from bench.common import KeepAlive, free_port, outbox_count, rss_mb, spawn, summary_ms, wait_http
 
 FIRST = ["María", "José", "Ana", "Luis", "Camila", "Pedro", "Valentina", "Jorge", "Sofía", "Diego"]

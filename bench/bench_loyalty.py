@@ -119,7 +119,6 @@ def main(argv: list[str]) -> int:
     from agent.loyalty.requests import SaleRequest
     from agent.loyalty.service import LoyaltyService
     from agent.store.db import Database
-    from agent.tokens import TokenStore
 
     with tempfile.TemporaryDirectory(prefix="bench-loyalty-") as tmp:
         db = Database(Path(tmp) / "agent.db", _migrations())
@@ -221,17 +220,14 @@ def _serve(data_dir: str, port: int) -> int:
     from agent.api.app import create_app
     from agent.api.deps import require_client
     from agent.config import Settings
-    from agent.customers.service import CustomerService
     from agent.loyalty.service import LoyaltyService
-    from agent.services import Services
+    from agent.station import assemble_station
     from agent.store.db import Database
-    from agent.tokens import TokenStore
 
     db = Database(Path(data_dir) / "agent.db", _migrations())
     settings = Settings(storage={"data_dir": Path(data_dir)})
     service = LoyaltyService(db, station_id="BENCH", sessions=_AnyBenchSession())
-    services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db),
-                        extras={"loyalty": service})
+    services = assemble_station(settings, db, loyalty=service)
     app = create_app(settings, services)
     if not any(getattr(r, "path", "") == "/v1/sales" for r in app.routes):
         app.include_router(routes_loyalty.router, dependencies=[Depends(require_client)])
@@ -241,9 +237,9 @@ def _serve(data_dir: str, port: int) -> int:
 
 def _migrations() -> list[tuple[str, str]]:
     from agent.loyalty import schema
-    from agent.store.migrations import all_migrations
+    from agent.station import MIGRATIONS
 
-    core = all_migrations()
+    core = list(MIGRATIONS)
     names = {n for n, _ in core}
     return core + [m for m in schema.MIGRATIONS if m[0] not in names]
 

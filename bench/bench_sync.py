@@ -253,7 +253,7 @@ def queue_outbox(data_dir: Path, n: int, per_txn: int = 1000) -> float:
     """Commit ``n`` events with the agent's own ``append_event`` (durable, synchronous=FULL)."""
     from agent.config import load_settings
     from agent.store.outbox import append_event
-    from agent.services import open_database
+    from agent.station import open_database
 
     settings = load_settings(None, {"storage": {"data_dir": str(data_dir)}, "devices": {"simulated": False},
                                     "station": {"id": STATION}})

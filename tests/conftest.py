@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 
 from agent.api.app import create_app
 from agent.config import Settings, load_settings
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 
 
 # No per-example deadline: this 2-core machine is shared and a slow example is not a bug.
@@ -43,19 +43,19 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings)
+def services(settings: Settings) -> Iterator[Station]:
+    built = build_station(settings)
     yield built
     built.close()
 
 
 @pytest.fixture
-def token(services: Services) -> str:
+def token(services: Station) -> str:
     return services.tokens.create("pos-1")
 
 
 @pytest.fixture
-def client(settings: Settings, services: Services, token: str) -> Iterator[TestClient]:
+def client(settings: Settings, services: Station, token: str) -> Iterator[TestClient]:
     app = create_app(settings, services)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client

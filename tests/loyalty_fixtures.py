@@ -17,13 +17,13 @@ from agent.loyalty.directory import AccountIn, CardIn, DirectoryDelta, RewardIn,
 from agent.loyalty.models import EarnRule, FirstUseBonusRule, PromotionRule, RuleProgram
 from agent.loyalty.service import LoyaltyService
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 
 STATION = "ST01"
 
 
 def migrations() -> list[tuple[str, str]]:
-    return all_migrations()
+    return list(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,11 @@ def make_app(tmp_path: Path, at: datetime):
     """The real FastAPI app over a real database (``create_app`` mounts the loyalty router)."""
     from agent.api.app import create_app
     from agent.config import Settings
-    from agent.customers.service import CustomerService
-    from agent.services import Services
-    from agent.tokens import TokenStore
+    from agent.station import assemble_station
 
     service, sessions, clock, db = make_service(tmp_path, at)
     settings = Settings(storage={"data_dir": tmp_path})
-    services = Services(settings=settings, db=db, customers=CustomerService(db, settings), tokens=TokenStore(db),
-                        extras={"loyalty": service})
+    services = assemble_station(settings, db, loyalty=service)
     app = create_app(settings, services)
     token = services.tokens.create("pos-1")
     return app, token, sessions, clock, db

@@ -89,10 +89,10 @@ def test_credentials_in_the_broker_url_are_refused_not_printed(tmp_path: Path) -
 def test_status_and_lookup(tmp_path: Path) -> None:
     from agent.config import load_settings
     from agent.customers.models import CustomerCreate
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import MARIA
 
-    services = build_services(load_settings(None, {"storage": {"data_dir": str(tmp_path)}}))
+    services = build_station(load_settings(None, {"storage": {"data_dir": str(tmp_path)}}))
     services.customers.create(CustomerCreate.model_validate(MARIA), "test")
     services.close()
     status = json.loads(cli("status", "--data-dir", str(tmp_path)).stdout)

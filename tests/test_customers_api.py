@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent.customers.models import CustomerCreate
-from agent.services import Services
+from agent.station import Station
 from tests.conftest import MARIA
 
 
-def counts(services: Services) -> tuple[int, int, int]:
+def counts(services: Station) -> tuple[int, int, int]:
     return services.db.read(lambda c: (
         c.execute("SELECT count(*) FROM customers").fetchone()[0],
         c.execute("SELECT count(*) FROM customer_changes").fetchone()[0],
@@ -26,7 +26,7 @@ def body(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def test_create_returns_201_with_compact_document_and_queues_an_event(client: TestClient, services: Services) -> None:
+def test_create_returns_201_with_compact_document_and_queues_an_event(client: TestClient, services: Station) -> None:
     r = client.post("/v1/customers", json=MARIA)
     assert r.status_code == 201, r.text
     customer = r.json()
@@ -55,7 +55,7 @@ def test_lookup_of_an_unknown_document_is_404_problem(client: TestClient) -> Non
     assert r.json()["code"] == "customer_not_found"
 
 
-def test_duplicate_document_is_409_with_existing_id(client: TestClient, services: Services) -> None:
+def test_duplicate_document_is_409_with_existing_id(client: TestClient, services: Station) -> None:
     first = client.post("/v1/customers", json=MARIA).json()
     before = counts(services)
     r = client.post("/v1/customers", json=body(document={"country": "CL", "type": "RUT", "number": "12345678-5"}))
@@ -85,7 +85,7 @@ def test_cuil_and_cuit_of_one_person_are_one_customer(client: TestClient) -> Non
     assert again.status_code == 409 and again.json()["customer_id"] == created.json()["id"]
 
 
-def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client: TestClient, services: Services) -> None:
+def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client: TestClient, services: Station) -> None:
     bad = body(document={"country": "CL", "type": "RUT", "number": "12.345.678-9"})
     es = client.post("/v1/customers", json=bad).json()
     en = client.post("/v1/customers", json=bad, headers={"Accept-Language": "en-US,en;q=0.9"}).json()
@@ -106,7 +106,7 @@ def test_wrong_check_digit_is_422_naming_the_field_in_spanish_and_english(client
 
 
 def test_a_withdrawn_consent_is_recorded_even_when_the_sync_queue_is_full(client: TestClient,
-                                                                         services: Services) -> None:
+                                                                         services: Station) -> None:
     from agent.store.outbox import configure_budget
 
     created = client.post("/v1/customers", json=MARIA).json()
@@ -117,7 +117,7 @@ def test_a_withdrawn_consent_is_recorded_even_when_the_sync_queue_is_full(client
     assert r.status_code == 200 and r.json()["consents"]["offers"]["value"] is False
 
 
-def test_a_json_body_sent_as_text_is_415_naming_the_content_type(client: TestClient, services: Services) -> None:
+def test_a_json_body_sent_as_text_is_415_naming_the_content_type(client: TestClient, services: Station) -> None:
     import json
 
     r = client.post("/v1/customers", content=json.dumps(MARIA).encode(), headers={"Content-Type": "text/plain"})
@@ -140,11 +140,11 @@ def test_customer_without_phone_is_accepted(client: TestClient) -> None:
 
 def test_required_fields_are_configurable_per_country(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from agent.api.app import create_app
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, enrollment={"required_fields": {"CL": ["first_name", "email", "phones"]}})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         token = services.tokens.create("pos-9")
         with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as c:
@@ -158,16 +158,16 @@ def test_required_fields_are_configurable_per_country(tmp_path) -> None:  # type
 
 def test_a_field_made_mandatory_later_does_not_block_other_updates(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from agent.api.app import create_app
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import make_settings
 
     data = tmp_path / "data"
-    services = build_services(make_settings(data))
+    services = build_station(make_settings(data))
     token = services.tokens.create("pos-9")
     created = services.customers.create(CustomerCreate.model_validate(body(birth_date=None)), "test")
     services.close()
     settings = make_settings(data, enrollment={"required_fields": {"CL": ["first_name", "birth_date"]}})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as c:
             r = c.patch(f"/v1/customers/{created.id}", json={"phones": [{"number": "+56 9 8765 1111", "kind": "mobile"}]})
@@ -196,7 +196,7 @@ def test_company_needs_business_name_and_tax_id(client: TestClient) -> None:
     assert r.json()["document"]["number"] == "9003731153"
 
 
-def test_patch_is_partial_and_recorded_in_history(client: TestClient, services: Services) -> None:
+def test_patch_is_partial_and_recorded_in_history(client: TestClient, services: Station) -> None:
     created = client.post("/v1/customers", json=MARIA).json()
     r = client.patch(f"/v1/customers/{created['id']}", json={"phones": [{"number": "22 345 6789", "kind": "fixed"}]},
                      headers={"X-Attendant-Id": "att-7"})
@@ -213,7 +213,7 @@ def test_patch_is_partial_and_recorded_in_history(client: TestClient, services: 
     assert types == ["customer.created", "customer.updated"]
 
 
-def test_patch_with_no_real_change_records_nothing(client: TestClient, services: Services) -> None:
+def test_patch_with_no_real_change_records_nothing(client: TestClient, services: Station) -> None:
     created = client.post("/v1/customers", json=MARIA).json()
     before = counts(services)
     r = client.patch(f"/v1/customers/{created['id']}", json={"first_name": "María"})
@@ -284,7 +284,7 @@ def test_search_by_name_without_accents_and_by_loyalty_id(client: TestClient) ->
     assert client.get("/v1/customers/search", params={"q": "zzz"}).json()["items"] == []
 
 
-def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient, services: Services) -> None:
+def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient, services: Station) -> None:
     first = client.post("/v1/customers", json=MARIA, headers={"Idempotency-Key": "abc-1"})
     again = client.post("/v1/customers", json=MARIA, headers={"Idempotency-Key": "abc-1"})
     assert again.status_code == 201 and again.json() == first.json()
@@ -310,7 +310,7 @@ def test_requests_without_a_valid_token_are_401(client: TestClient) -> None:
     assert client.get("/v1/health", headers={"Authorization": ""}).status_code == 200
 
 
-def test_revoked_token_is_refused(client: TestClient, services: Services) -> None:
+def test_revoked_token_is_refused(client: TestClient, services: Station) -> None:
     services.tokens.revoke("pos-1")
     assert client.get("/v1/customers/search", params={"q": "x"}).status_code == 401
 
@@ -321,7 +321,7 @@ def test_revoked_token_is_refused(client: TestClient, services: Services) -> Non
     (b'[1, 2, 3]', 422, "validation_failed"),
     (b'x' * 300_000, 413, "body_too_large"),
 ])
-def test_malformed_bodies_are_4xx_and_store_nothing(client: TestClient, services: Services, raw: bytes, status: int,
+def test_malformed_bodies_are_4xx_and_store_nothing(client: TestClient, services: Station, raw: bytes, status: int,
                                                    code: str) -> None:
     r = client.post("/v1/customers", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == status, r.text
@@ -345,7 +345,7 @@ def test_malformed_bodies_are_4xx_and_store_nothing(client: TestClient, services
     ({"consents": {"offers": "no"}}, "consents.offers"),
     ({"consents": {"partner_programs": [{"name": "LATAM Pass", "value": "1"}]}}, "consents.partner_programs[0].value"),
 ])
-def test_bad_fields_are_422_with_the_field_named(client: TestClient, services: Services, changes: dict[str, Any],
+def test_bad_fields_are_422_with_the_field_named(client: TestClient, services: Station, changes: dict[str, Any],
                                                  field: str) -> None:
     r = client.post("/v1/customers", json=body(**changes))
     assert r.status_code == 422, r.text
@@ -353,7 +353,7 @@ def test_bad_fields_are_422_with_the_field_named(client: TestClient, services: S
     assert counts(services) == (0, 0, 0)
 
 
-def test_sql_looking_strings_are_stored_literally(client: TestClient, services: Services) -> None:
+def test_sql_looking_strings_are_stored_literally(client: TestClient, services: Station) -> None:
     sneaky = "Robert'); DROP TABLE customers;--"
     r = client.post("/v1/customers", json=body(address=sneaky))
     assert r.status_code == 201
@@ -375,11 +375,11 @@ def test_openapi_documents_every_route_and_the_problem_model(client: TestClient)
 
 def test_cors_only_for_configured_origins(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from agent.api.app import create_app
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, api={"cors_origins": ["http://pos.local"]})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         with TestClient(create_app(settings, services)) as c:
             preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
@@ -401,7 +401,7 @@ def test_search_with_control_characters_is_a_clear_422(client: TestClient) -> No
     assert r.status_code == 422 and r.json()["code"] == "invalid_query"
 
 
-def test_chunked_oversized_body_is_413_not_400(client: TestClient, services: Services) -> None:
+def test_chunked_oversized_body_is_413_not_400(client: TestClient, services: Station) -> None:
     def chunks():  # type: ignore[no-untyped-def]
         for _ in range(40):
             yield b"x" * 10_000  # 400 kB, no Content-Length

@@ -38,7 +38,7 @@ from agent.queue.downlink import Downlink, Envelope
 from agent.queue.publisher import SyncPublisher
 from agent.queue.topics import StationTopics
 from agent.secret_fields import is_secret
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 from tests.conftest import MARIA, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,8 +83,8 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    built = build_services(make_settings(tmp_path / "data", station={"id": "st-docs"}))
+def services(tmp_path: Path) -> Iterator[Station]:
+    built = build_station(make_settings(tmp_path / "data", station={"id": "st-docs"}))
     yield built
     built.close()
 
@@ -255,18 +255,18 @@ def test_every_head_office_example_validates_against_its_schema() -> None:
 
 # ---- real messages ---------------------------------------------------------------------------
 
-def _encoded_batch(services: Services) -> dict[str, Any]:
+def _encoded_batch(services: Station) -> dict[str, Any]:
     publisher = SyncPublisher(services.db, MqttSettings(url="mqtt://127.0.0.1:1"), "st-docs",
                               Downlink(services.db))  # never connects: only its encoder is used
     rows = services.db.read(lambda c: outbox.unconfirmed_after(c, 0, 1000))
     return json.loads(publisher._encode(rows))
 
 
-def test_real_customer_events_validate_and_every_field_is_documented(services: Services) -> None:
+def test_real_customer_events_validate_and_every_field_is_documented(services: Station) -> None:
     created = services.customers.create(CustomerCreate.model_validate(MARIA), "pos:pos-1/attendant:P-017")
     services.customers.update(created.id, CustomerPatch.model_validate(
         {"phones": [], "email": None, "consents": {"data_processing": True}}), "pos:pos-1")
-    services.extras["loyalty"].issue_card(IssueCardRequest(card_number="6000000000000001", customer_id=created.id))
+    services.loyalty.issue_card(IssueCardRequest(card_number="6000000000000001", customer_id=created.id))
     batch = _encoded_batch(services)
     validate("event-batch.json", batch)
     types = [e["type"] for e in batch["events"]]
@@ -298,7 +298,7 @@ def test_every_emitted_event_type_is_documented() -> None:
     assert not missing, f"event types missing from docs/head-office.md: {missing}"
 
 
-def test_sync_status_counters_are_the_documented_ones(services: Services) -> None:
+def test_sync_status_counters_are_the_documented_ones(services: Station) -> None:
     stats = services.db.read(outbox.stats)
     status_keys = _documented_properties("status.json")
     assert set(stats) | {"station_id", "at", "version", "downlink"} == status_keys
@@ -374,7 +374,7 @@ def test_messages_from_a_real_publisher_validate(tmp_path: Path) -> None:
     # A budget of 1500 bytes holds one customer event: the second enrollment is refused (507 + alert).
     settings = make_settings(tmp_path / "data", station={"id": "st-docs"},
                              mqtt={"url": broker.url, "outbox_max_bytes": 1500, "reconnect_min_s": 0.2})
-    services = build_services(settings)
+    services = build_station(settings)
     topics = StationTopics("st-docs")
     try:
         services.start()
@@ -466,7 +466,7 @@ def test_asyncapi_document_is_consistent() -> None:
             assert param in channel["parameters"]
 
 
-def test_api_guide_mentions_every_route(services: Services) -> None:
+def test_api_guide_mentions_every_route(services: Station) -> None:
     from agent.api.app import create_app
 
     paths = create_app(services.settings, services).openapi()["paths"]

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import make_settings
 
 
@@ -18,7 +18,7 @@ from tests.conftest import make_settings
 def simulated(tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(tmp_path / "data", devices={"simulated": True}, station={"country": "CO",
                                                                                        "timezone": "America/Bogota"})
-    services = build_services(settings)
+    services = build_station(settings)
     token = services.tokens.create("pos-1")
     with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
         yield client

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from agent.api.app import create_app
 from agent.config import Settings
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 from tests.conftest import MARIA, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def test_every_error_response_is_problem_json(spec: dict[str, Any]) -> None:
 
 
 def test_every_route_behind_the_token_answers_and_documents_401(spec: dict[str, Any], settings: Settings,
-                                                                services: Services) -> None:
+                                                                services: Station) -> None:
     anonymous = TestClient(create_app(settings, services))
     authenticated = 0
     for path, method, operation in operations(spec):
@@ -173,7 +173,7 @@ def test_what_every_route_answers_is_documented(tmp_path: Path, simulated: bool)
     """Each route called with placeholder ids, an empty body and a broken body: whatever it
     answers (404, 422, 503 for a disabled device, 400 ...) must be a status it documents."""
     settings = make_settings(tmp_path / "data", devices={"simulated": simulated})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         client = TestClient(create_app(settings, services),
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
@@ -213,13 +213,13 @@ def test_pin_answers_are_documented(tmp_path: Path) -> None:
     from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle
 
     settings = make_settings(tmp_path / "data")
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         pins = AttendantPins(services.db, station_id="st-1", settings=PinSettings(max_failures=2),
                              pepper=PEPPER, public_key=HO_KEY.public_key(), now=Clock())
         pins.import_bundle(bundle())
         sessions = SwipeSessions(pins, EventHub())
-        services.extras["swipe_sessions"] = sessions
+        services.swipe_sessions = sessions
         client = TestClient(create_app(settings, services),
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
         spec = client.get("/openapi.json").json()

@@ -8,24 +8,25 @@ import pytest
 
 from agent.customers.models import CustomerCreate
 from agent.store.outbox import OutboxFull, append_event, configure_budget
-from agent.services import Services
+from agent.station import Station
 from agent.store.db import Database
-from agent.store.migrations import all_migrations, apply_migrations
+from agent.station import MIGRATIONS
+from agent.store.migrations import apply_migrations
 from tests.conftest import MARIA
 
 
-def test_wal_and_full_synchronous(services: Services) -> None:
+def test_wal_and_full_synchronous(services: Station) -> None:
     conn = services.db._writer  # the writer's own settings are what matter
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
-    db = Database(tmp_path / "a.db", all_migrations())
+    db = Database(tmp_path / "a.db", list(MIGRATIONS))
     try:
-        assert apply_migrations(db, all_migrations()) == []
+        assert apply_migrations(db, list(MIGRATIONS)) == []
         names = db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM schema_migrations ORDER BY rowid")])
-        assert names == [m[0] for m in all_migrations()]
+        assert names == [m[0] for m in list(MIGRATIONS)]
     finally:
         db.close()
 
@@ -42,7 +43,7 @@ def test_a_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
         db.close()
 
 
-def test_failure_after_the_insert_rolls_back_customer_history_and_event(services: Services) -> None:
+def test_failure_after_the_insert_rolls_back_customer_history_and_event(services: Station) -> None:
     body = CustomerCreate.model_validate(MARIA)
 
     def create_then_fail(conn: sqlite3.Connection) -> None:
@@ -55,7 +56,7 @@ def test_failure_after_the_insert_rolls_back_customer_history_and_event(services
                                        for t in ("customers", "customer_changes", "outbox")]) == [0, 0, 0]
 
 
-def test_outbox_sequence_is_gap_free_across_rollbacks(services: Services) -> None:
+def test_outbox_sequence_is_gap_free_across_rollbacks(services: Station) -> None:
     services.db.write(lambda c: append_event(c, "test.one", {}))
 
     def append_and_fail(conn: sqlite3.Connection) -> None:
@@ -69,7 +70,7 @@ def test_outbox_sequence_is_gap_free_across_rollbacks(services: Services) -> Non
     assert [(r[0], r[1]) for r in rows] == [(1, "test.one"), (2, "test.two")]
 
 
-def test_outbox_budget_refuses_new_work_and_keeps_old(services: Services) -> None:
+def test_outbox_budget_refuses_new_work_and_keeps_old(services: Station) -> None:
     services.db.write(lambda c: configure_budget(c, 300, None))
     services.db.write(lambda c: append_event(c, "test.a", {"x": "a" * 200}))
     with pytest.raises(OutboxFull) as err:
@@ -80,17 +81,17 @@ def test_outbox_budget_refuses_new_work_and_keeps_old(services: Services) -> Non
 
 def test_committed_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    db = Database(path, all_migrations())
+    db = Database(path, list(MIGRATIONS))
     db.write(lambda c: append_event(c, "test.durable", {"n": 1}))
     db.close()
-    again = Database(path, all_migrations())
+    again = Database(path, list(MIGRATIONS))
     try:
         assert again.read(lambda c: c.execute("SELECT type FROM outbox").fetchone()[0]) == "test.durable"
     finally:
         again.close()
 
 
-def test_outbox_age_budget_refuses_new_work_when_the_oldest_event_is_too_old(services: Services) -> None:
+def test_outbox_age_budget_refuses_new_work_when_the_oldest_event_is_too_old(services: Station) -> None:
     services.db.write(lambda c: configure_budget(c, None, 3600))
     services.db.write(lambda c: append_event(c, "test.old", {}))
     services.db.write(lambda c: c.execute("UPDATE outbox SET created_at='2020-01-01T00:00:00.000Z'"))
@@ -99,13 +100,13 @@ def test_outbox_age_budget_refuses_new_work_when_the_oldest_event_is_too_old(ser
     assert err.value.extra == {"reason": "age"}
 
 
-def _totals_match_rows(services: Services) -> bool:
+def _totals_match_rows(services: Station) -> bool:
     return services.db.read(lambda c: tuple(c.execute("SELECT pending_count, pending_bytes FROM outbox_totals")
                                             .fetchone()) == tuple(c.execute(
         "SELECT count(*), coalesce(sum(size),0) FROM outbox WHERE state != 'confirmed'").fetchone()))
 
 
-def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: Services) -> None:
+def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: Station) -> None:
     from agent.store.outbox import mark_confirmed, mark_delivered, reopen_range
 
     for i in range(10):
@@ -122,7 +123,7 @@ def test_replays_and_confirmations_in_any_order_keep_the_totals_exact(services: 
     assert services.db.read(lambda c: c.execute("SELECT pending_count, pending_bytes FROM outbox_totals").fetchone()[:]) == (0, 0)
 
 
-def test_replay_reports_events_that_were_pruned(services: Services) -> None:
+def test_replay_reports_events_that_were_pruned(services: Station) -> None:
     from agent.store.outbox import mark_confirmed, prune_confirmed, reopen_range
 
     for i in range(6):
@@ -135,7 +136,7 @@ def test_replay_reports_events_that_were_pruned(services: Services) -> None:
     assert result == {"reopened": 2, "stored": 4, "expected": 6}  # seq 3 and 4 are gone
 
 
-def test_replayed_old_events_do_not_trip_the_age_budget(services: Services) -> None:
+def test_replayed_old_events_do_not_trip_the_age_budget(services: Station) -> None:
     from agent.store.outbox import mark_confirmed, reopen_range
 
     services.db.write(lambda c: append_event(c, "test.old", {}))
@@ -149,7 +150,7 @@ def test_replayed_old_events_do_not_trip_the_age_budget(services: Services) -> N
 
 def test_document_identity_migration_merges_keys_of_existing_rows(tmp_path: Path) -> None:
     """Rows stored before core_007 (CUIL as its own type, zero-padded RUT) get the new lookup keys."""
-    migrations = all_migrations()
+    migrations = list(MIGRATIONS)
     upto = [m for m in migrations if m[0] < "core_007"]
     db = Database(tmp_path / "agent.db", upto)
     stamp = "2026-01-01T00:00:00.000Z"
@@ -166,7 +167,7 @@ def test_document_identity_migration_merges_keys_of_existing_rows(tmp_path: Path
                    ("c", "RUT", "123456785", "123456785")]
 
 
-def test_search_by_a_bare_number_or_loyalty_id_uses_an_index(services: Services) -> None:
+def test_search_by_a_bare_number_or_loyalty_id_uses_an_index(services: Station) -> None:
     from agent.customers.service import SEARCH_BY_NUMBER
 
     plan = services.db.read(lambda c: " ".join(r[3] for r in c.execute(

@@ -1,31 +1,38 @@
 """The FastAPI application: routers, error handlers, body limits, CORS."""
 from __future__ import annotations
 
-import importlib
-
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from agent import __version__
+from agent.api import (
+    routes_biometric,
+    routes_cards,
+    routes_customers,
+    routes_health,
+    routes_idcard,
+    routes_loyalty,
+    routes_sync,
+)
 from agent.api.deps import require_client
 from agent.api.limits import BodySizeLimit
 from agent.api.openapi import install_openapi
 from agent.api.problems import install_handlers
 from agent.config import Settings
-from agent.services import Services
+from agent.station import Station
 
 # Routers behind a bearer token; health is added separately, without one.
-AUTHENTICATED_ROUTERS: tuple[str, ...] = (
-    "agent.api.routes_customers",
-    "agent.api.routes_biometric",
-    "agent.api.routes_cards",
-    "agent.api.routes_idcard",
-    "agent.api.routes_loyalty",
-    "agent.api.routes_sync",
+AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
+    routes_customers.router,
+    routes_biometric.router,
+    routes_cards.router,
+    routes_idcard.router,
+    routes_loyalty.router,
+    routes_sync.router,
 )
 
 
-def create_app(settings: Settings, services: Services) -> FastAPI:
+def create_app(settings: Settings, station: Station) -> FastAPI:
     app = FastAPI(
         title="Station loyalty agent",
         version=__version__,
@@ -41,15 +48,12 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.services = services
+    app.state.station = station
     install_handlers(app)
     install_openapi(app)
-    from agent.api import routes_health
-
     app.include_router(routes_health.router)
-    for module_name in AUTHENTICATED_ROUTERS:
-        module = importlib.import_module(module_name)
-        app.include_router(module.router, dependencies=[Depends(require_client)])
+    for router in AUTHENTICATED_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_client)])
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

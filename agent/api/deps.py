@@ -1,11 +1,11 @@
-"""Request dependencies: the services container, the authenticated client, the actor."""
+"""Request dependencies: the station, the authenticated client, the actor."""
 from __future__ import annotations
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 from agent.tokens import Client
 
 _bearer = HTTPBearer(auto_error=False, description="Token from `loyalty-agent token create --name NAME`.")
@@ -13,8 +13,8 @@ _bearer = HTTPBearer(auto_error=False, description="Token from `loyalty-agent to
 
 # Dependencies are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in the thread
 # pool, and three thread hops per request cost more than the whole indexed lookup they guard.
-async def get_services(request: Request) -> Services:
-    return request.app.state.services
+async def get_station(request: Request) -> Station:
+    return request.app.state.station
 
 
 class Unauthorized(AgentError):
@@ -29,7 +29,7 @@ async def require_client(
 ) -> Client:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    client = request.app.state.services.tokens.authenticate(credentials.credentials)
+    client = request.app.state.station.tokens.authenticate(credentials.credentials)
     if client is None:
         raise Unauthorized()
     request.state.client = client

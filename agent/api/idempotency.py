@@ -12,12 +12,11 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from fastapi import Header
 
-from agent.clock import iso, now_iso, utcnow
+from agent.clock import now_iso
 from agent.errors import AgentError
 from agent.store.db import Database
 
@@ -89,7 +88,3 @@ def run_idempotent(
 
     return db.write(run)
 
-
-def prune(db: Database, retention: timedelta) -> int:
-    cutoff = iso(utcnow() - retention)
-    return db.write(lambda c: c.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (cutoff,)).rowcount)

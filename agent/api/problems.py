@@ -158,7 +158,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AgentError)
     async def _agent_error(request: Request, exc: AgentError) -> JSONResponse:
         if exc.code == "outbox_full":
-            sync = request.app.state.services.extras.get("sync")
+            sync = request.app.state.station.sync
             if sync is not None:
                 await run_in_threadpool(sync.on_outbox_full, str(exc.extra.get("reason")))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

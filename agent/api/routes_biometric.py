@@ -12,12 +12,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from agent.api.deps import get_services
+from agent.api.deps import get_station
 from agent.api.problems import language, problem_responses
 from agent.biometric.service import BiometricService, Operation
 from agent.biometric.templates import Finger
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 
 router = APIRouter(prefix="/v1/biometrics", tags=["biometrics"])
 
@@ -56,8 +56,8 @@ class OperationOut(BaseModel):
     error: ErrorOut | None = None
 
 
-def _service(services: Services = Depends(get_services)) -> BiometricService:
-    service = services.extras.get("fingerprint")
+def _service(station: Station = Depends(get_station)) -> BiometricService:
+    service = station.fingerprint
     if service is None:
         raise AgentError("fingerprint_disabled", "El lector de huellas no está habilitado en esta estación",
                          "The fingerprint sensor is not enabled at this station", status=503)

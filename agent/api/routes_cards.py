@@ -11,7 +11,7 @@
   423 ``attendant_locked_out`` with ``retry_after_s``; 404 ``swipe_session_not_found``.
 Sales and redemptions reference ``swipe_session_id`` and call
 ``require_authorized_session`` (403 otherwise).
-Services: ``services.extras["swipe_sessions"]`` is the ``SwipeSessions`` instance.
+Station: ``station.swipe_sessions`` is the ``SwipeSessions`` instance.
 """
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.deps import get_services
+from agent.api.deps import get_station
 from agent.api.problems import problem_responses
 from agent.cards.events import Event
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 
 router = APIRouter(prefix="/v1", tags=["cards"])
 KEEPALIVE_S = 15.0
@@ -45,8 +45,8 @@ _EVENTS_200 = {200: {
 }}
 
 
-def get_sessions(services: Services = Depends(get_services)) -> SwipeSessions:
-    sessions = services.extras.get("swipe_sessions")
+def get_sessions(station: Station = Depends(get_station)) -> SwipeSessions:
+    sessions = station.swipe_sessions
     if sessions is None:
         raise AgentError("card_readers_disabled", "Los lectores de tarjetas no están habilitados en este agente.",
                          "Card readers are not enabled on this agent.", status=503)

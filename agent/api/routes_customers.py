@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.api.deps import actor, get_services, require_client
+from agent.api.deps import actor, get_station, require_client
 from agent.api.idempotency import IDEMPOTENCY_KEY, created, fingerprint, run_idempotent
 from agent.api.problems import problem_responses
 from agent.customers.models import ChangeList, Customer, CustomerCreate, CustomerPatch, SearchResult
 from agent.errors import AgentError
-from agent.services import Services
+from agent.station import Station
 from agent.tokens import Client
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -38,7 +38,7 @@ _LOCATION = {"Location": {"description": "The new customer: `/v1/customers/{id}`
 async def create_customer(
     request: Request,
     body: CustomerCreate,
-    services: Services = Depends(get_services),
+    station: Station = Depends(get_station),
     client: Client = Depends(require_client),
     who: str = Depends(actor),
     idempotency_key: str | None = IDEMPOTENCY_KEY,
@@ -48,10 +48,10 @@ async def create_customer(
     print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode()) if idempotency_key else ""
 
     def op(conn):  # type: ignore[no-untyped-def]
-        return 201, services.customers.create_tx_json(conn, body, who)
+        return 201, station.customers.create_tx_json(conn, body, who)
 
     status, payload, replayed = await run_in_threadpool(
-        run_idempotent, services.db, client.name, idempotency_key, print_, op)
+        run_idempotent, station.db, client.name, idempotency_key, print_, op)
     headers = {"Location": f"/v1/customers/{payload['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -64,12 +64,12 @@ async def lookup_customer(
     document_country: str = Query(..., min_length=2, max_length=2, examples=["CL"]),
     document_type: str = Query(..., min_length=1, max_length=16, examples=["RUT"]),
     document_number: str = Query(..., min_length=1, max_length=40, examples=["12.345.678-5"]),
-    services: Services = Depends(get_services),
+    station: Station = Depends(get_station),
     _: Client = Depends(require_client),
 ) -> JSONResponse:
     # Hot path (every sale): an indexed read of pre-serialized JSON, run on the event loop
     # and returned without a second pydantic pass; response_model still documents it.
-    return JSONResponse(services.customers.find_by_document_json(document_country, document_type, document_number))
+    return JSONResponse(station.customers.find_by_document_json(document_country, document_type, document_number))
 
 
 @router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
@@ -77,17 +77,17 @@ async def lookup_customer(
 def search_customers(
     q: str = Query(..., min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
-    services: Services = Depends(get_services),
+    station: Station = Depends(get_station),
     _: Client = Depends(require_client),
 ) -> SearchResult:
-    return SearchResult(items=services.customers.search(q, limit))
+    return SearchResult(items=station.customers.search(q, limit))
 
 
 @router.get("/{customer_id}", response_model=Customer, summary="Get a customer",
             responses={**_READ, **_NOT_FOUND})
-async def get_customer(customer_id: str, services: Services = Depends(get_services),
+async def get_customer(customer_id: str, station: Station = Depends(get_station),
                        _: Client = Depends(require_client)) -> JSONResponse:
-    return JSONResponse(services.customers.get_json(customer_id))
+    return JSONResponse(station.customers.get_json(customer_id))
 
 
 @router.patch("/{customer_id}", response_model=Customer, summary="Update some fields of a customer",
@@ -95,9 +95,9 @@ async def get_customer(customer_id: str, services: Services = Depends(get_servic
                   409: "The new document (`customer_exists`) or loyalty id (`loyalty_id_taken`) belongs to "
                        "another customer, named by `customer_id`",
                   422: "Validation failed (per-field errors)"})})
-def update_customer(customer_id: str, body: CustomerPatch, services: Services = Depends(get_services),
+def update_customer(customer_id: str, body: CustomerPatch, station: Station = Depends(get_station),
                     who: str = Depends(actor)) -> Customer:
-    return services.customers.update(customer_id, body, who)
+    return station.customers.update(customer_id, body, who)
 
 
 @router.get("/{customer_id}/changes", response_model=ChangeList, summary="Change history by week, month or range",
@@ -110,10 +110,10 @@ def customer_changes(
                               description="A date (that day's start) or an ISO 8601 date-time"),
     to: str | None = Query(None, max_length=40, examples=["2026-03-31"],
                            description="A date (the end of that day, included) or an ISO 8601 date-time (excluded)"),
-    services: Services = Depends(get_services),
+    station: Station = Depends(get_station),
     _: Client = Depends(require_client),
 ) -> ChangeList:
-    zone = ZoneInfo(services.settings.station.timezone)
+    zone = ZoneInfo(station.settings.station.timezone)
     if from_ is not None or to is not None:
         if from_ is None or to is None:
             raise AgentError("invalid_range", "Indique ambos parámetros from y to.", "Give both from and to.",
@@ -127,11 +127,11 @@ def customer_changes(
                              "The end must be after the start.", status=422, field="to")
     else:
         try:
-            start, end = services.customers.period_bounds(period or "week", day)
+            start, end = station.customers.period_bounds(period or "week", day)
         except (OverflowError, ValueError):  # date=9999-12-31: the period ends after year 9999
             raise AgentError("invalid_date", "Fecha fuera del rango admitido.", "Date out of the supported range.",
                              status=422, field="date") from None
-    items = services.customers.changes(customer_id, start, end)
+    items = station.customers.changes(customer_id, start, end)
     return ChangeList(customer_id=customer_id, from_=start, to=end, items=items)
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from agent import __version__
-from agent.api.deps import get_services
-from agent.services import Services
+from agent.api.deps import get_station
+from agent.station import Station
 
 router = APIRouter(tags=["health"])
 
@@ -29,21 +29,19 @@ class Health(BaseModel):
 
 
 @router.get("/v1/health", response_model=Health, summary="Agent health (no token needed)")
-def health(services: Services = Depends(get_services)) -> Health:
+def health(station: Station = Depends(get_station)) -> Health:
     try:
-        schema = services.db.read(
+        schema = station.db.read(
             lambda c: c.execute("SELECT name FROM schema_migrations ORDER BY rowid DESC LIMIT 1").fetchone()[0])
-        free = shutil.disk_usage(services.settings.storage.data_dir).free
+        free = shutil.disk_usage(station.settings.storage.data_dir).free
         storage = StorageHealth(state="ok", schema_version=schema, free_bytes=free)
     except Exception:  # noqa: BLE001 - health must answer whatever broke
         storage = StorageHealth(state="error")
     components: dict[str, Any] = {}
     degraded = storage.state != "ok"
-    for name, part in services.extras.items():
-        status = getattr(type(part), "health", None)
-        if callable(status):
-            report = status(part)
-            components[name] = report
-            degraded |= isinstance(report, dict) and report.get("state") == "error"
+    for name, part in station.parts():
+        report = part.health()
+        components[name] = report
+        degraded |= report.get("state") == "error"
     return Health(status="degraded" if degraded else "ok", version=__version__,
-                  station_id=services.settings.station.id, storage=storage, components=components)
+                  station_id=station.settings.station.id, storage=storage, components=components)

@@ -1,6 +1,6 @@
 """ID-card capture routes: thin over :class:`agent.idcard.service.IdCardService`.
 
-The service is ``services.extras["idcard"]``, built lazily by ``agent.idcard.wiring``.
+The service is ``station.idcard``, built lazily by ``agent.idcard.wiring``.
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from agent.api.deps import actor, get_services, require_client
+from agent.api.deps import actor, get_station, require_client
 from agent.api.problems import problem_responses, translate_validation
 from agent.errors import AgentError
 from agent.idcard.enroll import upsert_customer
-from agent.services import Services
+from agent.station import Station
 
 if TYPE_CHECKING:  # the service module pulls in OpenCV: load it only when a capture starts
     from agent.idcard.service import IdCardService
@@ -28,8 +28,8 @@ _UNAVAILABLE = problem_responses({503: "ID-card capture not configured (`idcard_
 _NOT_FOUND = problem_responses({404: "No such capture, or it expired: start a new one (`unknown_capture`)"})
 
 
-def _service(services: Services) -> "IdCardService":
-    service = services.extras.get("idcard")
+def _service(station: Station) -> "IdCardService":
+    service = station.idcard
     if service is None:
         raise AgentError("idcard_unavailable", "La captura de documentos no está configurada en esta estación.",
                          "ID-card capture is not configured at this station.", status=503)
@@ -38,8 +38,8 @@ def _service(services: Services) -> "IdCardService":
 
 @router.post("/captures", status_code=201, summary="Start a capture and read the document barcode",
              responses=_UNAVAILABLE)
-async def start_capture(services: Services = Depends(get_services)) -> dict[str, Any]:
-    service = _service(services)
+async def start_capture(station: Station = Depends(get_station)) -> dict[str, Any]:
+    service = _service(station)
     # Both block: the first call builds the decoder (imports OpenCV), then the camera loop runs.
     capture_id = await run_in_threadpool(service.start_capture)
     session = await run_in_threadpool(service.read_document, capture_id)
@@ -48,16 +48,16 @@ async def start_capture(services: Services = Depends(get_services)) -> dict[str,
 
 @router.get("/captures/{capture_id}", summary="A capture's prefilled fields, image ids and warnings",
             responses={**_UNAVAILABLE, **_NOT_FOUND})
-async def get_capture(capture_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return _service(services).result(capture_id).to_dict()
+async def get_capture(capture_id: str, station: Station = Depends(get_station)) -> dict[str, Any]:
+    return _service(station).result(capture_id).to_dict()
 
 
 @router.post("/captures/{capture_id}/images/{side}", summary="Take the front or back photo (retake on blur/glare)",
              responses={**_UNAVAILABLE, **_NOT_FOUND, **problem_responses({
                  422: "Blurred or glare: take it again (`retake_needed`), or a side other than front/back "
                       "(`invalid_side`)"})})
-async def capture_image(capture_id: str, side: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    service = _service(services)
+async def capture_image(capture_id: str, side: str, station: Station = Depends(get_station)) -> dict[str, Any]:
+    service = _service(station)
     report = await run_in_threadpool(service.capture_image, capture_id, side)
     return {"side": side, "sharpness": report.sharpness, "glare_fraction": report.glare_fraction,
             "image_id": service.result(capture_id).image_ids[side]}
@@ -70,11 +70,11 @@ async def capture_image(capture_id: str, side: str, services: Services = Depends
                       "(`enrollment_conflict`: retry)",
                  422: "What the attendant typed is not valid (`validation_failed`, per-field errors)",
                  507: "Sync queue full (disk budget): nothing was stored (`outbox_full`)"})})
-async def enroll(capture_id: str, extra: dict[str, Any] | None = None, services: Services = Depends(get_services),
+async def enroll(capture_id: str, extra: dict[str, Any] | None = None, station: Station = Depends(get_station),
                  who: str = Depends(actor)) -> dict[str, Any]:
-    session = _service(services).result(capture_id)
+    session = _service(station).result(capture_id)
     try:
-        customer, created = await run_in_threadpool(upsert_customer, services.customers, session.document,
+        customer, created = await run_in_threadpool(upsert_customer, station.customers, session.document,
                                                     extra or {}, who)
     except ValidationError as exc:
         # What the attendant typed is validated here, by the customer models, not by FastAPI:

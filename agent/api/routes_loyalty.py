@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from agent.api.deps import get_services, require_client
+from agent.api.deps import get_station, require_client
 from agent.api.idempotency import IDEMPOTENCY_KEY, check_key, created
 from agent.api.problems import problem_responses
 from agent.errors import AgentError
@@ -25,7 +25,7 @@ from agent.loyalty.requests import (
     VoidRequest,
 )
 from agent.loyalty.service import LoyaltyService
-from agent.services import Services
+from agent.station import Station
 from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["loyalty"])
@@ -49,8 +49,8 @@ _UNSWIPED = {status: entry for status, entry in _ERRORS.items() if status != 403
 _REPLAYABLE = created("Booked (or, with `Idempotent-Replayed`, the stored first answer)")
 
 
-def get_loyalty(services: Services = Depends(get_services)) -> LoyaltyService:
-    loyalty = services.extras.get("loyalty")
+def get_loyalty(station: Station = Depends(get_station)) -> LoyaltyService:
+    loyalty = station.loyalty
     if loyalty is None:
         raise AgentError("loyalty_not_configured", "El programa de fidelización no está configurado.",
                          "The loyalty program is not configured.", status=503)

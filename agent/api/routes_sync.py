@@ -6,8 +6,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from agent.api.deps import get_services
-from agent.services import Services
+from agent.api.deps import get_station
+from agent.station import Station
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -42,11 +42,11 @@ class SyncRequested(BaseModel):
 
 
 @router.get("", response_model=SyncStatus, summary="Sync status: pending, delivered, confirmed, broker")
-def sync_status(services: Services = Depends(get_services)) -> dict[str, Any]:
-    return services.extras["sync"].status()
+def sync_status(station: Station = Depends(get_station)) -> dict[str, Any]:
+    return station.sync.status()
 
 
 @router.post("", response_model=SyncRequested, status_code=202, summary="Sync now")
-def sync_now(services: Services = Depends(get_services)) -> dict[str, Any]:
-    sync = services.extras["sync"]
+def sync_now(station: Station = Depends(get_station)) -> dict[str, Any]:
+    sync = station.sync
     return {"requested": sync.request_sync(), "status": sync.status()}

@@ -1,11 +1,18 @@
 """Domain errors of the fingerprint feature (stable codes, Spanish and English texts)."""
 from __future__ import annotations
 
-from agent.drivers.r30x.errors import AgentError
+from agent.drivers.errors import DeviceError
+from agent.errors import AgentError
 
 
 class BiometricError(AgentError):
     pass
+
+
+def sensor_failed(exc: DeviceError) -> BiometricError:
+    """A sensor-side failure as the API reports it: the driver's code and texts, HTTP 503 because
+    the device, not the request, failed."""
+    return BiometricError(exc.code, exc.es, exc.en, status=503)
 
 
 class ConsentRequired(BiometricError):

@@ -21,6 +21,7 @@ from agent.biometric.errors import (
     SensorBusy,
     SensorUnavailable,
     TemplateSizeError,
+    sensor_failed,
 )
 from agent.drivers.r30x.client import R30xClient
 from agent.drivers.r30x.commands import LedColor, LedMode, Status
@@ -250,7 +251,7 @@ class FingerprintSensor:
                 raise SensorUnavailable("port lost") from exc
             except R30xError as exc:
                 self._last_error = exc.code
-                raise
+                raise sensor_failed(exc) from exc
             self._mark_ok()
         finally:
             self._op_lock.release()

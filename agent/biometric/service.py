@@ -19,6 +19,7 @@ from agent.biometric.sensor import TEMPLATE_FORMAT, FingerprintSensor, Reconnect
 from agent.biometric.templates import TemplateStore, check_finger
 from agent.errors import AgentError
 from agent.ids import new_id
+from agent.lifecycle import Part
 
 ConsentCheck = Callable[[str], bool]  # customer id -> has a recorded biometric consent
 PromptHook = Callable[[str, str, str], None]  # (operation kind, customer id, prompt code), simulated mode
@@ -86,7 +87,7 @@ class OperationNotFound(AgentError):
                          "Fingerprint operation not found", status=404)
 
 
-class BiometricService:
+class BiometricService(Part):
     def __init__(self, sensor: FingerprintSensor, templates: TemplateStore, consent: ConsentCheck,
                  prompt_hook: PromptHook | None = None) -> None:
         self.sensor = sensor
@@ -97,7 +98,7 @@ class BiometricService:
         self._lock = threading.Lock()
         self._monitor: ReconnectMonitor | None = None
 
-    # -- lifecycle (Services.extras protocol: health() and stop()) ----------------------------
+    # -- lifecycle (agent.lifecycle: the station calls stop() and health(); the monitor starts at build) --
     def start_monitor(self) -> None:
         self._monitor = ReconnectMonitor(self.sensor, self.sensor.settings.reconnect_every_s)
         self._monitor.start()

@@ -1,6 +1,7 @@
 """Build the fingerprint service for the running agent (real sensor or simulated)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class _SimulatedService(BiometricService):
 
 def build_biometric_service(settings: FingerprintSettings, db: Database, customers: Any, key_dir: Path,
                             *, simulated: bool = False) -> BiometricService:
-    """Register the result in ``Services.extras["fingerprint"]`` (health and stop use it)."""
+    """The station's ``fingerprint`` part (agent/station.py also hooks ``consent_withdrawal_hook``)."""
     store = TemplateStore(db, load_or_create_key(key_dir, KEY_NAME))
     consent = consent_from_customers(customers)
     if simulated or settings.simulated:
@@ -56,15 +57,19 @@ def build_biometric_service(settings: FingerprintSettings, db: Database, custome
     else:
         service = BiometricService(FingerprintSensor(settings), store, consent)
     service.start_monitor()  # connects (and later reconnects) in the background
-    # Withdrawing the biometric consent deletes the templates in the same transaction.
-    customers.change_hooks.append(lambda conn, customer_id, changes: _on_customer_change(store, conn, customer_id, changes))
     return service
 
 
-def _on_customer_change(store: TemplateStore, conn: Any, customer_id: str, changes: dict[str, Any]) -> None:
-    change = changes.get("consents.biometrics")
-    if change is None:
-        return
-    new = change[1]
-    if not (isinstance(new, dict) and new.get("value")):
-        store.delete_tx(conn, customer_id)
+def consent_withdrawal_hook(store: TemplateStore) -> Callable[[Any, str, dict[str, Any]], None]:
+    """A ``CustomerService.change_hooks`` entry: withdrawing the biometric consent deletes the
+    customer's templates in the same transaction as the change."""
+
+    def on_customer_change(conn: Any, customer_id: str, changes: dict[str, Any]) -> None:
+        change = changes.get("consents.biometrics")
+        if change is None:
+            return
+        new = change[1]
+        if not (isinstance(new, dict) and new.get("value")):
+            store.delete_tx(conn, customer_id)
+
+    return on_customer_change

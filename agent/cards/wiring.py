@@ -10,12 +10,13 @@ from agent.cards.pin_bundle import load_public_key
 from agent.cards.pins import AttendantPins, load_pepper
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
+from agent.lifecycle import Part
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
 
 
-class CardStation:
+class CardStation(Part):
     """Owns the readers; ``sessions`` is what the API and sales use."""
 
     def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any) -> None:

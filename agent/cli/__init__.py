@@ -10,11 +10,11 @@ import argparse
 import sys
 
 from agent import __version__
-from agent.cli import customers, pins, station, sync, tokens
+from agent.cli import customers, pins, run, sync, tokens
 from agent.idcard import cli as idcard
 
 # In the order ``--help`` lists them.
-COMMAND_GROUPS = (station, tokens, customers, pins, idcard, sync)
+COMMAND_GROUPS = (run, tokens, customers, pins, idcard, sync)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from agent.config import ConfigError
     from agent.errors import AgentError
-    from agent.services import NoStationData
+    from agent.station import NoStationData
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -7,15 +7,14 @@ from agent.cli.common import add_common_options, load
 
 
 def cmd_customers_lookup(args: argparse.Namespace) -> int:
-    from agent.customers.service import CustomerService
-    from agent.services import open_database
+    from agent.station import customer_service, open_database
 
-    # Only the customer registry: building the whole agent (build_services) would wire devices,
+    # Only the customer registry: building the whole agent (build_station) would wire devices,
     # create their key files and print their warnings, none of which a lookup needs.
     settings = load(args)
     db = open_database(settings, create=False)
     try:
-        customers = CustomerService(db, settings)
+        customers = customer_service(db, settings)
         if args.q:
             items = customers.search(args.q)
             for item in items:

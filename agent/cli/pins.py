@@ -23,7 +23,7 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
     from agent.cards.pin_bundle import load_public_key
     from agent.cards.pins import AttendantPins
     from agent.errors import AgentError
-    from agent.services import open_database, require_station
+    from agent.station import open_database, require_station
 
     settings = load(args)
     require_station(settings)  # a bundle is installed into an existing station, never a new one

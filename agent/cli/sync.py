@@ -40,7 +40,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from agent.services import require_station
+    from agent.station import require_station
 
     settings = load(args)
     require_station(settings)  # a wrong --data-dir says so, not "is the agent running?"

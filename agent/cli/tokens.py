@@ -9,7 +9,7 @@ from agent.cli.common import add_common_options, load
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from agent.services import open_database
+    from agent.station import open_database
     from agent.tokens import TokenStore
 
     # Creates the station's database when needed: installers run it before the first ``run``.
@@ -24,7 +24,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from agent.services import open_database
+    from agent.station import open_database
     from agent.tokens import TokenStore
 
     db = open_database(load(args), create=False)
@@ -37,7 +37,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    from agent.services import open_database
+    from agent.station import open_database
     from agent.tokens import TokenStore
 
     db = open_database(load(args), create=False)

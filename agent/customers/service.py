@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.clock import iso, utcnow
-from agent.config import Settings
+from agent.customers.config import EnrollmentSettings
 from agent.customers.documents import DocumentError, identity_type, is_tax_id, mask, validate_document
 from agent.customers.models import (
     Change,
@@ -82,9 +82,14 @@ def display_name(data: dict[str, Any]) -> str:
 
 
 class CustomerService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, enrollment: EnrollmentSettings | None = None, *, country: str = "CL",
+                 timezone: str = "America/Santiago") -> None:
+        """``country``: the station's, for phone numbers without a prefix; ``timezone``: for the
+        calendar weeks and months of the change history."""
         self._db = db
-        self._settings = settings
+        self._enrollment = enrollment or EnrollmentSettings()
+        self._country = country
+        self._timezone = timezone
         # Called inside the update transaction with (conn, customer_id, {field: (old, new)}):
         # features react to a change atomically (e.g. consent withdrawn -> templates deleted).
         self.change_hooks: list[Callable[[sqlite3.Connection, str, dict[str, tuple[Any, Any]]], None]] = []
@@ -247,7 +252,7 @@ class CustomerService:
 
     def period_bounds(self, period: str, day: date | None = None) -> tuple[datetime, datetime]:
         """Calendar week (Monday first) or month containing ``day``, in the station's time zone."""
-        zone = ZoneInfo(self._settings.station.timezone)
+        zone = ZoneInfo(self._timezone)
         day = day or utcnow().astimezone(zone).date()
         if period == "week":
             first = day - timedelta(days=day.weekday())
@@ -264,7 +269,7 @@ class CustomerService:
         problems = ValidationProblems()
         data: dict[str, Any] = dict(old or {})
         given = body.model_fields_set
-        country = self._settings.station.country
+        country = self._country
         stamp = iso(now)
 
         for name in given:
@@ -357,7 +362,7 @@ class CustomerService:
                 problems.add("tax_id.type", "not_a_tax_id", "El identificador tributario debe ser RUT, NIT, RUC o CUIT.",
                              "The tax id must be a RUT, NIT, RUC or CUIT.")
             return
-        required = self._settings.enrollment.required_fields.get(doc["country"], [])
+        required = self._enrollment.required_fields.get(doc["country"], [])
         for name in required:
             if only is not None and name not in only:
                 continue

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.idcard.config import IdCardSettings
+from agent.lifecycle import Part
 
 if TYPE_CHECKING:
     from agent.idcard.service import IdCardService
 
 
-class LazyIdCardService:
+class LazyIdCardService(Part):
     """Builds the capture service on first use: OpenCV and zxing cost ~40 MB of RAM, which an
     idle agent should not pay until an attendant actually puts a card under the camera."""
 

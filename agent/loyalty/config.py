@@ -18,6 +18,10 @@ class PartnerSettings(BaseModel):
 class LoyaltySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(
+        True, description="Run the points program at this station; when false the loyalty routes answer 503 "
+                          "`loyalty_not_configured` and head office's loyalty configuration is not accepted."
+    )
     rules_file: Path | None = Field(
         None, description="Earning program JSON used until head office sends one over the downlink."
     )

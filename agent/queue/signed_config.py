@@ -22,12 +22,15 @@ import base64
 import binascii
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from agent.queue.config import SyncSettings
 
 log = logging.getLogger(__name__)
 FORMAT = "signed-config/1"
@@ -94,3 +97,9 @@ class ConfigVerifier:
                           f"Configuración firmada para «{signed['kind']}» recibida como «{kind}».",
                           f"Signed configuration for {signed['kind']!r} received as {kind!r}.")
         return json.dumps(signed["payload"], ensure_ascii=False).encode()
+
+
+def config_verifier(settings: "SyncSettings") -> ConfigVerifier:
+    """The station's verifier from its ``[sync]`` settings."""
+    key = settings.config_public_key
+    return ConfigVerifier(load_public_key(key) if key else None, required=settings.require_signed_config)

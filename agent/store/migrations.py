@@ -1,12 +1,11 @@
 """Numbered schema migrations, each applied once in the same transaction as its record.
 
 Each feature module declares ``MIGRATIONS: list[tuple[str, str]]`` with globally unique
-names prefixed by the feature. ``FEATURE_MODULES`` lists them in the order they apply;
-a migration's position never changes once released, new ones are appended.
+names prefixed by the feature; the station (agent/station.py) lists the features in the order
+they apply and hands the whole list to ``Database``. The store names no feature.
 """
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -14,23 +13,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.store.db import Database
 
-FEATURE_MODULES: tuple[str, ...] = (
-    "agent.store.schema_core",
-    "agent.biometric.templates",
-    "agent.cards.pins",
-    "agent.loyalty.schema",
-)
 
-
-def all_migrations() -> list[tuple[str, str]]:
-    migrations: list[tuple[str, str]] = []
-    for name in FEATURE_MODULES:
-        migrations.extend(importlib.import_module(name).MIGRATIONS)
-    names = [m[0] for m in migrations]
+def check_unique(migrations: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The migrations as a list, or a RuntimeError naming any name used twice (each name is
+    recorded once, so a duplicate would silently never run)."""
+    checked = list(migrations)
+    names = [m[0] for m in checked]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise RuntimeError(f"duplicate migration names: {sorted(dupes)}")
-    return migrations
+    return checked
 
 
 def apply_migrations(db: "Database", migrations: Iterable[tuple[str, str]]) -> list[str]:

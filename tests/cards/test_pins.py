@@ -197,7 +197,7 @@ def test_cli_pins_import(tmp_path, capsys) -> None:
     import argparse
 
     from agent.cli.pins import add_parser
-    from agent.services import NoStationData, open_database
+    from agent.station import NoStationData, open_database
     from tests.conftest import make_settings
 
     public = base64.b64encode(HO_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()

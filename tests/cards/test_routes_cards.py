@@ -9,7 +9,7 @@ from agent.cards.config import PinSettings
 from agent.cards.events import EventHub
 from agent.cards.pins import AttendantPins
 from agent.cards.sessions import SwipeSessions
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import make_settings
 from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle
 
@@ -17,12 +17,12 @@ from tests.cards.test_pins import HO_KEY, PEPPER, Clock, bundle
 @pytest.fixture
 def client(tmp_path):
     settings = make_settings(tmp_path)
-    services = build_services(settings)
+    services = build_station(settings)
     pins = AttendantPins(services.db, station_id="st-1", settings=PinSettings(max_failures=2),
                          pepper=PEPPER, public_key=HO_KEY.public_key(), now=Clock())
     pins.import_bundle(bundle())
     sessions = SwipeSessions(pins, EventHub())
-    services.extras["swipe_sessions"] = sessions
+    services.swipe_sessions = sessions
     app = create_app(settings, services)
     token = services.tokens.create("pos-1")
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:

@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent.api.app import create_app
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import make_settings
 
 
 def test_missing_wedge_reader_is_reported_in_health_and_the_agent_runs(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", cards={"magstripe": {"evdev_device": str(tmp_path / "no-such-kbd")}})
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         services.start()  # must not raise
         with TestClient(create_app(settings, services)) as client:
@@ -30,7 +30,7 @@ def test_missing_pin_key_is_warned_when_the_agent_starts_not_when_its_parts_are_
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # CLI commands and tools build parts without starting them; the warning is about the running station.
     caplog.set_level(logging.WARNING)
-    services = build_services(make_settings(tmp_path / "data"))
+    services = build_station(make_settings(tmp_path / "data"))
     try:
         assert "PIN key not installed" not in caplog.text
         services.start()

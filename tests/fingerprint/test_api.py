@@ -12,7 +12,7 @@ from agent.api.app import create_app
 from agent.biometric.config import FingerprintSettings
 from agent.biometric.wiring import build_biometric_service
 from agent.config import Settings
-from agent.services import Services
+from agent.station import Station
 
 MARIA: dict[str, Any] = {
     "document": {"country": "CL", "type": "RUT", "number": "12.345.678-5"},
@@ -21,10 +21,10 @@ MARIA: dict[str, Any] = {
 
 
 @pytest.fixture
-def api(settings: Settings, services: Services, token: str) -> Iterator[TestClient]:
+def api(settings: Settings, services: Station, token: str) -> Iterator[TestClient]:
     # The shared fixtures run without simulated devices; this one adds the simulated sensor.
     fp = FingerprintSettings(enabled=True, simulated=True, reply_timeout_s=1.0, finger_wait_s=5)
-    services.extras["fingerprint"] = build_biometric_service(fp, services.db, services.customers,
+    services.fingerprint = build_biometric_service(fp, services.db, services.customers,
                                                              settings.storage.key_dir)
     app = create_app(settings, services)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
@@ -79,9 +79,9 @@ def test_unknown_customer_and_bad_finger(api: TestClient) -> None:
     assert api.post(f"/v1/biometrics/customers/{cid}/enroll", json={"finger": "tail"}).status_code == 422
 
 
-def test_cancel_a_running_operation(api: TestClient, services: Services) -> None:
+def test_cancel_a_running_operation(api: TestClient, services: Station) -> None:
     cid = customer(api, biometrics=True)
-    service = services.extras["fingerprint"]
+    service = services.fingerprint
     service._prompt_hook = None  # nobody at the sensor
     started = api.post(f"/v1/biometrics/customers/{cid}/enroll", json={}).json()
     assert api.post(f"/v1/biometrics/customers/{cid}/enroll", json={}).json()["code"] == "fingerprint_sensor_busy"
@@ -99,7 +99,7 @@ def test_status_health_and_auth(api: TestClient) -> None:
     assert api.get("/v1/biometrics/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_disabled_sensor_is_503(settings: Settings, services: Services, token: str) -> None:
+def test_disabled_sensor_is_503(settings: Settings, services: Station, token: str) -> None:
     app = create_app(settings, services)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         response = client.get("/v1/biometrics/status")

@@ -183,3 +183,20 @@ def test_missing_port_is_a_clear_error() -> None:
         sensor.verify(identity_template("ana"), lambda code: None, threading.Event())
     assert err.value.code == "fingerprint_sensor_unavailable"
     assert not sensor.status().connected
+
+
+def test_a_sensor_failure_mid_operation_is_the_drivers_code_as_a_503_feature_error(fake: FakeR30xSensor) -> None:
+    # The driver raises plain DeviceErrors (no HTTP); the feature maps them for the API.
+    from agent.biometric.errors import BiometricError
+    from agent.drivers.errors import DeviceError
+    from agent.errors import AgentError
+
+    sensor = make_sensor(fake)
+    sensor.connect()
+    fake.silent = True  # the sensor stops answering: the driver's reply timeout
+    _, on_prompt = person(fake, "ana")
+    with pytest.raises(BiometricError) as err:
+        sensor.verify(identity_template("ana"), on_prompt, threading.Event())
+    assert err.value.code == "sensor_timeout" and err.value.status == 503 and "no respondió" in err.value.es
+    assert isinstance(err.value.__cause__, DeviceError) and not isinstance(err.value.__cause__, AgentError)
+    assert sensor.status().last_error == "sensor_timeout"

@@ -16,12 +16,11 @@ from agent.biometric.config import FingerprintSettings
 from agent.biometric.errors import ConsentRequired, SensorBusy, TemplateNotFound
 from agent.biometric.sensor import FingerprintSensor
 from agent.biometric.service import BiometricService, Operation, consent_from_customers
-from agent.config import Settings
 from agent.customers.models import CustomerCreate, CustomerPatch
 from agent.customers.service import CustomerService
 from agent.keys import load_or_create_key
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 from tests.fakes.r30x_sensor import FakeR30xSensor
 
 
@@ -42,8 +41,8 @@ class Person:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[tuple[BiometricService, CustomerService, Person, FakeR30xSensor]]:
-    db = Database(tmp_path / "agent.db", all_migrations())
-    customers = CustomerService(db, Settings())
+    db = Database(tmp_path / "agent.db", list(MIGRATIONS))
+    customers = CustomerService(db)
     fake = FakeR30xSensor().start()
     person = Person(fake)
     sensor = FingerprintSensor(FingerprintSettings(port=fake.path, reply_timeout_s=0.5, capture_timeout_s=0.5, finger_wait_s=3))

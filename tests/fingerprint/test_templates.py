@@ -9,13 +9,12 @@ import pytest
 
 from agent.biometric import templates as tmpl
 from agent.biometric.errors import TemplateNotFound, TemplateSizeError, TemplateUnreadable
-from agent.config import Settings
 from agent.customers.models import CustomerCreate
 from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.keys import load_or_create_key
 from agent.store.db import Database
-from agent.store.migrations import all_migrations
+from agent.station import MIGRATIONS
 from tests.fakes.r30x_sensor import identity_template
 
 ANA = identity_template("ana")
@@ -23,14 +22,14 @@ ANA = identity_template("ana")
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "agent.db", all_migrations())
+    database = Database(tmp_path / "agent.db", list(MIGRATIONS))
     yield database
     database.close()
 
 
 @pytest.fixture
 def customers(db: Database) -> tuple[str, str]:
-    service = CustomerService(db, Settings())
+    service = CustomerService(db)
     a = service.create(CustomerCreate.model_validate({"document": {"country": "CL", "type": "RUT", "number": "12.345.678-5"},
                                                       "first_name": "Ana", "first_surname": "Pérez"}), "test")
     b = service.create(CustomerCreate.model_validate({"document": {"country": "CL", "type": "RUT", "number": "11.111.111-1"},

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent.store.outbox import append_event
-from agent.services import Services, build_services
+from agent.station import Station, build_station
 from tests.conftest import make_settings
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port, mosquitto_binary
@@ -41,11 +41,11 @@ def sync_settings(tmp_path: Path, port: int, **mqtt: Any):  # type: ignore[no-un
                          sync={"config_public_key": public_b64()})
 
 
-def make_services(tmp_path: Path, port: int, **mqtt: Any) -> Services:
-    return build_services(sync_settings(tmp_path, port, **mqtt))
+def make_services(tmp_path: Path, port: int, **mqtt: Any) -> Station:
+    return build_station(sync_settings(tmp_path, port, **mqtt))
 
 
-def queue_events(services: Services, n: int, size: int = 200) -> None:
+def queue_events(services: Station, n: int, size: int = 200) -> None:
     def write(conn):  # type: ignore[no-untyped-def]
         for i in range(n):
             append_event(conn, "test.event", {"i": i, "pad": "x" * size})

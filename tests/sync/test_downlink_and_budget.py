@@ -30,9 +30,9 @@ def test_malformed_stale_and_valid_configuration(tmp_path: Path, broker: Mosquit
     RuleProgram.model_validate(program("p1"))  # the fixture itself is a valid program
     services = make_services(tmp_path, broker.port)
     services.start()
-    loyalty = services.extras["loyalty"]
+    loyalty = services.loyalty
     try:
-        assert wait(lambda: services.extras["sync"].status()["broker"]["state"] == "connected")
+        assert wait(lambda: services.sync.status()["broker"]["state"] == "connected")
         head_office.publish(f"{CONFIG}/earning_rules", b"{not json", retain=True)
         assert wait(lambda: head_office.of_topic("/config/errors"))
         error = head_office.of_topic("/config/errors")[-1]
@@ -40,7 +40,7 @@ def test_malformed_stale_and_valid_configuration(tmp_path: Path, broker: Mosquit
 
         head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", {"version": 2, "data": program("p2")}),
                             retain=True)
-        assert wait(lambda: services.extras["sync"].status()["downlink"].get("earning_rules", {}).get("version") == 2)
+        assert wait(lambda: services.sync.status()["downlink"].get("earning_rules", {}).get("version") == 2)
         assert loyalty.rules().program.version == "p2"
 
         head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", {"version": 1, "data": program("p1")}),
@@ -71,8 +71,8 @@ def test_retained_config_redelivered_on_reconnect_is_not_an_error(tmp_path: Path
         services = make_services(tmp_path, broker.port)
         services.start()
         try:
-            assert wait(lambda: services.extras["sync"].status()["downlink"].get("earning_rules", {}).get("version") == 5)
-            assert services.extras["loyalty"].rules().program.version == "p5"
+            assert wait(lambda: services.sync.status()["downlink"].get("earning_rules", {}).get("version") == 5)
+            assert services.loyalty.rules().program.version == "p5"
             time.sleep(0.3)
         finally:
             services.close()
@@ -83,9 +83,9 @@ def test_disk_budget_refuses_new_work_with_507_and_alerts(tmp_path: Path, broker
                                                           head_office: FakeHeadOffice) -> None:
     head_office.acking = False  # head office is down: nothing gets confirmed
     settings = sync_settings(tmp_path, broker.port, outbox_max_bytes=4000)
-    from agent.services import build_services
+    from agent.station import build_station
 
-    services = build_services(settings)
+    services = build_station(settings)
     services.start()
     try:
         queue_events(services, 15, size=200)  # ~15 * 240 bytes: close to the budget
@@ -106,9 +106,9 @@ def test_disk_budget_refuses_new_work_with_507_and_alerts(tmp_path: Path, broker
 
 def test_sync_api_and_sync_now(tmp_path: Path, broker: Mosquitto, head_office: FakeHeadOffice) -> None:
     settings = sync_settings(tmp_path, broker.port, ack_timeout_s=3600)
-    from agent.services import build_services
+    from agent.station import build_station
 
-    services = build_services(settings)
+    services = build_station(settings)
     services.start()
     try:
         token = services.tokens.create("pos-1")
@@ -128,11 +128,11 @@ def test_sync_api_and_sync_now(tmp_path: Path, broker: Mosquitto, head_office: F
 
 
 def test_offline_station_reports_disabled_sync(tmp_path: Path) -> None:
-    from agent.services import build_services
+    from agent.station import build_station
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path)
-    services = build_services(settings)
+    services = build_station(settings)
     try:
         token = services.tokens.create("pos-1")
         with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
@@ -149,7 +149,7 @@ def test_replay_request_reopens_confirmed_events(tmp_path: Path, broker: Mosquit
     queue_events(services, 20)
     services.start()
     try:
-        assert wait(lambda: services.extras["sync"].status()["confirmed"] == 20)
+        assert wait(lambda: services.sync.status()["confirmed"] == 20)
         received = head_office.received
         head_office.publish(f"loyalty/v1/stations/{STATION}/replay",
                             json.dumps({"from_seq": 5, "to_seq": 9, "request_id": "r-1"}))
@@ -157,6 +157,6 @@ def test_replay_request_reopens_confirmed_events(tmp_path: Path, broker: Mosquit
         result = head_office.of_topic("/replay/result")[-1]
         assert result["request_id"] == "r-1" and result["reopened"] == 5 and result["status"] == "ok"
         assert wait(lambda: head_office.received == received + 5)
-        assert wait(lambda: services.extras["sync"].status()["confirmed"] == 20)
+        assert wait(lambda: services.sync.status()["confirmed"] == 20)
     finally:
         services.close()

@@ -8,14 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from agent.services import Services
+from agent.station import Station
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port
 from tests.sync.conftest import STATION, make_services, queue_events
 
 
-def states(services: Services) -> dict[str, int]:
+def states(services: Station) -> dict[str, int]:
     return dict(services.db.read(lambda c: c.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()))
 
 
@@ -28,7 +28,7 @@ def test_offline_queueing_then_drain_in_order_without_gaps(tmp_path: Path) -> No
     try:
         queue_events(services, 300)
         time.sleep(0.5)
-        status = services.extras["sync"].status()
+        status = services.sync.status()
         assert status["pending"] == 300 and status["confirmed"] == 0
         assert status["broker"]["state"] in ("disconnected", "connecting")
         broker = Mosquitto(tmp_path / "broker", port=port).start()
@@ -38,7 +38,7 @@ def test_offline_queueing_then_drain_in_order_without_gaps(tmp_path: Path) -> No
             assert ho.unique() == 300
             assert ho.gaps(STATION) == []
             assert sorted(ho.seqs[STATION]) == list(range(1, 301))
-            status = services.extras["sync"].status()
+            status = services.sync.status()
             assert status["last_success_at"] is not None and status["broker"]["state"] == "connected"
             event = next(iter(ho.events.values()))
             assert set(event) == {"id", "seq", "type", "schema_version", "created_at", "clock_synced", "payload"}
@@ -61,7 +61,7 @@ def test_broker_killed_and_restarted_mid_drain_loses_nothing(tmp_path: Path, bro
         broker.start()
         assert wait(lambda: states(services).get("confirmed") == 3000, 60), states(services)
         assert head_office.unique() == 3000 and head_office.gaps(STATION) == []
-        assert services.extras["sync"].status()["broker"]["reconnects"] >= 1
+        assert services.sync.status()["broker"]["reconnects"] >= 1
     finally:
         services.close()
 

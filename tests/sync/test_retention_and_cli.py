@@ -9,14 +9,14 @@ from pathlib import Path
 
 from agent.clock import iso, utcnow
 from agent.store import outbox
-from agent.services import Services
+from agent.station import Station
 from tests.conftest import free_port
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto
 from tests.sync.conftest import STATION, queue_events
 
 
-def test_prune_removes_only_confirmed_events_past_retention(services: Services) -> None:
+def test_prune_removes_only_confirmed_events_past_retention(services: Station) -> None:
     queue_events(services, 10)
     ids = services.db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM outbox ORDER BY seq")])
     old = "2020-01-01T00:00:00.000Z"
@@ -52,7 +52,7 @@ def test_sync_command_shows_progress_until_confirmed(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-m", "agent.cli", "customers", "lookup", "-q", "x", "--data-dir", str(data)],
                        env=env, capture_output=True)  # a second process may read the store while the agent runs
         from agent.config import load_settings
-        from agent.services import open_database
+        from agent.station import open_database
 
         db = open_database(load_settings(None, {"storage": {"data_dir": str(data)}}))
         db.write(lambda c: [outbox.append_event(c, "test.event", {"i": i}) for i in range(25)])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from agent.errors import AgentError
 from agent.loyalty.requests import SimulateRequest
 from agent.queue.signed_config import ConfigVerifier, sign_config
-from agent.services import build_services
+from agent.station import build_station
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto
@@ -36,7 +36,7 @@ def fuel_program(version: int, points_per_litre: str) -> dict:  # type: ignore[t
 def points_for_40_litres(services) -> int:  # type: ignore[no-untyped-def]
     request = SimulateRequest.model_validate(
         {"lines": [{"sku": "DIESEL", "article_group": "FUEL", "quantity": "40", "amount": "40000"}]})
-    return services.extras["loyalty"].simulate(request).total_points
+    return services.loyalty.simulate(request).total_points
 
 
 def errors_with(head_office: FakeHeadOffice, code: str) -> list[dict]:  # type: ignore[type-arg]
@@ -47,7 +47,7 @@ def test_forged_rules_are_refused_and_the_40_litre_sale_still_earns_40(tmp_path:
                                                                        head_office: FakeHeadOffice) -> None:
     services = make_services(tmp_path, broker.port)
     services.start()
-    sync = services.extras["sync"]
+    sync = services.sync
     try:
         assert wait(lambda: sync.status()["broker"]["state"] == "connected")
         head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", fuel_program(1, "1")), retain=True)
@@ -68,7 +68,7 @@ def test_forged_rules_are_refused_and_the_40_litre_sale_still_earns_40(tmp_path:
 
         assert sync.status()["downlink"]["earning_rules"]["version"] == 1
         assert points_for_40_litres(services) == 40
-        assert services.extras["loyalty"].rules().program.version == "p1"
+        assert services.loyalty.rules().program.version == "p1"
     finally:
         services.close()
 
@@ -79,7 +79,7 @@ def test_directory_is_signed_too_and_a_signature_is_bound_to_its_kind(tmp_path: 
              "rewards": [{"reward_id": "MUG", "name": "Taza", "points_cost": 900, "delivery": "immediate"}]}
     services = make_services(tmp_path, broker.port)
     services.start()
-    sync = services.extras["sync"]
+    sync = services.sync
     try:
         assert wait(lambda: sync.status()["broker"]["state"] == "connected")
         head_office.publish(f"{CONFIG}/directory", json.dumps(delta), retain=True)
@@ -88,11 +88,11 @@ def test_directory_is_signed_too_and_a_signature_is_bound_to_its_kind(tmp_path: 
         head_office.publish(f"{CONFIG}/directory", signed("earning_rules", delta), retain=True)
         assert wait(lambda: errors_with(head_office, "config_wrong_kind"))
         assert "directory" not in sync.status()["downlink"]
-        assert services.extras["loyalty"].catalog() == []
+        assert services.loyalty.catalog() == []
 
         head_office.publish(f"{CONFIG}/directory", signed("directory", delta), retain=True)
         assert wait(lambda: sync.status()["downlink"].get("directory", {}).get("version") == 5)
-        assert [r["reward_id"] for r in services.extras["loyalty"].catalog()] == ["MUG"]
+        assert [r["reward_id"] for r in services.loyalty.catalog()] == ["MUG"]
     finally:
         services.close()
 
@@ -101,9 +101,9 @@ def test_transition_flag_accepts_unsigned_but_still_checks_signed_documents(tmp_
                                                                            head_office: FakeHeadOffice) -> None:
     settings = sync_settings(tmp_path, broker.port)
     settings = settings.model_copy(update={"sync": settings.sync.model_copy(update={"require_signed_config": False})})
-    services = build_services(settings)
+    services = build_station(settings)
     services.start()
-    sync = services.extras["sync"]
+    sync = services.sync
     try:
         assert wait(lambda: sync.status()["broker"]["state"] == "connected")
         head_office.publish(f"{CONFIG}/earning_rules", json.dumps(fuel_program(1, "2")), retain=True)

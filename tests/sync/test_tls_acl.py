@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.store.outbox import append_event
 from agent.secret_fields import MASK
-from agent.services import build_services, open_database
+from agent.station import build_station, open_database
 from tests.conftest import make_settings
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
@@ -45,11 +45,11 @@ def test_station_publishes_over_tls_and_cannot_publish_for_another_station(tmp_p
     settings = make_settings(tmp_path / "data", station={"id": STATION}, mqtt={
         "url": f"mqtts://127.0.0.1:{port}", "ca_file": str(ca.ca_file), "cert_file": str(station_cert),
         "key_file": str(station_key), "reconnect_min_s": 0.2, "reconnect_max_s": 1.0})
-    services = build_services(settings)
+    services = build_station(settings)
     services.start()
     try:
         queue_events(services, 30)
-        assert wait(lambda: services.extras["sync"].status()["confirmed"] == 30), services.extras["sync"].status()
+        assert wait(lambda: services.sync.status()["confirmed"] == 30), services.sync.status()
         assert head_office.unique() == 30
 
         # Another station's certificate cannot publish into this station's event topic.
@@ -118,12 +118,12 @@ def test_run_sends_the_real_broker_password_while_check_config_masks_it(tmp_path
                 "LOYALTY_AGENT_MQTT__USERNAME": STATION, "LOYALTY_AGENT_MQTT__PASSWORD": password})
     try:
         # The broker checks passwords: the masked text check-config prints is refused.
-        masked = build_services(make_settings(tmp_path / "masked", station={"id": STATION}, mqtt={
+        masked = build_station(make_settings(tmp_path / "masked", station={"id": STATION}, mqtt={
             "url": broker.url, "username": STATION, "password": MASK, "reconnect_min_s": 0.2}))
         masked.start()
         try:
             assert wait(lambda: "Not authorized" in caplog.text, 10), caplog.text
-            assert masked.extras["sync"].status()["broker"]["state"] != "connected"
+            assert masked.sync.status()["broker"]["state"] != "connected"
         finally:
             masked.close()
 

@@ -1,19 +1,16 @@
 """Exceptions raised by the R30x driver.
 
-They carry a stable snake_case ``code`` and Spanish/English texts like every agent error.
+They carry a stable snake_case ``code`` and Spanish/English texts (``DeviceError``); the
+fingerprint feature maps them to API errors (agent/biometric/errors.py).
 """
 from __future__ import annotations
 
+from agent.drivers.errors import DeviceError
 from agent.drivers.r30x.commands import Status
 
-from agent.errors import AgentError
 
-
-class R30xError(AgentError):
-    """Base of every sensor-side failure; HTTP 503 because the device, not the request, failed."""
-
-    def __init__(self, code: str, es: str, en: str) -> None:
-        super().__init__(code, es, en, status=503)
+class R30xError(DeviceError):
+    """Base of every sensor-side failure."""
 
 
 class ReplyTimeout(R30xError):

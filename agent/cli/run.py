@@ -1,4 +1,4 @@
-"""``loyalty-agent run``, ``status`` and ``check-config``: the station itself."""
+"""``loyalty-agent run``, ``status`` and ``check-config``: the agent and its station as a whole."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +30,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agent.services import open_database
+    from agent.station import open_database
 
     settings = load(args)
     db = open_database(settings, create=False)
