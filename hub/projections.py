@@ -136,27 +136,24 @@ def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     applied.account_changed(p["account_id"], True)
 
 
-def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str) -> bool:
-    """Book a ledger movement once; the chain-wide balance and the station's seq move with it."""
+def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str) -> None:
+    """Book a ledger movement once; the chain-wide balance and the station's seq move with it.
+
+    One statement and no result read, so the ingest's pipeline never waits for it."""
     p = ev.payload
     _ensure_account(cur, p["account_id"], ev.station_id)
     cur.execute(
-        "INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points, card_number,"
-        " reference_id, occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING RETURNING movement_id",
+        "WITH m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
+        "  card_number, reference_id, occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        "  ON CONFLICT DO NOTHING RETURNING account_id, station_id, ledger_seq, points),"
+        " b AS (UPDATE accounts SET balance = balance + m.points, updated_at = now() FROM m"
+        "  WHERE accounts.account_id = m.account_id)"
+        " INSERT INTO account_station_seq(account_id, station_id, ledger_seq)"
+        " SELECT account_id, station_id, ledger_seq FROM m ON CONFLICT (account_id, station_id) DO UPDATE SET"
+        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
         (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], kind, p["points"], p.get("card_number"),
          reference, p["occurred_at"], ev.event_id))
-    if cur.fetchone() is None:
-        return False
-    cur.execute("UPDATE accounts SET balance = balance + %s, updated_at = now() WHERE account_id = %s",
-                (p["points"], p["account_id"]))
-    cur.execute(
-        "INSERT INTO account_station_seq(account_id, station_id, ledger_seq) VALUES (%s, %s, %s)"
-        " ON CONFLICT (account_id, station_id) DO UPDATE SET"
-        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
-        (p["account_id"], ev.station_id, p["ledger_seq"]))
     applied.account_changed(p["account_id"], False)
-    return True
 
 
 def _lines(cur: psycopg.Cursor, ev: Event, kind: str, sale_id: str) -> None:
@@ -171,8 +168,7 @@ def _lines(cur: psycopg.Cursor, ev: Event, kind: str, sale_id: str) -> None:
 
 def _points_earned(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     p = ev.payload
-    if not _movement(cur, ev, applied, "earn", p["sale_id"]):
-        return
+    _movement(cur, ev, applied, "earn", p["sale_id"])
     cur.execute(
         "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
         " program_version, points, occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -187,8 +183,8 @@ def _points_earned(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
 
 def _points_reversed(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     p = ev.payload
-    if _movement(cur, ev, applied, p["kind"], p["reversal_id"]):
-        _lines(cur, ev, p["kind"], p["sale_id"])
+    _movement(cur, ev, applied, p["kind"], p["reversal_id"])
+    _lines(cur, ev, p["kind"], p["sale_id"])
 
 
 def _points_redeemed(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -273,3 +269,74 @@ PROJECTIONS: dict[str, Projection] = {
 
 def apply(cur: psycopg.Cursor, event: Event, applied: Applied) -> None:
     PROJECTIONS[event.type](cur, event, applied)
+
+
+def apply_in_order(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> None:
+    """Apply one station's events in seq order; a run of consecutive ``points.earned`` (the
+    fleet's bulk, and commutative: sums, maxima, set-once) goes in a few multi-row statements."""
+    run: list[Event] = []
+    for event in events:
+        if event.type == "points.earned":
+            run.append(event)
+            continue
+        if run:
+            earned_many(cur, run, applied)
+            run = []
+        apply(cur, event, applied)
+    if run:
+        earned_many(cur, run, applied)
+
+
+def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> None:
+    if len(events) == 1:
+        apply(cur, events[0], applied)
+        return
+    ps = [e.payload for e in events]
+    station = events[0].station_id
+    cur.execute("INSERT INTO accounts(account_id, station_id) SELECT DISTINCT a, %s FROM unnest(%b::text[]) AS a"
+                " ON CONFLICT DO NOTHING", (station, [p["account_id"] for p in ps]))
+    cur.execute(
+        "WITH m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
+        "  card_number, reference_id, occurred_at, event_id)"
+        "  SELECT u.mid, u.acc, %s, u.lseq, 'earn', u.pts, u.card, u.sale, u.at, u.eid"
+        "  FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])"
+        "  AS u(mid, acc, lseq, pts, card, sale, at, eid) ON CONFLICT DO NOTHING"
+        "  RETURNING account_id, station_id, ledger_seq, points),"
+        # Several movements of one account: sum them first (an UPDATE ... FROM applies one match per row).
+        " b AS (UPDATE accounts SET balance = balance + t.total, updated_at = now()"
+        "  FROM (SELECT account_id, sum(points) AS total FROM m GROUP BY account_id) t"
+        "  WHERE accounts.account_id = t.account_id)"
+        " INSERT INTO account_station_seq(account_id, station_id, ledger_seq)"
+        " SELECT account_id, station_id, max(ledger_seq) FROM m GROUP BY account_id, station_id"
+        " ON CONFLICT (account_id, station_id) DO UPDATE SET"
+        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
+        (station, [p["movement_id"] for p in ps], [p["account_id"] for p in ps], [p["ledger_seq"] for p in ps],
+         [p["points"] for p in ps], [p["card_number"] for p in ps], [p["sale_id"] for p in ps],
+         [p["occurred_at"] for p in ps], [e.event_id for e in events]))
+    cur.execute(
+        "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
+        " program_version, points, occurred_at, event_id) SELECT u.sale, %s, u.pos, u.num, u.acc, u.card, u.att,"
+        " u.prog, u.pts, u.at, u.eid FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+        " %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[])"
+        " AS u(sale, pos, num, acc, card, att, prog, pts, at, eid) ON CONFLICT DO NOTHING",
+        (station, [p["sale_id"] for p in ps], [p["receipt"]["pos"] for p in ps], [p["receipt"]["number"] for p in ps],
+         [p["account_id"] for p in ps], [p["card_number"] for p in ps], [p["attendant_id"] for p in ps],
+         [p["program_version"] for p in ps], [p["points"] for p in ps], [p["occurred_at"] for p in ps],
+         [e.event_id for e in events]))
+    lines = [(p, line) for p in ps for line in p["lines"]]
+    cur.execute(
+        "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"
+        " points, occurred_at) SELECT u.mid, u.no, u.sale, %s, 'earn', u.sku, u.grp, u.qty, u.amt, u.pts, u.at"
+        " FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::numeric[], %b::numeric[],"
+        " %b::bigint[], %b::text[]) AS u(mid, no, sale, sku, grp, qty, amt, pts, at) ON CONFLICT DO NOTHING",
+        (station, [p["movement_id"] for p, _ in lines], [line["line_no"] for _, line in lines],
+         [p["sale_id"] for p, _ in lines], [line["sku"] for _, line in lines],
+         [line["article_group"] for _, line in lines], [Decimal(line["quantity"]) for _, line in lines],
+         [Decimal(line["amount"]) for _, line in lines], [line["points"] for _, line in lines],
+         [p["occurred_at"] for p, _ in lines]))
+    cur.execute(
+        "UPDATE cards SET first_used_at = t.at FROM (SELECT card, min(at) AS at FROM unnest(%b::text[], %b::text[])"
+        " AS u(card, at) GROUP BY card) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL",
+        ([p["card_number"] for p in ps], [p["occurred_at"] for p in ps]))
+    for p in ps:
+        applied.account_changed(p["account_id"], False)

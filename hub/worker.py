@@ -55,6 +55,7 @@ class Worker:
         self.client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}", manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.leader = Leader(settings, self.client, self.stopping)
 
     # ---- MQTT callbacks (paho's thread) -----------------------------------------------------
@@ -68,6 +69,13 @@ class Worker:
         client.subscribe([(f"$share/{group}/{EVENTS}", 1)]
                          + [(f"$share/{group}-meta/{t}", 1) for t in SHARED_META] + [(t, 1) for t in DIRECT_META])
         log.info("connected to the broker (connection %d)", self.generation)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused %d subscription(s): %s", len(refused), refused[0])
+        else:
+            log.info("subscribed (connection %d)", self.generation)  # tests and benchmarks wait for this line
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self.inbox.put(Inbound(self.generation, message.mid, message.qos, message.topic, bytes(message.payload)))

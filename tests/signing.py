@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -22,3 +23,12 @@ def public_b64(key: Ed25519PrivateKey = HEAD_OFFICE_KEY) -> str:
 def signed(kind: str, payload: dict[str, Any] | str, key: Ed25519PrivateKey = HEAD_OFFICE_KEY) -> bytes:
     document = json.loads(payload) if isinstance(payload, str) else payload
     return sign_config(key, kind, document)
+
+
+def write_private_pem(path: Path, key: Ed25519PrivateKey = HEAD_OFFICE_KEY) -> Path:
+    """The key as the hub reads it (central.signing_key_file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return path

@@ -20,7 +20,6 @@ from agent.cards.pin_bundle import build_bundle
 from agent.cards.pins import AttendantPins
 from agent.config import MqttSettings
 from agent.customers.models import CustomerCreate, CustomerPatch
-from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.loyalty.models import Receipt, SaleLine
 from agent.loyalty.requests import (
@@ -37,6 +36,7 @@ from agent.store import outbox
 from agent.queue.downlink import Downlink
 from agent.queue.publisher import SyncPublisher
 from agent.config import Settings
+from agent.station import customer_service
 from tests.conftest import MARIA
 from tests.loyalty_fixtures import STATION, make_service
 
@@ -53,7 +53,7 @@ def produce_all(tmp: Path) -> dict[str, Any]:
     """Run one station through every operation that emits an event; return its batch (all events)."""
     service, sessions, _, db = make_service(tmp, NOW)
     settings = Settings(storage={"data_dir": tmp}, station={"id": STATION})
-    customers = CustomerService(db, settings)
+    customers = customer_service(db, settings)
     maria = customers.create(CustomerCreate.model_validate(MARIA), "pos:pos-1/attendant:P-017")
     customers.update(maria.id, CustomerPatch.model_validate({"email": None}), "pos:pos-1")
     service.issue_card(IssueCardRequest(card_number="NEW-1", customer_id=maria.id))

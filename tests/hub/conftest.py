@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from hub.db.migrate import migrate
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
 from tests.hub.postgres import Postgres, postgres_available
+from tests.signing import write_private_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_services = pytest.mark.skipif(not postgres_available() or mosquitto_binary() is None,
@@ -62,13 +64,25 @@ class HubProcess:
         self.args = [sys.executable, "-m", "hub.cli", "run", "--name", name, "--mqtt-url", mqtt_url,
                      "--database-url", database_url]
         self.env = {**os.environ, "LOYALTY_HUB_INGEST__GAP_GRACE_S": "2", "LOYALTY_HUB_INGEST__REPLAY_TIMEOUT_S": "10",
-                    "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "0.3", **env}
+                    "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "0.3",
+                    # The test head-office key: stations refuse unsigned directory deltas.
+                    "LOYALTY_HUB_CENTRAL__SIGNING_KEY_FILE": str(write_private_pem(tmp / "ho-signing.pem")), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "HubProcess":
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=self.log.open("a"))
         return self
+
+    def wait_subscribed(self, timeout: float = 60.0, connections: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.exists() and self.log.read_text().count("subscribed (connection") >= connections:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"hub worker {self.name} exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"hub worker {self.name} did not subscribe: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -89,7 +103,9 @@ def hubs(tmp_path: Path) -> Iterator[list[HubProcess]]:
     started: list[HubProcess] = []
     yield started
     for hub in started:
+        t = time.monotonic()
         hub.stop()
+        print(f"hub {hub.name} stopped in {time.monotonic() - t:.1f} s")
 
 
 def batch(station: str, events: list[dict[str, Any]]) -> bytes:

@@ -1,0 +1,318 @@
+"""Fleet: >= 1,000 stations into the hub through one broker, with a worker killed and the
+broker restarted mid-run (issue 15, "Measured").
+
+Everything runs here on loopback, started by this benchmark on free ports: a PostgreSQL
+(tests/hub/postgres.py, fsync on), a Mosquitto (tests/fakes/mosquitto.py), ``--workers`` hub
+workers (each a ``loyalty-hub run`` process), ``--agents`` real station agents
+(``loyalty-agent run``, enrolling customers over HTTP) and ``--stations`` lightweight stations
+(bench/fleet_station.py: the station contract without SQLite, 1 event/s each).
+
+Timeline: steady load for ``--duration`` s; at 1/3 the first worker is SIGKILLed (started
+again 2 s later); at 2/3 the broker is stopped and started again. Then the steady load stops,
+and a burst (``--burst-stations`` stations x ``--burst-events`` events in batches of 200, what
+stations send after an outage) measures ingest throughput; the same rows are then COPYed
+into a copy of the events table of the same PostgreSQL (the floor). Finally everything drains.
+
+Reported: events lost (generated at the stations, not stored at the hub), stations with gaps,
+unconfirmed at the end, ingest events/s beside COPY rows/s, ack latency p50/p99 at 1 event/s
+per station (steady: outside the 15 s after each disruption; and over the whole run), and
+what the SIGKILL cost (resends, worst ack latency of events sent in the 5 s after it).
+
+``python -m bench fleet`` (defaults: 1,000 stations, 3 agents, 2 workers, 60 s) or smaller:
+``python -m bench fleet --stations 100 --agents 1 --duration 15``.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import queue
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import percentile
+
+DISRUPTION_WINDOW_S = 15.0
+
+
+def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[str], burst_events: int,
+               control: dict[str, Any], results: Any) -> None:
+    from bench.fleet_station import Fleet
+
+    fleet = Fleet(ids, "127.0.0.1", port, ack_timeout_s)
+    fleet.connect_all()
+    start = time.monotonic()
+    deadline = start + 60
+    while time.monotonic() < deadline and not all(s.connected for s in fleet.stations):
+        fleet.pump(0.05)
+        fleet.housekeeping()
+    results.put(("ready", len(ids), sum(s.connected for s in fleet.stations)))
+    period = 1.0
+    offsets = {s.station_id: i * period / max(1, len(ids)) for i, s in enumerate(fleet.stations)}
+    next_emit = {s.station_id: time.monotonic() + offsets[s.station_id] for s in fleet.stations}
+    last_housekeeping = 0.0
+    burst_done = False
+    by_id = {s.station_id: s for s in fleet.stations}
+    while not control["finish"].is_set():
+        fleet.pump(0.01)
+        now = time.monotonic()
+        if control["generate"].is_set():
+            for station in fleet.stations:
+                if now >= next_emit[station.station_id]:
+                    station.emit()
+                    next_emit[station.station_id] += period
+        else:
+            next_emit = {sid: now + off for sid, off in offsets.items()}
+        if control["burst"].is_set() and not burst_done:
+            burst_done = True
+            for sid in burst_ids:
+                by_id[sid].emit(burst_events)
+        if now - last_housekeeping >= 0.5:
+            last_housekeeping = now
+            fleet.housekeeping()
+    drain_until = time.monotonic() + control_timeout(control)
+    while time.monotonic() < drain_until and any(s.unconfirmed for s in fleet.stations):
+        fleet.pump(0.05)
+        fleet.housekeeping()
+    stats = fleet.stats()
+    stats["latencies"] = [lat for s in fleet.stations for lat in s.latencies]
+    results.put(("done", stats))
+    fleet.close()
+
+
+def control_timeout(control: dict[str, Any]) -> float:
+    return 90.0
+
+
+def _options(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench fleet")
+    parser.add_argument("--stations", type=int, default=1000)
+    parser.add_argument("--agents", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--processes", type=int, default=4, help="processes for the light stations")
+    parser.add_argument("--ack-timeout", type=float, default=10.0, help="light stations' resend timer (s)")
+    parser.add_argument("--burst-stations", type=int, default=200)
+    parser.add_argument("--burst-events", type=int, default=250)
+    return parser.parse_args(argv)
+
+
+class AgentLoad(threading.Thread):
+    """Each real agent enrolls a (synthetic) customer about twice a second."""
+
+    def __init__(self, stations: list[Any]) -> None:
+        super().__init__(daemon=True)
+        self.stations, self.stop = stations, threading.Event()
+        self.enrolled = 0
+
+    def run(self) -> None:
+        from tests.hub.test_hub_e2e import _rut
+
+        n = 0
+        while not self.stop.is_set():
+            for station in self.stations:
+                n += 1
+                body = {"document": {"country": "CL", "type": "RUT", "number": _rut(20_000_000 + n)},
+                        "kind": "natural", "first_name": "Cliente", "first_surname": f"Flota{n}"}
+                try:
+                    if station.call("POST", "/v1/customers", body)[0] == 201:
+                        self.enrolled += 1
+                except OSError:
+                    pass
+            self.stop.wait(0.5)
+
+
+def main(argv: list[str]) -> int:
+    import psycopg
+
+    from hub.db.migrate import migrate
+    from tests.fakes.mosquitto import Mosquitto
+    from tests.hub.conftest import HubProcess
+    from tests.hub.postgres import Postgres
+    from tests.hub.stations import Station
+
+    opts = _options(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    pg = Postgres().start()
+    broker = Mosquitto(tmp / "broker", extra_config="max_connections -1\n").start()
+    ctx = multiprocessing.get_context("spawn")
+    control = {"generate": ctx.Event(), "burst": ctx.Event(), "finish": ctx.Event()}
+    results: Any = ctx.Queue()
+    hubs: list[HubProcess] = []
+    agents: list[Station] = []
+    procs: list[Any] = []
+    try:
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            migrate(conn)
+        env = {"LOYALTY_HUB_INGEST__GAP_GRACE_S": "5", "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "1"}
+        hubs = [HubProcess(tmp, f"w{i + 1}", broker.url, pg.url, **env).start() for i in range(opts.workers)]
+        for hub in hubs:
+            hub.wait_subscribed()
+        for i in range(opts.agents):
+            station = Station(tmp / f"agent{i}", f"agent-{i}", broker.port, ack_timeout_s=opts.ack_timeout)
+            station.configure_downlink()
+            agents.append(station.start())
+        ids = [f"light-{i:05d}" for i in range(opts.stations)]
+        burst_ids = ids[:opts.burst_stations]
+        per = -(-len(ids) // opts.processes)
+        for k in range(opts.processes):
+            chunk = ids[k * per:(k + 1) * per]
+            procs.append(ctx.Process(target=light_main, args=(chunk, broker.port, opts.ack_timeout,
+                                                               [b for b in burst_ids if b in chunk], opts.burst_events,
+                                                               control, results)))
+            procs[-1].start()
+        connected = sum(_take(results, "ready", 120)[2] for _ in procs)
+        print(f"{connected} light stations connected, {len(agents)} agents, {len(hubs)} hub workers", flush=True)
+        report = _run(opts, control, results, procs, pg, broker, hubs, agents)
+        _print(opts, report)
+        return 0 if report["lost"] == 0 and report["gaps"] == 0 and report["unconfirmed"] == 0 else 1
+    finally:
+        control["finish"].set()
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+        for station in agents:
+            station.stop()
+        for hub in hubs:
+            hub.stop()
+        broker.stop()
+        pg.destroy()
+
+
+def _take(results: Any, kind: str, timeout: float) -> tuple[Any, ...]:
+    item = results.get(timeout=timeout)
+    assert item[0] == kind, item
+    return item
+
+
+def _count(url: str, sql: str = "SELECT count(*) FROM events") -> int:
+    import psycopg
+
+    for _ in range(50):
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+                return int(conn.execute(sql).fetchone()[0])
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+    raise RuntimeError("database unreachable")
+
+
+def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs: list[Any], pg: Any, broker: Any,
+         hubs: list[Any], agents: list[Any]) -> dict[str, Any]:
+    load = AgentLoad(agents)
+    load.start()
+    control["generate"].set()
+    started = time.time()
+    disruptions: list[float] = []
+    time.sleep(opts.duration / 3)
+    disruptions.append(time.time())
+    hubs[0].kill()
+    print(f"t+{time.time() - started:.0f}s: worker {hubs[0].name} SIGKILLed", flush=True)
+    time.sleep(2)
+    hubs[0].start()
+    time.sleep(max(0.0, started + 2 * opts.duration / 3 - time.time()))
+    disruptions.append(time.time())
+    broker.stop()
+    print(f"t+{time.time() - started:.0f}s: broker stopped", flush=True)
+    time.sleep(1)
+    broker.start()
+    print(f"t+{time.time() - started:.0f}s: broker started again", flush=True)
+    time.sleep(max(0.0, started + opts.duration - time.time()))
+    control["generate"].clear()
+    load.stop.set()
+    steady_end = time.time()
+    # Let the steady phase drain (resends after the disruptions) before measuring the burst.
+    previous, stable_since = -1, time.monotonic()
+    while time.monotonic() - stable_since < 3 * opts.ack_timeout / 2 and time.time() - steady_end < 120:
+        now_count = _count(pg.url)
+        if now_count != previous:
+            previous, stable_since = now_count, time.monotonic()
+        time.sleep(0.5)
+    before = _count(pg.url)
+    expected = before + opts.burst_stations * opts.burst_events
+    control["burst"].set()
+    t0 = time.monotonic()
+    while _count(pg.url) < expected and time.monotonic() - t0 < 300:
+        time.sleep(0.1)
+    ingest_s = time.monotonic() - t0
+    ingested = _count(pg.url) - before
+    copy_rows, copy_s = _copy_floor(pg.url, before)
+    control["finish"].set()
+    stats = [_take(results, "done", 180)[1] for _ in procs]
+    return _verify(opts, pg.url, stats, agents, disruptions, steady_end, ingested, ingest_s, copy_rows, copy_s, load)
+
+
+def _copy_floor(url: str, skip: int) -> tuple[int, float]:
+    """The burst's rows, COPYed into a table shaped like ``events`` (same keys and indexes)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events_copy (LIKE events INCLUDING ALL)")
+        conn.execute("ALTER TABLE events_copy DROP CONSTRAINT IF EXISTS events_copy_station_id_fkey")
+        buffer = io.BytesIO()
+        with conn.cursor().copy("COPY (SELECT * FROM events ORDER BY received_at OFFSET %s) TO STDOUT" % skip) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        data = buffer.getvalue()
+        t0 = time.monotonic()
+        with conn.transaction():
+            with conn.cursor().copy("COPY events_copy FROM STDIN") as copy:
+                copy.write(data)
+        elapsed = time.monotonic() - t0
+        rows = conn.execute("SELECT count(*) FROM events_copy").fetchone()[0]
+    return int(rows), elapsed
+
+
+def _verify(opts: argparse.Namespace, url: str, stats: list[dict[str, Any]], agents: list[Any],
+            disruptions: list[float], steady_end: float, ingested: int, ingest_s: float, copy_rows: int,
+            copy_s: float, load: AgentLoad) -> dict[str, Any]:
+    import psycopg
+
+    generated = {sid: seq for s in stats for sid, seq in s["per_station"].items()}
+    deadline = time.time() + 120
+    while time.time() < deadline and any(a.sync()["pending"] + a.sync()["delivered"] for a in agents):
+        time.sleep(1)
+    for agent in agents:
+        generated[agent.id] = agent.sync()["confirmed"] + agent.sync()["pending"] + agent.sync()["delivered"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = {sid: (c, m, n) for sid, c, m, n in conn.execute(
+            "SELECT s.station_id, s.contiguous_seq, s.max_seq_seen, (SELECT count(*) FROM events e"
+            " WHERE e.station_id = s.station_id) FROM stations s")}
+        alerts = dict(conn.execute("SELECT type, count(*) FROM alerts GROUP BY type").fetchall())
+        replays = conn.execute("SELECT count(*) FROM replay_requests").fetchone()[0]
+    lost = sum(max(0, n - rows.get(sid, (0, 0, 0))[2]) for sid, n in generated.items())
+    gaps = sum(1 for sid, n in generated.items() if rows.get(sid, (0, 0, 0))[0] != n)
+    latencies = [lat for s in stats for lat in s["latencies"]]
+    steady = [w for t, w in latencies if t < steady_end and not any(d <= t < d + DISRUPTION_WINDOW_S for d in disruptions)]
+    after_kill = [w for t, w in latencies if disruptions[0] <= t < disruptions[0] + 5]
+    return {"generated": sum(generated.values()), "lost": lost, "gaps": gaps,
+            "unconfirmed": sum(s["unconfirmed"] for s in stats) + sum(a.sync()["pending"] + a.sync()["delivered"] for a in agents),
+            "resent": sum(s["resent"] for s in stats), "downlink": sum(s["downlink_messages"] for s in stats),
+            "ingested": ingested, "ingest_s": ingest_s, "copy_rows": copy_rows, "copy_s": copy_s,
+            "steady": steady, "all": [w for _, w in latencies], "after_kill": after_kill, "alerts": alerts,
+            "replays": replays, "agent_enrolled": load.enrolled}
+
+
+def _print(opts: argparse.Namespace, r: dict[str, Any]) -> None:
+    ingest_rate = r["ingested"] / r["ingest_s"] if r["ingest_s"] else float("nan")
+    copy_rate = r["copy_rows"] / r["copy_s"] if r["copy_s"] else float("nan")
+    ms = lambda values, p: percentile(values, p) * 1000  # noqa: E731
+    print(f"""
+fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub workers, {opts.duration:.0f} s at 1 event/s per station
+  events generated at the stations        {r['generated']}
+  events lost (target 0)                  {r['lost']}
+  stations with gaps at the end (0)       {r['gaps']}
+  unconfirmed at the end (0)              {r['unconfirmed']}
+  resends by light stations               {r['resent']}  (replay requests {r['replays']}, alerts {r['alerts']})
+  directory deltas received               {r['downlink']}
+  ingest, burst of {r['ingested']} events      {ingest_rate:,.0f} events/s
+  COPY of the same rows (floor)           {copy_rate:,.0f} rows/s   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
+  ack latency, steady (n={len(r['steady'])})        p50 {ms(r['steady'], 50):.0f} ms  p99 {ms(r['steady'], 99):.0f} ms  (target p99 <= 1000 ms)
+  ack latency, whole run (n={len(r['all'])})    p50 {ms(r['all'], 50):.0f} ms  p99 {ms(r['all'], 99):.0f} ms  max {max(r['all'] or [0]) * 1000:.0f} ms
+  events sent <= 5 s after the SIGKILL    n={len(r['after_kill'])}  p99 {ms(r['after_kill'], 99):.0f} ms  max {max(r['after_kill'] or [0]) * 1000:.0f} ms
+  (ack timeout of the light stations: {opts.ack_timeout:.0f} s; an event lost with the killed worker waits at most that long)
+""", flush=True)
