@@ -20,6 +20,7 @@ from typing import Any
 
 from hub.central import cli as central_cli
 from hub.central.errors import CentralError
+from hub.web import cli as web_cli
 from hub.config import ConfigError, Settings, load_settings, require
 
 MESSAGES = {
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--workers", type=int, help="procesos de ingesta en este equipo (por defecto 1)")
             cmd.add_argument("--name", help="nombre de este trabajador (id de cliente MQTT); por defecto host-pid")
     central_cli.add_commands(sub)
+    web_cli.add_commands(sub)
     return parser
 
 
@@ -154,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     say = MESSAGES[args.lang]
     try:
         settings = load_settings(args.config, overrides_from(args))
-        if args.command in central_cli.COMMANDS:
-            return central_cli.COMMANDS[args.command](settings, args, args.lang)
+        for extra in (central_cli.COMMANDS, web_cli.COMMANDS):
+            if args.command in extra:
+                return extra[args.command](settings, args, args.lang)
         return COMMANDS[args.command](settings, args, say)
     except CentralError as exc:
         print(f"error: {exc.message(args.lang)}", file=sys.stderr)
