@@ -147,7 +147,8 @@ def main(argv: list[str]) -> int:
     try:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             migrate(conn)
-        env = {"LOYALTY_HUB_INGEST__GAP_GRACE_S": "5", "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "1"}
+        env = {"LOYALTY_HUB_INGEST__GAP_GRACE_S": str(2 * opts.ack_timeout), "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "1",
+               "LOYALTY_HUB_INGEST__REPLAY_TIMEOUT_S": "60"}
         hubs = [HubProcess(tmp, f"w{i + 1}", broker.url, pg.url, **env).start() for i in range(opts.workers)]
         for hub in hubs:
             hub.wait_subscribed()

@@ -46,7 +46,7 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(15, ge=5)
     # How many unacknowledged messages the broker may push to one worker: the most a killed
     # worker can leave unconfirmed (the stations resend them, or the gap check asks for them).
-    receive_maximum: int = Field(64, ge=1, le=65535)
+    receive_maximum: int = Field(200, ge=1, le=65535)
 
     @field_validator("url")
     @classmethod
@@ -82,13 +82,15 @@ class DatabaseSettings(_Section):
 
 class IngestSettings(_Section):
     workers: int = Field(1, ge=1, le=64, description="Worker processes started by `loyalty-hub run`.")
-    group_max_messages: int = Field(100, ge=1, le=5000,
+    group_max_messages: int = Field(200, ge=1, le=5000,
                                     description="Messages committed in one transaction at most.")
     group_wait_ms: int = Field(5, ge=0, le=1000,
                                description="How long a worker waits to fill a group before committing.")
-    gap_grace_s: float = Field(30.0, gt=0, description="A seq gap open this long while the station is online "
+    # The contract: a hole usually fills by itself (the station resends after its ack timeout,
+    # 60 s by default); ask for a replay when it outlives that, not while the hub is catching up.
+    gap_grace_s: float = Field(90.0, gt=0, description="A seq gap open this long while the station is online "
                                                        "triggers a replay request.")
-    replay_timeout_s: float = Field(120.0, gt=0, description="A replay request unanswered or unsatisfied "
+    replay_timeout_s: float = Field(180.0, gt=0, description="A replay request unanswered or unsatisfied "
                                                              "after this long raises an alert.")
     schemas_dir: Path = Field(DEFAULT_SCHEMAS, description="Folder with the event JSON Schemas (docs/schemas).")
 

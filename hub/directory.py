@@ -3,8 +3,9 @@ station, on ``loyalty/v1/stations/{station}/config/directory`` (retained, QoS 1)
 
 Who gets what: an account or card that was created or changed state is *broadcast* (any
 station may see the card next); an account whose only change is its balance goes to the
-stations that hold movements of it and the station that opened it (the others learn the new
-balance with the account's next broadcast). Deltas carry full rows, so the changes of one
+stations that hold movements of it and the station that opened it, except a station whose own
+movements were the only change (it counts those itself); the others learn the new balance with
+the account's next broadcast. Deltas carry full rows, so the changes of one
 interval are coalesced into one delta; its ``seq`` comes from one chain-wide counter (gaps are
 fine for the station). A station seen for the first time gets one complete delta, because a
 retained topic keeps only the last message.
@@ -106,8 +107,13 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
     top = conn.execute("SELECT max(change_id) FROM directory_changes").fetchone()[0]
     if top is None:
         return 0
-    changed = dict(conn.execute("SELECT account_id, bool_or(broadcast) FROM directory_changes"
-                                " WHERE change_id <= %s GROUP BY account_id", (top,)).fetchall())
+    changed: dict[str, bool] = {}
+    sources: dict[str, set[str]] = defaultdict(set)
+    for account_id, broadcast, station in conn.execute(
+            "SELECT account_id, bool_or(broadcast), station_id FROM directory_changes WHERE change_id <= %s"
+            " GROUP BY account_id, station_id", (top,)):
+        changed[account_id] = changed.get(account_id, False) or broadcast
+        sources[account_id].add(station)
     seq = _reserve_seq(conn)
     as_of = _iso(datetime.now(timezone.utc))
     ids = sorted(changed)
@@ -121,7 +127,8 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
             "SELECT account_id, station_id FROM account_station_seq WHERE account_id = ANY(%s)"
             " UNION SELECT account_id, station_id FROM accounts WHERE account_id = ANY(%s) AND station_id IS NOT NULL",
             ([a for a in ids if not changed[a]],) * 2):
-        if account_id in accounts:
+        # A station that alone moved the balance already counts its own movements: nothing new for it.
+        if account_id in accounts and sources[account_id] != {station}:
             targeted[station].append(account_id)
     common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
         if broadcast else None

@@ -43,7 +43,7 @@ class Outcome:
     duplicates: int = 0
     quarantined: int = 0
     applied: int = 0
-    directory: dict[str, bool] = field(default_factory=dict)
+    directory: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
@@ -76,24 +76,39 @@ def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
 
 
 def ingest(conn: psycopg.Connection, messages: list[tuple[str, bytes]], schemas: EventSchemas) -> Outcome:
-    """Store and apply ``messages`` (topic, payload) in one transaction; return what to ack."""
+    """Store and apply ``messages`` (topic, payload) in one transaction; return what to ack.
+
+    The statements are per *group*, not per station or event: one lock statement, one insert,
+    one watermark update, a few projection statements; pipeline mode sends them without
+    waiting for answers that are not needed.
+    """
     unreadable: list[tuple[str | None, str, str, str]] = []
     by_station = parse_messages(messages, schemas, unreadable)
     outcome = Outcome()
     applied = Applied()
-    # Pipeline mode: the projections' statements go out without waiting for each answer (only the
-    # station lock, the insert and the parked-events read wait); one round trip per station, not per row.
     with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
         for station, reason, detail, raw in unreadable:
             _quarantine(cur, station, None, reason, detail, raw)
             outcome.quarantined += 1
-        for station in sorted(by_station):
-            _ingest_station(cur, by_station[station], outcome, applied)
+        if by_station:
+            _ingest_stations(cur, by_station, outcome, applied)
         if applied.directory:
-            cur.executemany("INSERT INTO directory_changes(account_id, broadcast) VALUES (%s, %s)",
-                            sorted(applied.directory.items()))
+            changed = sorted(applied.directory.items())
+            cur.execute("INSERT INTO directory_changes(account_id, station_id, broadcast)"
+                        " SELECT * FROM unnest(%b::text[], %b::text[], %b::bool[])",
+                        ([a for (a, _), _ in changed], [st for (_, st), _ in changed], [b for _, b in changed]))
     outcome.directory = applied.directory
     return outcome
+
+
+@dataclass
+class _Station:
+    station_id: str
+    epoch: int
+    contiguous: int
+    max_seen: int
+    rows: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (event, stored | quarantined)
+    refused: list[tuple[dict[str, Any], str, str, str]] = field(default_factory=list)  # storable refusals
 
 
 def _quarantine(cur: psycopg.Cursor, station: str | None, event: dict[str, Any] | None, reason: str,
@@ -106,86 +121,108 @@ def _quarantine(cur: psycopg.Cursor, station: str | None, event: dict[str, Any] 
                 {"reason": reason, "event_id": event_id, "seq": seq, "type": etype})
 
 
-def _lock_station(cur: psycopg.Cursor, station: str) -> tuple[int, int, int]:
-    cur.execute("INSERT INTO stations(station_id) VALUES (%s) ON CONFLICT DO NOTHING", (station,))
-    cur.execute("SELECT epoch, contiguous_seq, max_seq_seen FROM stations WHERE station_id = %s FOR UPDATE",
-                (station,))
-    row = cur.fetchone()
-    assert row is not None
-    return row[0], row[1], row[2]
+def _lock_stations(cur: psycopg.Cursor, ids: list[str]) -> dict[str, _Station]:
+    # Sorted, in one statement: two workers locking overlapping groups never deadlock.
+    cur.execute("INSERT INTO stations(station_id) SELECT unnest(%b::text[]) ON CONFLICT DO NOTHING", (ids,))
+    # NO KEY UPDATE: rows that merely reference a station (a replay request) need not wait for us.
+    cur.execute("SELECT station_id, epoch, contiguous_seq, max_seq_seen FROM stations WHERE station_id = ANY(%b)"
+                " ORDER BY station_id FOR NO KEY UPDATE", (ids,))
+    return {r[0]: _Station(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
 
 
-def _insert(cur: psycopg.Cursor, station: str, epoch: int, rows: list[tuple[dict[str, Any], str]]) -> set[str]:
-    """Insert-if-absent; returns the ids inserted now."""
+def _insert(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
+    """Insert-if-absent (station, epoch, event, state); returns the ids inserted now."""
     if not rows:
         return set()
     cur.execute(
         "INSERT INTO events(event_id, station_id, epoch, seq, type, schema_version, created_at, clock_synced,"
-        " payload, state) SELECT u.id, %s, %s, u.seq, u.type, u.v, u.at, u.synced, u.payload::jsonb, u.state"
-        " FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::int[], %b::text[], %b::bool[], %b::text[], %b::text[])"
-        " AS u(id, seq, type, v, at, synced, payload, state) ON CONFLICT DO NOTHING RETURNING event_id",
-        (station, epoch, [e["id"] for e, _ in rows], [e["seq"] for e, _ in rows], [e["type"] for e, _ in rows],
-         [e["schema_version"] for e, _ in rows], [e["created_at"] for e, _ in rows],
-         [e["clock_synced"] for e, _ in rows], [json.dumps(e["payload"], ensure_ascii=False) for e, _ in rows],
-         [state for _, state in rows]))
+        " payload, state) SELECT u.id, u.st, u.ep, u.seq, u.type, u.v, u.at, u.synced, u.payload::jsonb, u.state"
+        " FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[], %b::int[], %b::text[], %b::bool[],"
+        " %b::text[], %b::text[]) AS u(id, st, ep, seq, type, v, at, synced, payload, state)"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        ([e["id"] for _, _, e, _ in rows], [s for s, _, _, _ in rows], [ep for _, ep, _, _ in rows],
+         [e["seq"] for _, _, e, _ in rows], [e["type"] for _, _, e, _ in rows],
+         [e["schema_version"] for _, _, e, _ in rows], [e["created_at"] for _, _, e, _ in rows],
+         [e["clock_synced"] for _, _, e, _ in rows],
+         [json.dumps(e["payload"], ensure_ascii=False, separators=(",", ":")) for _, _, e, _ in rows],
+         [state for _, _, _, state in rows]))
     return {r[0] for r in cur.fetchall()}
 
 
-def _ingest_station(cur: psycopg.Cursor, parsed: Parsed, outcome: Outcome, applied: Applied) -> None:
-    station = parsed.station_id
-    epoch, contiguous, max_seen = _lock_station(cur, station)
-    rows: list[tuple[dict[str, Any], str]] = [(e, "stored") for e in parsed.events.values()]
-    storable_refused = []
-    for event, reason, detail, raw in parsed.refused:
-        event_id, seq, _ = EventSchemas.identity(event)
-        if event_id is not None and seq is not None and isinstance(event, dict):
-            storable_refused.append((event, reason, detail, raw))
-            rows.append(({"id": event_id, "seq": seq, "type": str(event.get("type"))[:64],
-                          "schema_version": event.get("schema_version") if isinstance(event.get("schema_version"), int) else 0,
-                          "created_at": str(event.get("created_at"))[:64], "clock_synced": event.get("clock_synced") is True,
-                          "payload": event.get("payload") if isinstance(event.get("payload"), dict) else {}},
-                         "quarantined"))
-        else:  # no id or seq to keep it by: quarantined whole, cannot be acknowledged
-            _quarantine(cur, station, event, reason, detail, raw)
-            outcome.quarantined += 1
-    inserted = _insert(cur, station, epoch, rows)
-    missing = [(e, s) for e, s in rows if e["id"] not in inserted]
+def _storable(event: Any) -> dict[str, Any] | None:
+    """A refused event with a readable id and seq is kept in ``events`` (as quarantined)."""
+    event_id, seq, _ = EventSchemas.identity(event)
+    if event_id is None or seq is None or not isinstance(event, dict):
+        return None
+    version = event.get("schema_version")
+    return {"id": event_id, "seq": seq, "type": str(event.get("type"))[:64],
+            "schema_version": version if isinstance(version, int) and not isinstance(version, bool) and
+            abs(version) < 2**31 else 0,
+            "created_at": str(event.get("created_at"))[:64], "clock_synced": event.get("clock_synced") is True,
+            "payload": event.get("payload") if isinstance(event.get("payload"), dict) else {}}
+
+
+def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome: Outcome, applied: Applied) -> None:
+    states = _lock_stations(cur, sorted(by_station))
+    for sid, parsed in by_station.items():
+        st = states[sid]
+        st.rows = [(e, "stored") for e in parsed.events.values()]
+        for event, reason, detail, raw in parsed.refused:
+            kept = _storable(event)
+            if kept is None:  # no id or seq to keep it by: quarantined whole, cannot be acknowledged
+                _quarantine(cur, sid, event, reason, detail, raw)
+                outcome.quarantined += 1
+            else:
+                st.rows.append((kept, "quarantined"))
+                st.refused.append((event, reason, detail, raw))
+    inserted = _insert(cur, [(st.station_id, st.epoch, e, state) for st in states.values() for e, state in st.rows])
+    missing = [e["id"] for st in states.values() for e, _ in st.rows if e["id"] not in inserted]
     if missing:
-        cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", ([e["id"] for e, _ in missing],))
+        cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%b)", (missing,))
         known = {r[0] for r in cur.fetchall()}
         outcome.duplicates += len(known)
-        reused = [(e, s) for e, s in missing if e["id"] not in known]
-        if reused:
-            # A known seq with an unknown id: the station was reinstalled with an empty database
-            # and started again at 1. Start a new epoch rather than drop its events.
-            epoch, contiguous, max_seen = epoch + 1, 0, 0
-            cur.execute("UPDATE stations SET epoch = %s, contiguous_seq = 0, max_seq_seen = 0, gap_since = NULL"
-                        " WHERE station_id = %s", (epoch, station))
-            raise_alert(cur, station, "hub", "station_new_epoch", {"epoch": epoch})
-            inserted |= _insert(cur, station, epoch, reused)
-    for event, reason, detail, raw in storable_refused:
-        if event["id"] in inserted:
-            _quarantine(cur, station, event, reason, detail, raw)
-            outcome.quarantined += 1
-    outcome.stored += len(inserted)
-    outcome.acks[station].extend(e["id"] for e, _ in rows)
-    new = sorted(((e["seq"], e, s) for e, s in rows if e["id"] in inserted), key=lambda t: t[0])
-    max_seen = max([max_seen, *(seq for seq, _, _ in new)])
-    contiguous = _advance(cur, station, epoch, contiguous, max_seen, new, outcome, applied)
-    cur.execute(
-        "UPDATE stations SET contiguous_seq = %s, max_seq_seen = %s, last_event_at = now(),"
-        " gap_since = CASE WHEN %s > %s THEN COALESCE(gap_since, now()) END WHERE station_id = %s",
-        (contiguous, max_seen, max_seen, contiguous, station))
-
-
-def _advance(cur: psycopg.Cursor, station: str, epoch: int, contiguous: int, max_seen: int,
-             new: list[tuple[int, dict[str, Any], str]], outcome: Outcome, applied: Applied) -> int:
-    """Apply events contiguous_seq + 1, + 2, ... that are present; return the new watermark."""
+        for st in states.values():
+            reused = [(e, s) for e, s in st.rows if e["id"] not in inserted and e["id"] not in known]
+            if reused:
+                inserted |= _new_epoch(cur, st, reused)
     ready: list[Event] = []
+    for st in states.values():
+        for event, reason, detail, raw in st.refused:
+            if event["id"] in inserted:
+                _quarantine(cur, st.station_id, event, reason, detail, raw)
+                outcome.quarantined += 1
+        outcome.acks[st.station_id].extend(e["id"] for e, _ in st.rows)
+        new = sorted(((e["seq"], e, s) for e, s in st.rows if e["id"] in inserted), key=lambda t: t[0])
+        outcome.stored += len(new)
+        st.max_seen = max([st.max_seen, *(seq for seq, _, _ in new)])
+        st.contiguous = _advance(cur, st, new, ready)
+    apply_in_order(cur, ready, applied)
+    outcome.applied += len(ready)
+    ordered = sorted(states.values(), key=lambda st: st.station_id)
+    cur.execute(
+        "UPDATE stations s SET contiguous_seq = u.c, max_seq_seen = u.m, last_event_at = now(),"
+        " gap_since = CASE WHEN u.m > u.c THEN COALESCE(s.gap_since, now()) END"
+        " FROM unnest(%b::text[], %b::bigint[], %b::bigint[]) AS u(id, c, m) WHERE s.station_id = u.id",
+        ([st.station_id for st in ordered], [st.contiguous for st in ordered], [st.max_seen for st in ordered]))
+
+
+def _new_epoch(cur: psycopg.Cursor, st: _Station, reused: list[tuple[dict[str, Any], str]]) -> set[str]:
+    """A known seq with an unknown id: the station was reinstalled with an empty database and
+    started again at 1. Start a new epoch rather than drop its events."""
+    st.epoch, st.contiguous, st.max_seen = st.epoch + 1, 0, 0
+    cur.execute("UPDATE stations SET epoch = %s, contiguous_seq = 0, max_seq_seen = 0, gap_since = NULL"
+                " WHERE station_id = %s", (st.epoch, st.station_id))
+    raise_alert(cur, st.station_id, "hub", "station_new_epoch", {"epoch": st.epoch})
+    return _insert(cur, [(st.station_id, st.epoch, e, s) for e, s in reused])
+
+
+def _advance(cur: psycopg.Cursor, st: _Station, new: list[tuple[int, dict[str, Any], str]], ready: list[Event]) -> int:
+    """Queue events contiguous_seq + 1, + 2, ... that are present; return the new watermark."""
+    contiguous = st.contiguous
 
     def take(seq: int, event: dict[str, Any], state: str) -> None:
         if state != "quarantined":
-            ready.append(Event(event["id"], station, seq, event["type"], event["created_at"], event["payload"]))
+            ready.append(Event(event["id"], st.station_id, seq, event["type"], event["created_at"], event["payload"]))
 
     # Fast path: the events just received usually continue the sequence; no need to read them back.
     for seq, event, state in new:
@@ -193,10 +230,12 @@ def _advance(cur: psycopg.Cursor, station: str, epoch: int, contiguous: int, max
             break
         take(seq, event, state)
         contiguous = seq
-    while max_seen > contiguous:
+    # Parked events can only follow if this group moved the watermark (it filled the first hole):
+    # a station with an open gap costs no read until the missing event comes.
+    while contiguous > st.contiguous and st.max_seen > contiguous:
         cur.execute("SELECT seq, event_id, type, created_at, payload, state FROM events WHERE station_id = %s"
                     " AND epoch = %s AND seq > %s AND seq <= %s ORDER BY seq",
-                    (station, epoch, contiguous, contiguous + PARKED_WINDOW))
+                    (st.station_id, st.epoch, contiguous, contiguous + PARKED_WINDOW))
         progressed = False
         for seq, event_id, etype, created_at, payload, state in cur.fetchall():
             if seq != contiguous + 1:
@@ -205,6 +244,4 @@ def _advance(cur: psycopg.Cursor, station: str, epoch: int, contiguous: int, max
             contiguous, progressed = seq, True
         if not progressed:
             break
-    apply_in_order(cur, ready, applied)
-    outcome.applied += len(ready)
     return contiguous

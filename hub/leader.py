@@ -15,20 +15,35 @@ from hub import directory, gaps
 from hub.central.errors import CentralError
 from hub.central.keys import load_signing_key
 from hub.config import Settings
+from hub.mqtt import broker_address, connect_properties, make_client
 
 log = logging.getLogger(__name__)
 LEADER_LOCK = 0x6875622D6C656164  # "hub-lead"
 
 
 class Leader(threading.Thread):
-    def __init__(self, settings: Settings, client: mqtt.Client, stopping: threading.Event) -> None:
+    def __init__(self, settings: Settings, name: str, stopping: threading.Event) -> None:
         super().__init__(name="hub-leader", daemon=True)
         self.settings = settings
-        self.client = client
+        # Its own connection: a burst of directory deltas must not queue behind, or in front of,
+        # the ingest's acks and PUBACKs.
+        self.client: mqtt.Client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}-leader",
+                                               manual_ack=False)
         self.stopping = stopping
         self.is_leader = False
 
     def run(self) -> None:
+        host, port = broker_address(self.settings.mqtt.url or "")
+        self.client.connect_async(host, port, keepalive=self.settings.mqtt.keepalive_s, clean_start=True,
+                                  properties=connect_properties(self.settings.mqtt))
+        self.client.loop_start()
+        try:
+            self._run()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _run(self) -> None:
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.settings.database.url or "", autocommit=True,

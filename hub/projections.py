@@ -22,10 +22,12 @@ from hub.alerts import raise_alert
 class Applied:
     """What the transaction must also publish or record once it commits."""
 
-    directory: dict[str, bool] = field(default_factory=dict)  # account id -> broadcast to every station
+    # (account id, station whose event changed it) -> broadcast to every station
+    directory: dict[tuple[str, str], bool] = field(default_factory=dict)
 
-    def account_changed(self, account_id: str, broadcast: bool) -> None:
-        self.directory[account_id] = self.directory.get(account_id, False) or broadcast
+    def account_changed(self, account_id: str, broadcast: bool, station_id: str) -> None:
+        key = (account_id, station_id)
+        self.directory[key] = self.directory.get(key, False) or broadcast
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _account_created(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " partner_member_id = excluded.partner_member_id, station_id = excluded.station_id,"
         " created_at = excluded.created_at, updated_at = now()",
         (p["account_id"], p["customer_id"], p["tier_id"], p["is_fleet"], p["partner_member_id"], ev.station_id, p["at"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_issued(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -105,7 +107,7 @@ def _card_issued(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " account_id = excluded.account_id, role = excluded.role, state = 'issued', issued_at = excluded.issued_at,"
         " station_id = excluded.station_id, replaced_by = NULL, block_reason = NULL, updated_at = now()",
         (p["card_number"], p["account_id"], p["role"], p["at"], ev.station_id))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_blocked(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -116,7 +118,7 @@ def _card_blocked(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " ON CONFLICT (card_number) DO UPDATE SET state = 'blocked', block_reason = excluded.block_reason,"
         " updated_at = now()",
         (p["card_number"], p["account_id"], ev.station_id, p["reason"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -133,7 +135,7 @@ def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " ON CONFLICT (card_number) DO UPDATE SET account_id = excluded.account_id, role = excluded.role,"
         " state = 'issued', issued_at = excluded.issued_at, first_used_at = excluded.first_used_at, updated_at = now()",
         (p["new_card"], p["account_id"], p["role"], ev.station_id, p["old_card"]))
-    applied.account_changed(p["account_id"], True)
+    applied.account_changed(p["account_id"], True, ev.station_id)
 
 
 def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str) -> None:
@@ -153,7 +155,7 @@ def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, refer
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
         (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], kind, p["points"], p.get("card_number"),
          reference, p["occurred_at"], ev.event_id))
-    applied.account_changed(p["account_id"], False)
+    applied.account_changed(p["account_id"], False, ev.station_id)
 
 
 def _lines(cur: psycopg.Cursor, ev: Event, kind: str, sale_id: str) -> None:
@@ -292,15 +294,16 @@ def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> N
         apply(cur, events[0], applied)
         return
     ps = [e.payload for e in events]
-    station = events[0].station_id
-    cur.execute("INSERT INTO accounts(account_id, station_id) SELECT DISTINCT a, %s FROM unnest(%b::text[]) AS a"
-                " ON CONFLICT DO NOTHING", (station, [p["account_id"] for p in ps]))
+    stations = [e.station_id for e in events]  # a run may span the stations of a group
+    cur.execute("INSERT INTO accounts(account_id, station_id) SELECT DISTINCT ON (a) a, s"
+                " FROM unnest(%b::text[], %b::text[]) AS u(a, s) ON CONFLICT DO NOTHING",
+                ([p["account_id"] for p in ps], stations))
     cur.execute(
         "WITH m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
         "  card_number, reference_id, occurred_at, event_id)"
-        "  SELECT u.mid, u.acc, %s, u.lseq, 'earn', u.pts, u.card, u.sale, u.at, u.eid"
-        "  FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])"
-        "  AS u(mid, acc, lseq, pts, card, sale, at, eid) ON CONFLICT DO NOTHING"
+        "  SELECT u.mid, u.acc, u.st, u.lseq, 'earn', u.pts, u.card, u.sale, u.at, u.eid"
+        "  FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[],"
+        "  %b::text[]) AS u(mid, acc, st, lseq, pts, card, sale, at, eid) ON CONFLICT DO NOTHING"
         "  RETURNING account_id, station_id, ledger_seq, points),"
         # Several movements of one account: sum them first (an UPDATE ... FROM applies one match per row).
         " b AS (UPDATE accounts SET balance = balance + t.total, updated_at = now()"
@@ -310,27 +313,29 @@ def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> N
         " SELECT account_id, station_id, max(ledger_seq) FROM m GROUP BY account_id, station_id"
         " ON CONFLICT (account_id, station_id) DO UPDATE SET"
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
-        (station, [p["movement_id"] for p in ps], [p["account_id"] for p in ps], [p["ledger_seq"] for p in ps],
+        ([p["movement_id"] for p in ps], [p["account_id"] for p in ps], stations, [p["ledger_seq"] for p in ps],
          [p["points"] for p in ps], [p["card_number"] for p in ps], [p["sale_id"] for p in ps],
          [p["occurred_at"] for p in ps], [e.event_id for e in events]))
     cur.execute(
         "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id) SELECT u.sale, %s, u.pos, u.num, u.acc, u.card, u.att,"
-        " u.prog, u.pts, u.at, u.eid FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+        " program_version, points, occurred_at, event_id) SELECT u.sale, u.st, u.pos, u.num, u.acc, u.card, u.att,"
+        " u.prog, u.pts, u.at, u.eid FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
         " %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[])"
-        " AS u(sale, pos, num, acc, card, att, prog, pts, at, eid) ON CONFLICT DO NOTHING",
-        (station, [p["sale_id"] for p in ps], [p["receipt"]["pos"] for p in ps], [p["receipt"]["number"] for p in ps],
+        " AS u(sale, st, pos, num, acc, card, att, prog, pts, at, eid) ON CONFLICT DO NOTHING",
+        ([p["sale_id"] for p in ps], stations, [p["receipt"]["pos"] for p in ps], [p["receipt"]["number"] for p in ps],
          [p["account_id"] for p in ps], [p["card_number"] for p in ps], [p["attendant_id"] for p in ps],
          [p["program_version"] for p in ps], [p["points"] for p in ps], [p["occurred_at"] for p in ps],
          [e.event_id for e in events]))
     lines = [(p, line) for p in ps for line in p["lines"]]
+    line_stations = [e.station_id for e in events for _ in e.payload["lines"]]
     cur.execute(
         "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"
-        " points, occurred_at) SELECT u.mid, u.no, u.sale, %s, 'earn', u.sku, u.grp, u.qty, u.amt, u.pts, u.at"
-        " FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::numeric[], %b::numeric[],"
-        " %b::bigint[], %b::text[]) AS u(mid, no, sale, sku, grp, qty, amt, pts, at) ON CONFLICT DO NOTHING",
-        (station, [p["movement_id"] for p, _ in lines], [line["line_no"] for _, line in lines],
-         [p["sale_id"] for p, _ in lines], [line["sku"] for _, line in lines],
+        " points, occurred_at) SELECT u.mid, u.no, u.sale, u.st, 'earn', u.sku, u.grp, u.qty, u.amt, u.pts, u.at"
+        " FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::text[], %b::numeric[],"
+        " %b::numeric[], %b::bigint[], %b::text[]) AS u(mid, no, sale, st, sku, grp, qty, amt, pts, at)"
+        " ON CONFLICT DO NOTHING",
+        ([p["movement_id"] for p, _ in lines], [line["line_no"] for _, line in lines],
+         [p["sale_id"] for p, _ in lines], line_stations, [line["sku"] for _, line in lines],
          [line["article_group"] for _, line in lines], [Decimal(line["quantity"]) for _, line in lines],
          [Decimal(line["amount"]) for _, line in lines], [line["points"] for _, line in lines],
          [p["occurred_at"] for p, _ in lines]))
@@ -338,5 +343,5 @@ def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> N
         "UPDATE cards SET first_used_at = t.at FROM (SELECT card, min(at) AS at FROM unnest(%b::text[], %b::text[])"
         " AS u(card, at) GROUP BY card) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL",
         ([p["card_number"] for p in ps], [p["occurred_at"] for p in ps]))
-    for p in ps:
-        applied.account_changed(p["account_id"], False)
+    for event in events:
+        applied.account_changed(event.payload["account_id"], False, event.station_id)

@@ -17,26 +17,34 @@ log = logging.getLogger(__name__)
 _STATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def handle(conn: psycopg.Connection, topic: str, payload: bytes) -> None:
+def handle(conn: psycopg.Connection, messages: list[tuple[str, bytes]]) -> None:
+    """Record a group of station messages in one transaction (a fleet reconnecting after a
+    broker restart sends a thousand retained ``availability`` messages at once)."""
+    parsed = [p for p in (_parse(topic, payload) for topic, payload in messages) if p is not None]
+    if not parsed:
+        return
+    with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+        cur.execute("INSERT INTO stations(station_id) SELECT DISTINCT unnest(%b::text[]) ON CONFLICT DO NOTHING",
+                    (sorted({station for station, _, _ in parsed}),))
+        for station, leaf, body in parsed:
+            _HANDLERS[leaf](cur, station, body)
+
+
+def _parse(topic: str, payload: bytes) -> tuple[str, str, dict[str, Any]] | None:
     parts = topic.split("/")
     if len(parts) < 5 or not _STATION.match(parts[3]):
-        return
+        return None
     station, leaf = parts[3], "/".join(parts[4:])
-    if not payload:
-        return  # an empty retained message clears a topic: nothing to record
+    if not payload or leaf not in _HANDLERS:
+        return None  # an empty retained message clears a topic: nothing to record
     try:
         body = json.loads(payload)
     except ValueError:
         body = None
     if not isinstance(body, dict):
         log.warning("station %s sent a malformed %s message; ignored", station, leaf)
-        return
-    handler = _HANDLERS.get(leaf)
-    if handler is None:
-        return
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("INSERT INTO stations(station_id) VALUES (%s) ON CONFLICT DO NOTHING", (station,))
-        handler(cur, station, body)
+        return None
+    return station, leaf, body
 
 
 def _availability(cur: psycopg.Cursor, station: str, body: dict[str, Any]) -> None:

@@ -56,7 +56,7 @@ class Worker:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
-        self.leader = Leader(settings, self.client, self.stopping)
+        self.leader = Leader(settings, name, self.stopping)
 
     # ---- MQTT callbacks (paho's thread) -----------------------------------------------------
 
@@ -122,22 +122,32 @@ class Worker:
         if events:
             outcome = self._ingest(events)
             self._publish_acks(outcome)
-        for message in group:
-            if not message.topic.endswith("/events"):
-                try:
-                    self._with_db(lambda conn: station_meta.handle(conn, message.topic, message.payload))
-                except psycopg.Error:
-                    log.exception("station message on %s could not be stored; skipped", message.topic)
+        meta = [(m.topic, m.payload) for m in group if not m.topic.endswith("/events")]
+        if meta:
+            self._station_meta(meta)
         for message in group:
             # A PUBACK on a later connection would confirm another message with the same id.
             if message.qos > 0 and message.generation == self.generation:
                 self.client.ack(message.mid, message.qos)
 
+    def _station_meta(self, meta: list[tuple[str, bytes]]) -> None:
+        try:
+            self._with_db(lambda conn: station_meta.handle(conn, meta))
+        except psycopg.Error:
+            if len(meta) > 1:
+                for one in meta:  # find the one the database refuses; record the others
+                    self._station_meta([one])
+            else:
+                log.exception("station message on %s could not be stored; skipped", meta[0][0])
+
     def _ingest(self, events: list[Inbound]) -> Outcome:
         pairs = [(m.topic, m.payload) for m in events]
         try:
             return self._with_db(lambda conn: ingest(conn, pairs, self.schemas))
-        except psycopg.Error as exc:
+        except Exception as exc:  # noqa: BLE001 - a bug or a refused value must not stop the worker
+            if self._db is not None and self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self._db.close()
+                self._db = None
             if len(pairs) == 1:
                 return self._with_db(lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
             log.warning("group of %d messages failed (%s); retrying one by one", len(pairs), type(exc).__name__)
@@ -148,13 +158,15 @@ class Worker:
                     total.acks[station].extend(ids)
             return total
 
-    def _quarantine_unprocessable(self, conn: psycopg.Connection, pair: tuple[str, bytes], exc: Exception) -> Outcome:
+    def _quarantine_unprocessable(self, conn: psycopg.Connection, pair: tuple[str, bytes], exc: BaseException) -> Outcome:
         """A message the database refuses (a projection bug, a value out of range) is kept whole and
         alerted instead of blocking the worker; its events are not acknowledged: the station keeps them."""
         station = pair[0].split("/")[3] if pair[0].count("/") == 4 else None
+        # The error text may quote a value from the payload: it goes to the quarantine row, not the log.
+        log.error("a message of station %s could not be processed (%s); quarantined", station, type(exc).__name__)
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("INSERT INTO quarantine(station_id, reason, detail, raw) VALUES (%s, 'processing_error', %s, %s)",
-                        (station, type(exc).__name__, pair[1].decode("utf-8", errors="replace")))
+                        (station, f"{type(exc).__name__}: {str(exc)[:500]}", pair[1].decode("utf-8", errors="replace")))
             raise_alert(cur, station, "hub", "message_unprocessable", {"error": type(exc).__name__})
         return Outcome()
 

@@ -273,7 +273,8 @@ CREATE TABLE pin_bundle_imports (
 CREATE TABLE directory_changes (
     change_id       bigserial PRIMARY KEY,
     account_id      text NOT NULL,
-    broadcast       boolean NOT NULL
+    broadcast       boolean NOT NULL,
+    station_id      text NOT NULL              -- whose event caused it
 );
 
 CREATE TABLE directory_state (
