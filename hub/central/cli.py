@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from hub.central import attendants, audit, authoring, keys, signed_publish
+from hub.central import attendants, audit, authoring, keys, rewards_cli, signed_publish
 from hub.central.errors import CentralError
 from hub.central.publisher import known_stations, publish_retained
 from hub.config import Settings, require
@@ -72,6 +72,7 @@ def add_commands(sub: Any) -> None:
     cpub.add_argument("--only", choices=("rules", "catalog"))
     _common(cpub)
     _add_close(sub)
+    rewards_cli.add_commands(sub, _common)
 
 
 def _connect(settings: Settings) -> psycopg.Connection:
@@ -208,4 +209,10 @@ def cmd_close(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
+def cmd_rewards(settings: Settings, args: argparse.Namespace, lang: str) -> int:
+    with _connect(settings) as conn:
+        return rewards_cli.cmd_rewards(settings, args, lang, conn, _actor(settings))
+
+
 COMMANDS["close-month"] = cmd_close
+COMMANDS["rewards"] = cmd_rewards

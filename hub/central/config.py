@@ -17,4 +17,8 @@ class CentralSettings(BaseModel):
     pin_min_length: int = Field(4, ge=4, le=8, description="Shortest attendant PIN accepted (digits; at most 8).")
     pin_bundle_days: int = Field(35, ge=1, le=366, description="A PIN bundle expires this many days after issue.")
     expiry_months: int = Field(24, ge=1, le=120, description="Points older than this expire at the monthly close.")
+    order_weekday: int = Field(0, ge=0, le=6, description="Day of the weekly consolidated reward order "
+                                                           "(0 = Monday ... 6 = Sunday).")
+    immobilized_days: int = Field(90, ge=1, description="Station stock with no movement for this long is listed "
+                                                        "as immobilized.")
     actor: str | None = Field(None, description="Who runs the CLI, for the audit trail (default: the OS user).")
