@@ -26,6 +26,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.queue.signed_config import sign_config
+from hub.central.close import expiring_at_next_close
 from hub.central.signed_publish import catalog_rows
 from hub.mqtt import topic
 
@@ -44,7 +45,11 @@ def _reserve_seq(conn: psycopg.Connection) -> int:
     return int(row[0])
 
 
-def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str) -> dict[str, dict[str, Any]]:
+def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str,
+                 expiry_months: int = 24) -> dict[str, dict[str, Any]]:
+    # Points the next monthly close will expire (hub.central.close): the station shows them.
+    next_close, expiring = expiring_at_next_close(conn, account_ids, expiry_months=expiry_months,
+                                                  today=datetime.now(timezone.utc).date())
     rows = conn.execute(
         "SELECT account_id, tier_id, is_fleet, partner_member_id, balance FROM accounts WHERE account_id = ANY(%s)",
         (account_ids,)).fetchall()
@@ -66,7 +71,8 @@ def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements
     for account_id, tier_id, is_fleet, partner, balance in rows:
         out[account_id] = {
             "account_id": account_id, "tier_id": tier_id, "is_fleet": is_fleet, "partner_member_id": partner,
-            "snapshot": {"balance": int(balance), "expiring_next_close": 0, "next_close": None, "as_of": as_of,
+            "snapshot": {"balance": int(balance), "expiring_next_close": expiring.get(account_id, 0),
+                         "next_close": next_close.isoformat(), "as_of": as_of,
                          "station_seq": seqs.get(account_id, {})},
             "movements": movements.get(account_id, []),
         }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -29,6 +29,9 @@ from hub.central.errors import CentralError
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _CLOSE_LOCK = 0x636C6F7365  # "close"
+# directory_changes.station_id of changes made by head office itself: no station id looks like
+# this, so every station holding the account gets the new balance.
+HUB_SOURCE = "(hub)"
 
 
 def parse_month(text: str) -> date:
@@ -111,9 +114,10 @@ def _fleet(conn: psycopg.Connection, month: date, end: date, result: CloseResult
         "  UNION ALL SELECT owner_account_id, points FROM fleet_transfers WHERE month = %(month)s) d GROUP BY 1) t"
         " WHERE t.account_id = a.account_id", month_rows)
     conn.execute(
-        "INSERT INTO directory_changes(account_id, broadcast) SELECT account_id, false FROM fleet_transfers"
-        " WHERE month = %(month)s UNION SELECT owner_account_id, false FROM fleet_transfers WHERE month = %(month)s",
-        month_rows)
+        "INSERT INTO directory_changes(account_id, broadcast, station_id) SELECT account_id, false, %(hub)s"
+        " FROM fleet_transfers WHERE month = %(month)s"
+        " UNION SELECT owner_account_id, false, %(hub)s FROM fleet_transfers WHERE month = %(month)s",
+        {**month_rows, "hub": HUB_SOURCE})
     result.fleet_transfers = int(conn.execute("SELECT count(*) FROM fleet_transfers WHERE month = %s",
                                               (month,)).fetchone()[0])
 
@@ -140,8 +144,8 @@ def _expire(conn: psycopg.Connection, month: date, end: date, cutoff: date, resu
         " WHERE net.points - coalesce(prev.points, 0) > 0", params)
     conn.execute("UPDATE accounts a SET balance = a.balance - x.points, updated_at = now() FROM point_expiries x"
                  " WHERE x.month = %s AND x.account_id = a.account_id", (month,))
-    conn.execute("INSERT INTO directory_changes(account_id, broadcast) SELECT account_id, false FROM point_expiries"
-                 " WHERE month = %s", (month,))
+    conn.execute("INSERT INTO directory_changes(account_id, broadcast, station_id) SELECT account_id, false, %s"
+                 " FROM point_expiries WHERE month = %s", (HUB_SOURCE, month))
     count, total = conn.execute("SELECT count(*), coalesce(sum(points), 0) FROM point_expiries WHERE month = %s",
                                 (month,)).fetchone()
     result.expired_accounts, result.expired_points = int(count), int(total)
@@ -210,3 +214,21 @@ def report_rows(conn: psycopg.Connection, month: date) -> dict[str, Any]:
     expiries = conn.execute("SELECT account_id, points FROM point_expiries WHERE month = %s ORDER BY 1",
                             (month,)).fetchall()
     return {"month": month, "head": head, "lines": lines, "incomplete": incomplete, "expiries": expiries}
+
+
+def expiring_at_next_close(conn: psycopg.Connection, account_ids: list[str], *, expiry_months: int,
+                           today: date) -> tuple[date, dict[str, int]]:
+    """What the close of the current month will expire per account (the same FIFO rule, with the
+    debits known today), and that close's date: announced to stations in the directory."""
+    month = today.replace(day=1)
+    end = add_months(month, 1)
+    cutoff = add_months(end, -expiry_months)
+    params = {"end": end.isoformat(), "end_date": end, "cutoff": cutoff.isoformat(), "ids": account_ids}
+    rows = conn.execute(
+        "SELECT net.account_id, net.points - coalesce(prev.points, 0) FROM ("
+        "  SELECT account_id, coalesce(sum(points) FILTER (WHERE points > 0 AND occurred_at < %(cutoff)s), 0)"
+        "   + coalesce(sum(points) FILTER (WHERE points < 0), 0) AS points"
+        f"  FROM ({_LEDGER}) l WHERE account_id = ANY(%(ids)s) GROUP BY account_id) net"
+        " LEFT JOIN (SELECT account_id, sum(points) AS points FROM point_expiries WHERE account_id = ANY(%(ids)s)"
+        "  GROUP BY 1) prev USING (account_id) WHERE net.points - coalesce(prev.points, 0) > 0", params).fetchall()
+    return end - timedelta(days=1), {account: int(points) for account, points in rows}

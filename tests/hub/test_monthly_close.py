@@ -158,3 +158,15 @@ def test_cli_close_writes_csv_and_pdf_and_says_when_already_closed(tmp_path: Pat
     assert (tmp_path / "liquidacion-2026-11.csv").read_bytes() == printed
     december = subprocess.run([*argv[:4], "2999-01", *argv[5:]], capture_output=True, text=True, env=env, cwd=ROOT)
     assert december.returncode == 2 and "no terminó" in december.stderr
+
+
+def test_the_directory_announces_what_the_next_close_will_expire(db: psycopg.Connection, ledger: Ledger) -> None:
+    from hub.directory import account_rows
+
+    close_month(db, "test:admin", "2026-11", expiry_months=24, now=NOW)
+    ledger.move("C", "st-2", 60, "2024-12-20T10:00:00.000Z")  # earned just after November's cutoff
+    rows = account_rows(db, ["A", "C"], 0, "2026-12-05T00:00:00Z")
+    # December's close (cutoff 2025-01-01): C's 60 minus the 10 it redeemed beyond its older points.
+    assert rows["C"]["snapshot"]["expiring_next_close"] == 50
+    assert rows["A"]["snapshot"]["expiring_next_close"] == 0
+    assert rows["C"]["snapshot"]["next_close"].endswith("-31") or rows["C"]["snapshot"]["next_close"].endswith("-30")
