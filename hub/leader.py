@@ -14,6 +14,7 @@ import psycopg
 from hub import directory, gaps
 from hub.central.errors import CentralError
 from hub.central.keys import load_signing_key
+from hub.central.scheduled import Scheduler
 from hub.config import Settings
 from hub.mqtt import broker_address, connect_properties, make_client
 
@@ -72,6 +73,7 @@ class Leader(threading.Thread):
             # Stations refuse unsigned directory deltas: publishing them would only fill config/errors.
             log.error("directory deltas are not published: %s", exc.en)
             key = None
+        scheduler = Scheduler(self.settings.central)
         ingest = self.settings.ingest
         while not self.stopping.is_set():
             started = time.monotonic()
@@ -80,5 +82,6 @@ class Leader(threading.Thread):
                     directory.publish_full_to_new_stations(conn, self.client, key, self.settings.downlink.max_movements)
                     directory.publish_changes(conn, self.client, key, self.settings.downlink.max_movements)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
+                scheduler.run_due(conn, self.client, key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
             self.stopping.wait(max(0.05, interval - (time.monotonic() - started)))
