@@ -172,6 +172,20 @@ def close_file(month: str, fmt: str, user: auth.User = Depends(current_user),
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+@router.get("/premios", response_class=HTMLResponse)
+def rewards_page(request: Request, user: auth.User = Depends(current_user),
+                 conn: psycopg.Connection = Depends(db)) -> HTMLResponse:
+    from hub.central import rewards
+
+    settings = request.app.state.settings
+    mine = (lambda station: user.station_id in (None, station)) if user.role == "manager" else (lambda station: True)
+    return page(request, "admin_rewards.html", user=user,
+                pending=[r for r in rewards.pending(conn) if mine(r[2])],
+                immobilized=[r for r in rewards.immobilized(conn, settings.central.immobilized_days) if mine(r[0])],
+                shipments=[r for r in rewards.shipments(conn) if mine(r[1])],
+                days=settings.central.immobilized_days)
+
+
 @router.get("/auditoria", response_class=HTMLResponse)
 def audit_log(request: Request, user: auth.User = Depends(current_user),
               conn: psycopg.Connection = Depends(db)) -> HTMLResponse:

@@ -44,6 +44,10 @@ def seed(conn: psycopg.Connection) -> None:
     book.move("A", "st-1", 70, "2026-11-10T14:05:00.000Z")
     book.move("A", "st-2", -20, "2026-11-12T09:30:00.000Z")
     book.move("A", "st-1", 5, "2026-12-01T08:00:00.000Z")
+    conn.execute("INSERT INTO reward_requests(redemption_id, station_id, account_id, reward_id, quantity, points,"
+                  " occurred_at, event_id) VALUES ('R-1', 'st-1', 'A', 'BIKE', 1, -900, '2026-11-27T10:00:00.000Z', 'e')")
+    for station in ("st-1", "st-2"):
+        conn.execute("INSERT INTO station_stock(station_id, reward_id, stock) VALUES (%s, 'CAP', 3)", (station,))
 
 
 def hub(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -166,6 +170,10 @@ def test_enrollment_request_reaches_the_back_office(site: str, browser) -> None:
     login(browser, site, "encargado")
     assert "Jorge Soto" in text(browser, "requests")
     assert [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "#stations tbody tr")] == ["st-1"]
+    browser.get(f"{site}/admin/premios")
+    assert "R-1 2026-11-27T10:00 st-1 BIKE 1" in text(browser, "pending")
+    assert "st-2" not in text(browser, "immobilized")  # a manager sees only its station
+    browser.save_screenshot(str(SHOTS / "premios.png"))
 
 
 def login(browser, site: str, user: str, password: str = "clave-de-prueba-123") -> None:  # type: ignore[no-untyped-def]
@@ -198,6 +206,8 @@ def test_monthly_close_from_the_back_office(site: str, browser, database: str) -
     pdf = httpx.get(browser.find_element(By.ID, "pdf").get_attribute("href"),
                     cookies={"hub_session": cookie["value"]})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    browser.get(f"{site}/admin/premios")
+    assert "R-1" in text(browser, "pending") and "st-2 CAP 3 nunca" in text(browser, "immobilized")
     browser.get(f"{site}/admin/auditoria")
     assert "web:admin month.closed" in text(browser, "audit")
     browser.save_screenshot(str(SHOTS / "auditoria.png"))
