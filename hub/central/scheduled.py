@@ -58,3 +58,6 @@ class Scheduler:
         if key is not None:
             renew_pin_bundles(conn, client, key, self.settings)
         weekly_order(conn, self.settings)
+        # Rate-limit counters only matter for minutes; expired back-office sessions not at all.
+        conn.execute("DELETE FROM web_attempts WHERE at < now() - interval '1 day'")
+        conn.execute("DELETE FROM web_sessions WHERE expires_at < now()")
