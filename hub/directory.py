@@ -108,7 +108,8 @@ def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple
         info.wait_for_publish(30)
 
 
-def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int) -> int:
+def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
+                    expiry_months: int = 24) -> int:
     """Publish what changed since the last delta; return how many station messages were sent."""
     top = conn.execute("SELECT max(change_id) FROM directory_changes").fetchone()[0]
     if top is None:
@@ -123,7 +124,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
     seq = _reserve_seq(conn)
     as_of = _iso(datetime.now(timezone.utc))
     ids = sorted(changed)
-    accounts = account_rows(conn, ids, max_movements, as_of)
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
     cards = card_rows(conn, ids)
     catalog = catalog_rows(conn)
     stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id")]
@@ -155,7 +156,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
 
 
 def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey,
-                                 max_movements: int) -> int:
+                                 max_movements: int, expiry_months: int = 24) -> int:
     new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
     if not new:
         return 0
@@ -164,7 +165,7 @@ def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, 
     if ids or any(catalog.values()):
         seq = _reserve_seq(conn)
         as_of = _iso(datetime.now(timezone.utc))
-        accounts = account_rows(conn, ids, max_movements, as_of)
+        accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
         cards = card_rows(conn, ids)
         body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]], catalog)
         _publish(client, key, [(station, body) for station in new])

@@ -79,8 +79,10 @@ class Leader(threading.Thread):
             started = time.monotonic()
             if self.client.is_connected():
                 if key is not None:
-                    directory.publish_full_to_new_stations(conn, self.client, key, self.settings.downlink.max_movements)
-                    directory.publish_changes(conn, self.client, key, self.settings.downlink.max_movements)
+                    months = self.settings.central.expiry_months
+                    directory.publish_full_to_new_stations(conn, self.client, key, self.settings.downlink.max_movements,
+                                                           months)
+                    directory.publish_changes(conn, self.client, key, self.settings.downlink.max_movements, months)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
                 scheduler.run_due(conn, self.client, key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)

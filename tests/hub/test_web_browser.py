@@ -105,13 +105,22 @@ def fill(driver, **fields: str) -> None:  # type: ignore[no-untyped-def]
 
 def submit(driver, button_id: str) -> None:  # type: ignore[no-untyped-def]
     """Click a submit button and wait for the next page (a click returns before navigation)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def replaced(_: object) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:  # stale, or chromium's "node does not belong to the document"
+            return True
+        return False
+
     driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 20).until(replaced)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text(driver, element_id: str) -> str:  # type: ignore[no-untyped-def]
