@@ -28,6 +28,8 @@ from agent.clock import TimeZoneName
 from agent.customers.config import EnrollmentSettings
 from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
+from agent.ops.config import MonitoringSettings
+from agent.printing.config import PrinterSettings
 from agent.queue.config import MqttSettings, SyncSettings
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
@@ -46,6 +48,10 @@ class StationSettings(_Section):
 
 class StorageSettings(_Section):
     data_dir: Path = Field(Path("data"), description="Database, keys and captures live here (systemd: /var/lib/loyalty-agent).")
+    min_free_bytes: int | None = Field(
+        64 * 1024 * 1024, ge=0,
+        description="Free disk space kept in reserve: new work is refused (507 storage_full) below it, so "
+                    "security events, head office's acknowledgements and checkpoints always have room.")
 
     @property
     def database_path(self) -> Path:
@@ -76,6 +82,8 @@ class Settings(BaseSettings):
     cards: CardsSettings = Field(default_factory=CardsSettings)
     idcard: IdCardSettings = Field(default_factory=IdCardSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    printer: PrinterSettings = Field(default_factory=PrinterSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

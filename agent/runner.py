@@ -8,7 +8,9 @@ from types import FrameType
 import uvicorn
 
 from agent import __version__
+from agent.store import datadir
 from agent.api.app import create_app
+from agent.api.connections import install_accept_error_filter, protocol_class, raise_fd_limit
 from agent.config import Settings
 from agent.station import Station, build_station
 from agent.systemd import notify, watchdog_interval_s
@@ -74,8 +76,13 @@ class _AgentServer(uvicorn.Server):
 
 async def serve(settings: Settings, station: Station) -> None:
     app = create_app(settings, station)
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None,
-                            access_log=False, lifespan="off", server_header=False, timeout_keep_alive=30,
+    raise_fd_limit()
+    install_accept_error_filter()
+    api = settings.api
+    config = uvicorn.Config(app, host=api.host, port=api.port, log_config=None,
+                            access_log=False, lifespan="off", server_header=False,
+                            http=protocol_class(api.header_timeout_s, api.max_connections),
+                            timeout_keep_alive=max(1, int(api.header_timeout_s)),
                             # Open SSE streams never end by themselves: bound the drain on stop.
                             timeout_graceful_shutdown=5)
     server = _AgentServer(config)
@@ -88,13 +95,20 @@ async def serve(settings: Settings, station: Station) -> None:
 
 
 def run(settings: Settings) -> int:
-    station = build_station(settings)
+    # One agent per data folder, checked before anything connects to head office or binds the port.
+    datadir.check_access(settings.storage.data_dir)
+    datadir.prepare(settings.storage.data_dir)
+    lock = datadir.DataDirLock(settings.storage.data_dir).acquire()
     try:
-        station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
-        asyncio.run(serve(settings, station))
+        station = build_station(settings, verify=True)  # never serve over a damaged store
+        try:
+            station.tokens.issue_local_token(settings.storage.key_dir / TOKEN_FILE, LOCAL_CLIENT)
+            asyncio.run(serve(settings, station))
+        finally:
+            station.close()
+            log.info("agent stopped")
     finally:
-        station.close()
-        log.info("agent stopped")
+        lock.release()
     return 0
 
 

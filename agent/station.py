@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent import __version__
+from agent.store import datadir
 from agent.biometric import templates as biometric_schema
 from agent.cards import pins as cards_schema
 from agent.cards.sessions import SwipeSessions
 from agent.cards.wiring import CardStation
 from agent.config import Settings
+from agent.customers import enrollment as enrollment_schema
+from agent.idcard import photos as idcard_photos_schema
 from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.lifecycle import Lifecycle
@@ -28,17 +33,20 @@ from agent.loyalty import schema as loyalty_schema
 from agent.queue.downlink import DownlinkHandler, enveloped
 from agent.queue.signed_config import config_verifier
 from agent.queue.sync import SyncService
-from agent.store import schema_core
+from agent.store import guard, schema_core
+from agent.store.backup import pre_migration_backup
 from agent.store.db import Database
 from agent.store.idempotency import prune as prune_idempotency_keys
 from agent.store.migrations import check_unique
-from agent.store.outbox import configure_budget
+from agent.store.outbox import budget_of, configure_budget
 from agent.tokens import TokenStore
 
 if TYPE_CHECKING:  # device features are imported only when configured: an idle agent stays small
     from agent.biometric.service import BiometricService
     from agent.idcard.wiring import LazyIdCardService
+    from agent.loyalty.demo import DemoProgram
     from agent.loyalty.service import LoyaltyService
+    from agent.printing.escpos_printer import ReceiptPrinter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *biometric_schema.MIGRATIONS,
     *cards_schema.MIGRATIONS,
     *loyalty_schema.MIGRATIONS,
+    *enrollment_schema.MIGRATIONS,
+    *idcard_photos_schema.MIGRATIONS,
 )
 
 
@@ -66,11 +76,15 @@ class Station:
     loyalty: LoyaltyService | None = None  # None when loyalty.enabled is false (503 loyalty_not_configured)
     idcard: LazyIdCardService | None = None  # None unless idcard.enabled or devices.simulated
     fingerprint: BiometricService | None = None  # None unless fingerprint.enabled or devices.simulated
+    # Simulated mode only: installs a demo earning program and catalog where the station has none.
+    demo_program: DemoProgram | None = None
+    printer: ReceiptPrinter | None = None  # None unless [printer] is configured (503 printer_not_configured)
 
     def parts(self) -> Iterator[tuple[str, Lifecycle]]:
         """The running parts that exist, in start order, with their name in ``/v1/health``."""
         candidates: tuple[tuple[str, Lifecycle | None], ...] = (
-            ("cards", self.cards), ("sync", self.sync), ("idcard", self.idcard), ("fingerprint", self.fingerprint))
+            ("cards", self.cards), ("sync", self.sync), ("idcard", self.idcard), ("fingerprint", self.fingerprint),
+            ("demo_program", self.demo_program), ("printer", self.printer))
         for name, part in candidates:
             if part is not None:
                 yield name, part
@@ -114,15 +128,36 @@ def require_station(settings: Settings) -> None:
         raise NoStationData(settings.storage.data_dir)
 
 
-def open_database(settings: Settings, *, create: bool = True) -> Database:
-    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one."""
+def open_database(settings: Settings, *, create: bool = True, verify: bool = False) -> Database:
+    """Open (and migrate) the station's database; ``create=False`` refuses to start a new one,
+    ``verify=True`` (the running agent) checks its integrity first.
+
+    The folder is made 0700 and the database files 0600 whatever the umask; a folder or file this
+    user may not use is a clear error (agent.store.guard); a database migrated by a newer build is
+    refused (``UnknownMigrations``); an existing database is backed up before any migration runs.
+    """
+    database = settings.storage.database_path
+    datadir.check_access(settings.storage.data_dir)
     if not create:
         require_station(settings)
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.storage.database_path, check_unique(MIGRATIONS))
+    guard.preflight(database)  # another owner, read-only, not a database: said before anything is created
+    datadir.prepare(settings.storage.data_dir)
+    datadir.secure_database_files(database)
     mqtt = settings.mqtt
     max_age = mqtt.outbox_max_age_days * 86400 if mqtt.outbox_max_age_days is not None else None
-    db.write(lambda c: configure_budget(c, mqtt.outbox_max_bytes, max_age))
+    wanted = (mqtt.outbox_max_bytes, max_age, settings.storage.min_free_bytes)
+    try:
+        db = Database(database, check_unique(MIGRATIONS), verify=verify, writer_version=__version__,
+                      before_migrating=lambda pending: pre_migration_backup(database, pending))
+    except (sqlite3.Error, PermissionError) as exc:
+        raise datadir.translate_sqlite_error(exc, database) or exc
+    try:
+        # Only written when it changed: an unchanged start needs no write (it works on a full disk).
+        if db.read(budget_of) != wanted:
+            db.write(lambda c: configure_budget(c, *wanted))
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -131,9 +166,10 @@ def customer_service(db: Database, settings: Settings) -> CustomerService:
                            timezone=settings.station.timezone)
 
 
-def build_station(settings: Settings) -> Station:
-    """Open the store and build every configured part (nothing starts until ``start()``)."""
-    db = open_database(settings)
+def build_station(settings: Settings, *, verify: bool = False) -> Station:
+    """Open the store and build every configured part (nothing starts until ``start()``);
+    ``verify=True`` checks the store's integrity first (the running agent)."""
+    db = open_database(settings, verify=verify)
     try:
         station = assemble_station(settings, db)
         _add_optional_parts(station)
@@ -141,18 +177,27 @@ def build_station(settings: Settings) -> Station:
         db.close()
         raise
     _register_downlink(station)
+    from agent.ops.wiring import attach
+
+    attach(station)  # health, devices and disk in the retained MQTT status message
     return station
 
 
 def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
     """The parts every station has, over an open database; ``parts`` sets optional ones (tests
     and benchmarks hand in a loyalty service of their own this way)."""
-    cards = CardStation(settings.cards, db, station_id=settings.station.id, key_dir=settings.storage.key_dir)
+    simulated = settings.devices.simulated
+    cards = CardStation(settings.cards, db, station_id=settings.station.id, key_dir=settings.storage.key_dir,
+                        simulated=simulated)
     core: dict[str, Any] = {
         "settings": settings, "db": db, "tokens": TokenStore(db), "customers": customer_service(db, settings),
         "sync": SyncService(db, settings.mqtt, settings.station.id, config_verifier(settings.sync)), "cards": cards,
-        "swipe_sessions": cards.sessions if cards.readers else None}
-    return Station(**{**core, **parts})
+        # Simulated mode has a simulated card reader (POST /v1/simulated/swipes).
+        "swipe_sessions": cards.sessions if cards.readers or simulated else None}
+    station = Station(**{**core, **parts})
+    # Every refused write is counted and reported, whichever caller hit the full queue.
+    db.on_outbox_full = station.sync.on_outbox_full
+    return station
 
 
 def _add_optional_parts(station: Station) -> None:
@@ -164,11 +209,21 @@ def _add_optional_parts(station: Station) -> None:
 
             station.loyalty = LoyaltyService(station.db, station_id=settings.station.id, sessions=station.cards.sessions,
                                              settings=settings.loyalty, timezone=settings.station.timezone)
+            # A card the program would refuse (unknown, blocked) is refused at the swipe: no PIN prompt.
+            station.cards.sessions.card_gate = station.loyalty.card_refusal
+            if simulated:
+                from agent.loyalty.demo import DemoProgram
+
+                station.demo_program = DemoProgram(station.loyalty)
+        if settings.printer.kind != "none":
+            from agent.printing.escpos_printer import ReceiptPrinter
+
+            station.printer = ReceiptPrinter(settings.printer)
         if settings.idcard.enabled or simulated:
             from agent.idcard.wiring import LazyIdCardService
 
             station.idcard = LazyIdCardService(settings.idcard, settings.storage.data_dir, settings.storage.key_dir,
-                                               simulated=simulated)
+                                               simulated=simulated, db=station.db)
         if settings.fingerprint.enabled or simulated:
             from agent.biometric.wiring import build_biometric_service, consent_withdrawal_hook
 

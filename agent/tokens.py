@@ -61,18 +61,36 @@ class TokenStore:
     def issue_local_token(self, path: Path, name: str = "local-cli") -> None:
         """A fresh token for local tools (``loyalty-agent sync``), written 0600 next to the keys.
 
-        Replaced at every start, so a copied file stops working after a restart."""
-        self.revoke(name)
-        token = self.create(name)
+        Replaced at every start, so a copied file stops working after a restart; on a full disk
+        (nothing can be written) a still-valid token is kept, so the agent starts and serves reads."""
+        from agent.store.db import StorageFull
+
+        token = PREFIX + secrets.token_urlsafe(32)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, token.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, token.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._replace(name, token)  # one transaction: never a moment without a local token
+        except (StorageFull, OSError):
+            tmp.unlink(missing_ok=True)
+            current = path.read_text().strip() if path.is_file() else ""
+            if current and self.authenticate(current) is not None:
+                return
+            raise
         os.replace(tmp, path)
+
+    def _replace(self, name: str, token: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM api_tokens WHERE name=?", (name,))
+            conn.execute("INSERT INTO api_tokens(id, name, token_hash, created_at) VALUES (?,?,?,?)",
+                         (new_id(), name, hash_token(token), now_iso()))
+
+        self._db.write(run)
 
     def revoke(self, name: str) -> bool:
         return self._db.write(lambda c: c.execute(
@@ -81,6 +99,11 @@ class TokenStore:
     def list(self) -> list[dict[str, str | None]]:
         return self._db.read(lambda c: [dict(r) for r in c.execute(
             "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY name")])
+
+    def is_active(self, client_id: str) -> bool:
+        """Whether the token behind ``client_id`` is still valid (open streams check it again)."""
+        return self._db.read(lambda c: c.execute(
+            "SELECT 1 FROM api_tokens WHERE id=? AND revoked_at IS NULL", (client_id,)).fetchone()) is not None
 
     def authenticate(self, token: str) -> Client | None:
         if not token.startswith(PREFIX) or len(token) > 128:

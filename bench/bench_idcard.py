@@ -1,129 +1,166 @@
-"""ID-card barcode reading on synthetic camera frames: raw zxing-cpp vs raw pyzbar vs our pipeline.
+"""ID documents on synthetic camera frames, three corpora side by side in one run:
 
-All three see the same decoded grayscale frames (JPEG decoding is timed separately). A frame
-counts as read when the decoder's bytes parse into a document equal, field for field, to the
-one parsed from the true payload. False reads: a person returned from a frame with no ID code
-(empty card, or a product EAN-13). Targets for the pipeline: >= 95% read, median <= 80 ms/frame,
-0 false reads.
+- A: the barcode corpus the pipeline was tuned on (:mod:`agent.idcard.synthetic_frames`);
+- B: an independent barcode corpus sharing no drawing code (:mod:`agent.idcard.synthetic_field_frames`),
+  the one pipeline changes are judged on;
+- MRZ: card backs with OCR-B TD1 zones, characters 14-40 px high, 10% without an MRZ
+  (:mod:`agent.idcard.synthetic_mrz_frames`).
 
-``python -m bench idcard`` (default 240 frames) or
-``python -c "import bench.bench_idcard as b; b.main(['--frames', '1000'])"``.
+Decoders: raw zxing-cpp on the whole frame, raw Tesseract on the whole frame (MRZ corpus, a
+subset: it takes seconds a frame), Tesseract on our levelled zone (engine comparison), and our
+pipeline (``FrameReader``: MRZ then barcode). Share of frames with every key field right
+(names as a second figure), wrong and false reads, median and p90 wall ms per frame and median
+CPU ms (the machine is shared: CPU time is the steadier figure). Then bursts: one card held for
+30 frames (new light, glare, blur, noise and a few degrees of hand movement each frame): share
+read within 5, 10 and 30 frames and time to the first correct read at 15 and 30 fps.
+
+Targets: B >= 93%, MRZ >= 90%, median <= 80 ms (barcode) / 150 ms (MRZ), 0 false or wrong reads,
+bursts >= 99% within 10 frames. ``python -m bench idcard [--frames-a N --frames-b N --frames-mrz N
+--tesseract-frames N --bursts N --seed S]``.
 """
 from __future__ import annotations
 
 import argparse
+import random
+import shutil
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 import zxingcpp
 
-from agent.idcard.errors import IdCardError
-from agent.idcard.parsers import parse_any
-from agent.idcard.pipeline import FORMATS, DecodePipeline, PipelineSettings
+from agent.idcard.frame_reader import FrameReader
+from agent.idcard.pipeline import FORMATS, DecodePipeline
 from agent.idcard.schema import IdDocument
-from bench.idcard_corpus import generate
-
-Decoder = Callable[[np.ndarray], IdDocument | None]
-
-
-def _parse(data: bytes, symbology: str) -> IdDocument | None:
-    try:
-        return parse_any(data, symbology)
-    except IdCardError:
-        return None
+from agent.idcard.synthetic_field_frames import make_field_frame
+from agent.idcard.synthetic_frames import make_frame
+from agent.idcard.synthetic_mrz_frames import make_mrz_frame
+from bench.common import percentile
+from bench.idcard_eval import (HEADER, Decoder, evaluate, key_of, parse_or_none, tesseract_on_levelled_zone,
+                               tesseract_whole_frame)
 
 
 def raw_zxing(gray: np.ndarray) -> IdDocument | None:
     for result in zxingcpp.read_barcodes(gray, formats=FORMATS):
-        doc = _parse(bytes(result.bytes), result.format.name)
+        doc = parse_or_none(bytes(result.bytes), result.format.name)
         if doc:
             return doc
     return None
 
 
-def raw_pyzbar(gray: np.ndarray) -> IdDocument | None:
-    from pyzbar import pyzbar  # needs libzbar0
-
-    for result in pyzbar.decode(gray):
-        doc = _parse(result.data, result.type)
-        if doc:
-            return doc
-    return None
+def reader_decoder(reader: FrameReader) -> Decoder:
+    return lambda gray: reader.read(gray).document
 
 
-def make_pipeline_decoder(settings: PipelineSettings | None = None) -> Decoder:
-    pipeline = DecodePipeline(settings)
-    found: dict[str, IdDocument] = {}
+def _gray(jpeg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
 
-    def accept(data: bytes, symbology: str) -> bool:
-        doc = _parse(data, symbology)
-        if doc:
-            found["doc"] = doc
-        return doc is not None
 
-    def decode(gray: np.ndarray) -> IdDocument | None:
-        found.clear()
-        return found.get("doc") if pipeline.decode(gray, accept) else None
+def _corpora(args: argparse.Namespace) -> dict[str, tuple[list[np.ndarray], list[IdDocument | None]]]:
+    out = {}
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+    frames_a = [make_frame(rng) for _ in range(args.frames_a)]
+    out["A (tuned)"] = ([_gray(f.jpeg) for f in frames_a],
+                        [parse_or_none(f.payload, f.symbology) if f.payload else None for f in frames_a])
+    frames_b = [make_field_frame(rng) for _ in range(args.frames_b)]
+    out["B (untuned)"] = ([_gray(f.jpeg) for f in frames_b],
+                          [parse_or_none(f.payload, f.symbology) if f.payload else None for f in frames_b])
+    frames_m = [make_mrz_frame(rng) for _ in range(args.frames_mrz)]
+    out["MRZ"] = ([_gray(f.jpeg) for f in frames_m], [parse_or_none(f.mrz, "MRZ") if f.mrz else None for f in frames_m])
+    print(f"corpora: A {len(frames_a)}, B {len(frames_b)}, MRZ {len(frames_m)} frames of 1920x1080 "
+          f"made in {time.perf_counter() - started:.0f} s")
+    for name, (_, truths) in out.items():
+        assert sum(t is not None for t in truths) > 0, name
+    return out
 
-    return decode
+
+def _burst_card(kind: str, card_seed: int) -> Callable[[int], tuple[np.ndarray, IdDocument]]:
+    def frame(index: int) -> tuple[np.ndarray, IdDocument]:
+        camera = random.Random(card_seed * 1000 + index)
+        if kind == "mrz":
+            f = make_mrz_frame(random.Random(card_seed), camera=camera, jitter_deg=3.0,
+                               kind=random.Random(card_seed).choice(["co_digital", "cl_mrz", "ar_mrz", "pe_mrz"]))
+            return _gray(f.jpeg), parse_or_none(f.mrz, "MRZ")
+        f = make_field_frame(random.Random(card_seed), camera=camera, jitter_deg=3.0,
+                             kind=random.Random(card_seed).choice(["co_cedula", "ar_dni", "cl_qr", "ar_qr_2026"]))
+        return _gray(f.jpeg), parse_or_none(f.payload, f.symbology)
+    return frame
+
+
+def bursts(name: str, kind: str, cards: int, seed: int, reader: FrameReader, max_frames: int = 30) -> None:
+    decode = reader_decoder(reader)
+    first: list[int | None] = []
+    times: dict[int, list[float]] = {15: [], 30: []}
+    wrong = 0
+    for card in range(cards):
+        frame_of = _burst_card(kind, seed + card)
+        elapsed = {15: 0.0, 30: 0.0}
+        found = None
+        for index in range(max_frames):
+            gray, truth = frame_of(index)
+            t0 = time.perf_counter()
+            doc = decode(gray)
+            ms = (time.perf_counter() - t0) * 1000
+            for fps in elapsed:  # a frame is taken when the previous one is done, at the camera's rate at best
+                elapsed[fps] += max(ms, 1000 / fps)
+            if doc is not None:
+                if key_of(doc) == key_of(truth):
+                    found = index + 1
+                    break
+                wrong += 1
+                break  # the capture would have stopped here, with the wrong person
+        first.append(found)
+        if found:
+            for fps in times:
+                times[fps].append(elapsed[fps])
+    share = {n: sum(1 for f in first if f and f <= n) / cards for n in (1, 5, 10, 30)}
+    line = " ".join(f"within {n}: {s:.0%}" for n, s in share.items())
+    timing = " ".join(f"{fps} fps: median {statistics.median(v):.0f} ms p90 {percentile(v, 90):.0f} ms"
+                      for fps, v in times.items() if v)
+    print(f"burst {name}: {cards} cards, {line}, wrong {wrong}; time to first read {timing}")
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_idcard")
-    parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--frames-a", type=int, default=150)
+    parser.add_argument("--frames-b", type=int, default=150)
+    parser.add_argument("--frames-mrz", type=int, default=150)
+    parser.add_argument("--tesseract-frames", type=int, default=25)
+    parser.add_argument("--bursts", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args(argv)
 
-    started = time.perf_counter()
-    frames = generate(args.frames, args.seed)
-    print(f"corpus: {len(frames)} synthetic 1920x1080 frames in {time.perf_counter() - started:.0f} s: "
-          + ", ".join(f"{k}={v}" for k, v in sorted(Counter(f.kind for f in frames).items())))
-    decode_ms = []
-    grays = []
-    for frame in frames:
-        t0 = time.perf_counter()
-        grays.append(cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
-        decode_ms.append((time.perf_counter() - t0) * 1000)
-    print(f"JPEG decode (not included below): median {statistics.median(decode_ms):.1f} ms/frame")
-    truths = [_parse(f.payload, f.symbology) if f.payload else None for f in frames]
-    assert all(t is not None for t, f in zip(truths, frames) if f.payload), "corpus payload does not parse"
-
-    decoders: list[tuple[str, Decoder]] = [("raw zxing-cpp", raw_zxing), ("raw pyzbar", raw_pyzbar),
-                                           ("pipeline (whole frame first)",
-                                            make_pipeline_decoder(PipelineSettings(whole_frame_first=True))),
-                                           ("pipeline", make_pipeline_decoder())]
-    results: dict[str, list[IdDocument | None]] = {}
-    medians: dict[str, float] = {}
-    print(f"{'decoder':<29} {'read ok':>14} {'wrong':>6} {'false':>6} {'median ms':>10} {'p90 ms':>8}  per kind")
-    for name, decoder in decoders:
-        docs, times = [], []
-        for gray in grays:
-            t0 = time.perf_counter()
-            docs.append(decoder(gray))
-            times.append((time.perf_counter() - t0) * 1000)
-        results[name] = docs
-        with_code = [(d, t, f) for d, t, f in zip(docs, truths, frames) if f.payload]
-        ok = sum(1 for d, t, _ in with_code if d == t)
-        wrong = sum(1 for d, t, _ in with_code if d is not None and d != t)
-        false = sum(1 for d, f in zip(docs, frames) if not f.payload and d is not None)
-        per_kind = Counter(f.kind for d, t, f in with_code if d == t)
-        totals = Counter(f.kind for _, _, f in with_code)
-        medians[name] = statistics.median(times)
-        kinds = " ".join(f"{k}:{per_kind[k]}/{totals[k]}" for k in sorted(totals))
-        print(f"{name:<29} {ok:>5}/{len(with_code):<4} {ok / len(with_code):>4.0%} {wrong:>6} {false:>6} "
-              f"{medians[name]:>10.1f} {sorted(times)[int(0.9 * len(times))]:>8.1f}  {kinds}")
-    base = medians["raw zxing-cpp"]
-    print(f"pipeline median time = {medians['pipeline'] / base:.2f} x raw zxing-cpp (same run)")
-    pipeline_missed = [i for i, f in enumerate(frames) if f.payload and results["pipeline"][i] != truths[i]]
-    pyzbar_adds = sum(1 for i in pipeline_missed if results["raw pyzbar"][i] == truths[i])
-    print(f"pyzbar would add {pyzbar_adds} reads to the {len(pipeline_missed)} frames the pipeline missed")
-    n_code = sum(1 for f in frames if f.payload)
-    ok_pipe = n_code - len(pipeline_missed)
-    false_pipe = sum(1 for d, f in zip(results["pipeline"], frames) if not f.payload and d is not None)
-    met = ok_pipe / n_code >= 0.95 and medians["pipeline"] <= 80 and false_pipe == 0
-    print(f"targets (>=95% read, median <=80 ms, 0 false reads): {'MET' if met else 'NOT MET'}")
+    corpora = _corpora(args)
+    pipeline = DecodePipeline()
+    reader = FrameReader(pipeline)
+    barcode_only = FrameReader(pipeline, mrz=False)
+    results = {}
+    for corpus, (grays, truths) in corpora.items():
+        print(f"\n--- corpus {corpus}: {sum(t is not None for t in truths)} frames with a document, "
+              f"{sum(t is None for t in truths)} without")
+        print(HEADER)
+        decoders: list[tuple[str, Decoder, int]] = [("raw zxing-cpp", raw_zxing, len(grays))]
+        if corpus == "MRZ" and shutil.which("tesseract") is None:
+            print("raw Tesseract / Tesseract on our zone: n/a (tesseract-ocr is not installed)")
+        elif corpus == "MRZ":
+            decoders += [("raw Tesseract, whole frame", tesseract_whole_frame, args.tesseract_frames),
+                         ("Tesseract on our levelled zone", tesseract_on_levelled_zone, args.tesseract_frames),
+                         ("our OCR-B classifier (same frames)", reader_decoder(reader), args.tesseract_frames)]
+        else:
+            decoders.append(("pipeline, barcode only", reader_decoder(barcode_only), len(grays)))
+        decoders.append(("pipeline (MRZ + barcode)", reader_decoder(reader), len(grays)))
+        for name, decoder, count in decoders:
+            score = evaluate(name, decoder, grays[:count], truths[:count])
+            results[(corpus, name)] = score
+            print(score.row())
+    bursts("MRZ cards", "mrz", args.bursts, args.seed, reader)
+    bursts("barcode cards (corpus B generator)", "b", args.bursts, args.seed + 7919, reader)
+    b, m = results[("B (untuned)", "pipeline (MRZ + barcode)")], results[("MRZ", "pipeline (MRZ + barcode)")]
+    met = (b.key_ok / b.frames >= 0.93 and m.key_ok / m.frames >= 0.90 and statistics.median(b.wall_ms) <= 80
+           and statistics.median(m.wall_ms) <= 150 and not any(s.false or s.wrong for (c, n), s in results.items()
+                                                               if n.startswith("pipeline")))
+    print(f"targets (B >= 93%, MRZ >= 90%, median <= 80/150 ms, 0 false/wrong): {'MET' if met else 'NOT MET'}")
     return 0

@@ -57,7 +57,7 @@ def token(services: Station) -> str:
 @pytest.fixture
 def client(settings: Settings, services: Station, token: str) -> Iterator[TestClient]:
     app = create_app(settings, services)
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
 
 

@@ -7,6 +7,8 @@ depends only on its ``require_authorized_session`` contract (``agent.loyalty.ses
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -45,12 +47,20 @@ class FakeSessions:
         self.sessions[session_id] = Swipe(session_id, card_number, attendant_id)
         return session_id
 
-    def require_authorized_session(self, session_id: str) -> Swipe:
+    def require_authorized_session(self, session_id: str, pos: str = "local") -> Swipe:
         try:
             return self.sessions[session_id]
         except KeyError:
             raise AgentError("session_not_authorized", "Sesión no autorizada.", "Session not authorized.",
                              status=403) from None
+
+    @contextmanager
+    def use(self, session_id: str, pos: str = "local") -> Iterator[Swipe]:
+        """Unlimited uses: these tests are about the booking; tests/cards check one use per PIN."""
+        yield self.require_authorized_session(session_id, pos)
+
+    def give_back(self, session_id: str) -> None:
+        pass
 
 
 class Clock:

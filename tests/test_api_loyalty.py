@@ -22,7 +22,7 @@ SALE = {
 @pytest.fixture
 def api(tmp_path):
     app, token, sessions, clock, db = make_app(tmp_path, NOW)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, sessions, db
     db.close()

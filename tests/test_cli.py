@@ -95,7 +95,7 @@ def test_status_and_lookup(tmp_path: Path) -> None:
     services = build_station(load_settings(None, {"storage": {"data_dir": str(tmp_path)}}))
     services.customers.create(CustomerCreate.model_validate(MARIA), "test")
     services.close()
-    status = json.loads(cli("status", "--data-dir", str(tmp_path)).stdout)
+    status = json.loads(cli("status", "--json", "--data-dir", str(tmp_path)).stdout)
     assert status["customers"] == 1 and status["outbox"]["pending"] == 1
     found = cli("customers", "lookup", "--number", "12.345.678-5", "--data-dir", str(tmp_path))
     assert found.returncode == 0 and json.loads(found.stdout)["document"]["number"] == "123456785"
@@ -158,7 +158,7 @@ def test_token_create_starts_a_station_in_a_new_folder(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     listed = cli("token", "list", "--data-dir", str(data), env=_clean_env())
     assert listed.returncode == 0 and json.loads(listed.stdout)["name"] == "pos-1"
-    status = cli("status", "--data-dir", str(data), env=_clean_env())
+    status = cli("status", "--json", "--data-dir", str(data), env=_clean_env())
     assert status.returncode == 0 and json.loads(status.stdout)["customers"] == 0
 
 

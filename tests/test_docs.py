@@ -33,9 +33,10 @@ from agent.customers.models import Customer, CustomerCreate, CustomerPatch
 from agent.loyalty.directory import DirectoryDelta
 from agent.loyalty.models import RuleProgram
 from agent.loyalty.requests import IssueCardRequest
+from agent.ops.health import assess
 from agent.store import outbox
-from agent.queue.downlink import Downlink, Envelope
-from agent.queue.publisher import SyncPublisher
+from agent.queue.downlink import Envelope
+from agent.queue.messages import encode_batch
 from agent.queue.topics import StationTopics
 from agent.secret_fields import is_secret
 from agent.station import Station, build_station
@@ -256,10 +257,8 @@ def test_every_head_office_example_validates_against_its_schema() -> None:
 # ---- real messages ---------------------------------------------------------------------------
 
 def _encoded_batch(services: Station) -> dict[str, Any]:
-    publisher = SyncPublisher(services.db, MqttSettings(url="mqtt://127.0.0.1:1"), "st-docs",
-                              Downlink(services.db))  # never connects: only its encoder is used
     rows = services.db.read(lambda c: outbox.unconfirmed_after(c, 0, 1000))
-    return json.loads(publisher._encode(rows))
+    return json.loads(encode_batch("st-docs", rows))  # the publisher's own encoder
 
 
 def test_real_customer_events_validate_and_every_field_is_documented(services: Station) -> None:
@@ -301,9 +300,11 @@ def test_every_emitted_event_type_is_documented() -> None:
 def test_sync_status_counters_are_the_documented_ones(services: Station) -> None:
     stats = services.db.read(outbox.stats)
     status_keys = _documented_properties("status.json")
-    assert set(stats) | {"station_id", "at", "version", "downlink"} == status_keys
+    extra = assess(services).status_message_extra()
+    assert set(stats) | {"station_id", "at", "version", "downlink"} | set(extra) == status_keys
     validate("status.json", {**stats, "station_id": "st-docs", "at": "2026-01-01T00:00:00.000Z", "version": "0.1.0",
-                             "downlink": {"earning_rules": {"version": 2, "applied_at": "2026-01-01T00:00:00.000Z"}}})
+                             "downlink": {"earning_rules": {"version": 2, "applied_at": "2026-01-01T00:00:00.000Z"}},
+                             **extra})
 
 
 def test_real_pin_bundle_validates() -> None:
@@ -378,7 +379,7 @@ def test_messages_from_a_real_publisher_validate(tmp_path: Path) -> None:
     topics = StationTopics("st-docs")
     try:
         services.start()
-        client = TestClient(create_app(settings, services),
+        client = TestClient(create_app(settings, services), base_url="http://127.0.0.1",
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
         assert client.post("/v1/customers", json=MARIA).status_code == 201
         other = {**MARIA, "document": {"country": "CO", "type": "CC", "number": "1020304050"}}

@@ -3,6 +3,7 @@ Colombian cedula; the barcode pre-fills the enrollment; front/back photos are st
 the customer is created, and a second save of the same document updates instead of failing."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +15,19 @@ from agent.station import build_station
 from tests.conftest import make_settings
 
 
+SEED = 7  # the simulated camera's card: fixed, so the photo checks have one right answer
+
+
 @pytest.fixture
-def simulated(tmp_path: Path) -> Iterator[TestClient]:
+def simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    from agent.simulators import camera
+
+    monkeypatch.setattr(camera, "SimulatedCamera", functools.partial(camera.SimulatedCamera, seed=SEED))
     settings = make_settings(tmp_path / "data", devices={"simulated": True}, station={"country": "CO",
                                                                                        "timezone": "America/Bogota"})
     services = build_station(settings)
     token = services.tokens.create("pos-1")
-    with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
     services.close()
 
@@ -32,9 +39,19 @@ def test_capture_prefills_and_saves_customer_then_updates(simulated: TestClient,
     document = capture["document"]
     assert document["country"] == "CO" and document["document_type"] == "CC"
     assert document["document_number"].isdigit() and document["first_surname"]
+    from agent.idcard.config import IdCardSettings
+    from agent.idcard.quality import assess
+    from agent.simulators.camera import SimulatedCamera
+
+    limits = IdCardSettings()
+    expected = assess(SimulatedCamera(seed=SEED).read(), min_sharpness=limits.min_sharpness,
+                      max_glare_fraction=limits.max_glare_fraction)
     for side in ("front", "back"):
         image = simulated.post(f"/v1/idcard/captures/{capture['capture_id']}/images/{side}")
-        assert image.status_code in (200, 422), image.text  # a synthetic frame may be judged blurred: retake
+        if expected.ok:
+            assert image.status_code == 200 and image.json()["image_id"], image.text
+        else:  # the checks refuse this frame: the retake answer names the problems
+            assert image.status_code == 422 and image.json()["code"] == "retake_needed", image.text
     saved = simulated.post(f"/v1/idcard/captures/{capture['capture_id']}/customer",
                            json={"phones": [{"number": "310 123 4567", "kind": "mobile"}]})
     assert saved.status_code == 200, saved.text

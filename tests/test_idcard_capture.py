@@ -145,7 +145,7 @@ def test_service_reads_the_document_then_stores_encrypted_photos(frames, tmp_pat
         service.vault.get(capture, "front", image_id)
     result = service.result(capture).to_dict()
     assert result["document"]["document_number"] == session.document.document_number
-    assert set(result) == {"capture_id", "status", "document", "format", "image_ids", "warnings"}
+    assert set(result) == {"capture_id", "status", "message", "document", "format", "image_ids", "warnings"}
 
 
 def test_service_asks_for_a_retake_on_blur_and_glare_and_stores_nothing(frames, tmp_path) -> None:

@@ -82,7 +82,7 @@ def test_every_error_response_is_problem_json(spec: dict[str, Any]) -> None:
 
 def test_every_route_behind_the_token_answers_and_documents_401(spec: dict[str, Any], settings: Settings,
                                                                 services: Station) -> None:
-    anonymous = TestClient(create_app(settings, services))
+    anonymous = TestClient(create_app(settings, services), base_url="http://127.0.0.1")
     authenticated = 0
     for path, method, operation in operations(spec):
         url = re.sub(r"\{[^}]+\}", "x", path)
@@ -175,7 +175,7 @@ def test_what_every_route_answers_is_documented(tmp_path: Path, simulated: bool)
     settings = make_settings(tmp_path / "data", devices={"simulated": simulated})
     services = build_station(settings)
     try:
-        client = TestClient(create_app(settings, services),
+        client = TestClient(create_app(settings, services), base_url="http://127.0.0.1",
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
         spec = client.get("/openapi.json").json()
         statuses: set[int] = set()
@@ -220,7 +220,7 @@ def test_pin_answers_are_documented(tmp_path: Path) -> None:
         pins.import_bundle(bundle())
         sessions = SwipeSessions(pins, EventHub())
         services.swipe_sessions = sessions
-        client = TestClient(create_app(settings, services),
+        client = TestClient(create_app(settings, services), base_url="http://127.0.0.1",
                             headers={"Authorization": f"Bearer {services.tokens.create('pos-1')}"})
         spec = client.get("/openapi.json").json()
         route = "/v1/swipes/{session_id}/pin"

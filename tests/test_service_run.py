@@ -59,6 +59,8 @@ def test_run_notifies_ready_watchdog_and_stopping_and_logs_no_personal_data(tmp_
         assert "customer created" in logs  # the log line exists...
         # The running agent still warns (journal) about what one-shot commands keep quiet about.
         assert "station PIN key not installed" in logs
+        after_stop = logs.split("Shutting down", 1)[1]
+        assert " WARNING " not in after_stop and " ERROR " not in after_stop, after_stop  # a clean stop is quiet
         for secret in ("12345678", "123456785", "María", "Peña", "maria@example.com", "98765", token):
             assert secret not in logs  # ...but carries no personal data
     finally:
@@ -90,5 +92,8 @@ def test_unit_file_is_hardened_notify_service() -> None:
     unit = (Path(__file__).parent.parent / "systemd" / "loyalty-agent.service").read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=loyalty-agent",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "DevicePolicy=closed",
-                 "SupplementaryGroups=dialout video input plugdev", "CapabilityBoundingSet=\n"):
+                 "SupplementaryGroups=dialout video input plugdev", "CapabilityBoundingSet=\n",
+                 # issue 12: other processes invisible, private mounts, IPC removed, memory capped
+                 "ProtectProc=invisible\n", "ProcSubset=pid\n", "PrivateMounts=yes\n", "RemoveIPC=yes\n",
+                 "MemoryMax="):
         assert line in unit, line

@@ -33,7 +33,7 @@ def station_with(tmp_path: Path) -> Iterator[Any]:
 
 
 def api(station: Station) -> TestClient:
-    return TestClient(create_app(station.settings, station),
+    return TestClient(create_app(station.settings, station), base_url="http://127.0.0.1",
                       headers={"Authorization": f"Bearer {station.tokens.create('pos-1')}",
                                "Accept-Language": "en"})
 

@@ -35,7 +35,7 @@ def test_a_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
     db = Database(tmp_path / "b.db", [("t_001", "CREATE TABLE t(x)")])
     try:
         with pytest.raises(sqlite3.OperationalError):
-            apply_migrations(db, [("t_002", "CREATE TABLE u(x); CREATE TABLE t(x);")])
+            apply_migrations(db, [("t_001", "CREATE TABLE t(x)"), ("t_002", "CREATE TABLE u(x); CREATE TABLE t(x);")])
         tables = db.read(lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")})
         assert "u" not in tables
         assert db.read(lambda c: c.execute("SELECT count(*) FROM schema_migrations WHERE name='t_002'").fetchone()[0]) == 0

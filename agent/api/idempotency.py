@@ -1,24 +1,17 @@
-"""Idempotency-Key handling (Stripe convention, IETF draft semantics).
-
-The key's record is written in the same transaction as the effect, so a crash can never
-leave an effect without its record (which would double-book on retry) or a record
-without its effect. A retry with the same key and body replays the first response; the
-same key with another body is a 422.
+"""The Idempotency-Key header (Stripe convention, IETF draft semantics) as the API sees it:
+its declaration, its format check and the request fingerprint. Running an operation once per
+key is the store's ``once`` (agent/store/idempotency.py), called by the services in the same
+transaction as the effect.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import Header
 
-from agent.clock import now_iso
 from agent.errors import AgentError
-from agent.store.db import Database
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -55,36 +48,3 @@ def check_key(key: str) -> None:
                          "Idempotency-Key no válida: 1 a 255 caracteres ASCII visibles.",
                          "Invalid Idempotency-Key: 1 to 255 visible ASCII characters.", status=400,
                          field="Idempotency-Key")
-
-
-def run_idempotent(
-    db: Database,
-    client: str,
-    key: str | None,
-    print_: str,
-    op: Callable[[sqlite3.Connection], tuple[int, Any]],
-) -> tuple[int, Any, bool]:
-    """Run ``op`` once per (client, key); return (status, body, replayed)."""
-    if key is None:
-        status, body = db.write(op)
-        return status, body, False
-    check_key(key)
-
-    def run(conn: sqlite3.Connection) -> tuple[int, Any, bool]:
-        row = conn.execute("SELECT fingerprint, status, body FROM idempotency_keys WHERE client=? AND key=?",
-                           (client, key)).fetchone()
-        if row is not None:
-            if row["fingerprint"] != print_:
-                raise AgentError(
-                    "idempotency_key_reused",
-                    "Esa Idempotency-Key ya se usó con otra solicitud distinta; use una clave nueva.",
-                    "That Idempotency-Key was already used with a different request; use a new key.",
-                    status=422, field="Idempotency-Key")
-            return row["status"], json.loads(row["body"]), True
-        status, body = op(conn)
-        conn.execute("INSERT INTO idempotency_keys(client, key, fingerprint, status, body, created_at)"
-                     " VALUES (?,?,?,?,?,?)", (client, key, print_, status, json.dumps(body, default=str), now_iso()))
-        return status, body, False
-
-    return db.write(run)
-

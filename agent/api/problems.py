@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import AgentError, FieldError, prefers_english
@@ -39,11 +38,15 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = []
     customer_id: str | None = Field(None, description="`customer_exists`, `loyalty_id_taken` (409): the customer "
                                                       "that already has this document or loyalty id")
-    retry_after_s: int | None = Field(None, description="`attendant_locked_out` (423): seconds until the attendant "
-                                                        "may try a PIN again")
-    reason: Literal["bytes", "age"] | None = Field(None, description="`outbox_full` (507): which sync-queue budget "
-                                                                     "is exhausted (size or age of unsynced events)")
+    retry_after_s: int | None = Field(None, description="`attendant_locked_out`, `station_pin_paused` (423): seconds "
+                                                        "until a PIN may be tried again; `pin_checks_busy` (503): "
+                                                        "seconds to wait (also in `Retry-After`)")
+    reason: Literal["bytes", "age", "disk"] | None = Field(
+        None, description="`outbox_full` (507): which sync-queue budget is exhausted (size or age of unsynced "
+                          "events); `storage_full` (507): `disk`")
     allowed: list[str] | None = Field(None, description="`invalid_finger` (422): the finger names accepted")
+    account_id: str | None = Field(None, description="`customer_has_primary_card` (409): the customer's account, "
+                                                     "to issue the card as additional to")
 
 
 # The schema every error response declares (see agent/api/openapi.py, which also sets the
@@ -157,11 +160,9 @@ def translate_validation(errors: list[dict[str, Any]]) -> list[FieldError]:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AgentError)
     async def _agent_error(request: Request, exc: AgentError) -> JSONResponse:
-        if exc.code == "outbox_full":
-            sync = request.app.state.station.sync
-            if sync is not None:
-                await run_in_threadpool(sync.on_outbox_full, str(exc.extra.get("reason")))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc.extra.get("retry_after_s"), int):
+            headers = {"Retry-After": str(exc.extra["retry_after_s"])}
         return problem(request, exc.status, exc.code, exc.es, exc.en, exc.errors, exc.extra, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -5,6 +5,8 @@
   comment every 15 s). Otherwise it is a long poll: ``?after=<seq>&timeout=<s, max 30>`` returns
   ``{"epoch", "events": [...], "gap", "last_seq"}`` as soon as there is something newer.
   ``epoch`` changes when the agent restarts (sequence numbers restart): start over from 0.
+  Both wait on the event loop, at most ``api.max_streams_per_client`` per token (429), and a
+  revoked token's streams end (``agent.api.streams``).
 - ``GET /v1/swipes/{id}``: the swipe session.
 - ``POST /v1/swipes/{id}/pin`` ``{"attendant_id", "pin"}``: authorize the swipe. 200 with the
   session; 403 ``attendant_pin_invalid`` (unknown attendant or wrong PIN, indistinguishable);
@@ -15,23 +17,24 @@ Station: ``station.swipe_sessions`` is the ``SwipeSessions`` instance.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.deps import get_station
+from agent.api.deps import get_station, require_client
+from agent.api.limits import AsyncSlots
 from agent.api.problems import problem_responses
-from agent.cards.events import Event
+from agent.api.streams import MAX_SEQ, StreamRegistry, TrackedStream, event_json, parse_last_event_id, sse
+from agent.cards.pins import busy as pins_busy
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
 from agent.station import Station
+from agent.tokens import Client
 
 router = APIRouter(prefix="/v1", tags=["cards"])
-KEEPALIVE_S = 15.0
 
 # What each route's own code raises; 401 (token), 400/413 (body) and the parameters' 422 are
 # added by agent/api/openapi.py.
@@ -55,43 +58,41 @@ def get_sessions(station: Station = Depends(get_station)) -> SwipeSessions:
 
 class PinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    attendant_id: str = Field(min_length=1, max_length=32)
+    attendant_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="Letters, digits, `-` and `_`, up to 32")
     pin: str = Field(min_length=1, max_length=16, repr=False)  # repr=False: never in logs/tracebacks
 
 
-def _event_json(event: Event) -> dict:
-    return {"seq": event.seq, "type": event.type, "data": event.data, "at": event.at}
-
-
-@router.get("/events", summary="Swipe events (SSE or long poll)", responses={**_EVENTS_200, **_DISABLED})
+@router.get("/events", summary="Swipe events (SSE or long poll)",
+            responses={**_EVENTS_200, **_DISABLED, **problem_responses({
+                400: "`Last-Event-ID` is not an event sequence number (`invalid_last_event_id`)",
+                429: "This token already has `api.max_streams_per_client` streams or long polls open "
+                     "(`too_many_streams`)",
+            })})
 async def events(
     request: Request,
     sessions: SwipeSessions = Depends(get_sessions),
-    after: int = Query(0, ge=0),
+    client: Client = Depends(require_client),
+    after: int = Query(0, ge=0, le=MAX_SEQ),
     timeout: float = Query(25.0, ge=0, le=30),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     accept: str = Header("application/json"),
 ):
     hub = sessions.hub
+    registry: StreamRegistry = request.app.state.streams
     if "text/event-stream" in accept:
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
-
-        async def stream() -> AsyncIterator[str]:
-            cursor = start
-            yield f"retry: 2000\nevent: hello\ndata: {json.dumps({'epoch': hub.epoch, 'last_seq': hub.last_seq})}\n\n"
-            while not await request.is_disconnected():
-                batch, _gap = await anyio.to_thread.run_sync(hub.wait, cursor, KEEPALIVE_S)
-                if not batch:
-                    yield ": keep-alive\n\n"
-                    continue
-                for event in batch:
-                    cursor = event.seq
-                    yield f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(_event_json(event))}\n\n"
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    batch, gap = await anyio.to_thread.run_sync(hub.wait, after, timeout)
-    return JSONResponse({"epoch": hub.epoch, "events": [_event_json(e) for e in batch], "gap": gap,
+        start = parse_last_event_id(last_event_id) if last_event_id is not None else after
+        release = registry.open(client.id)
+        tokens = request.app.state.station.tokens
+        return TrackedStream(sse(hub, start, lambda: tokens.is_active(client.id)), release,
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    release = registry.open(client.id)
+    try:
+        batch, gap = await hub.next_events(after, timeout)
+    finally:
+        release()
+    return JSONResponse({"epoch": hub.epoch, "events": [event_json(e) for e in batch], "gap": gap,
                          "last_seq": hub.last_seq}, headers={"Cache-Control": "no-store"})
 
 
@@ -103,12 +104,25 @@ async def get_swipe(session_id: str, sessions: SwipeSessions = Depends(get_sessi
 @router.post("/swipes/{session_id}/pin", summary="Authorize a swipe with the attendant's PIN",
              responses={**_NOT_FOUND, **problem_responses({
                  403: "Unknown attendant or wrong PIN, indistinguishable (`attendant_pin_invalid`)",
-                 409: "This swipe is already authorized (`swipe_already_authorized`)",
-                 423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`)",
-                 503: "Card readers not enabled (`card_readers_disabled`), or no valid attendant PINs installed "
-                      "(`pin_bundle_missing`, `pin_bundle_expired`)",
+                 409: "This swipe is already authorized (`swipe_already_authorized`), a PIN is being checked "
+                      "for it (`swipe_pin_in_progress`), or the card cannot buy (`card_blocked`, ...)",
+                 423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`), "
+                      "or every PIN check at the station paused (`station_pin_paused`)",
+                 503: "Card readers not enabled (`card_readers_disabled`), no valid attendant PINs installed "
+                      "(`pin_bundle_missing`, `pin_bundle_expired`), or too many PIN checks at once "
+                      "(`pin_checks_busy`, with `Retry-After`)",
              })})
-async def authorize_swipe(session_id: str, body: PinBody, sessions: SwipeSessions = Depends(get_sessions)) -> dict:
-    # argon2id takes ~50 ms: keep it off the event loop.
-    session = await anyio.to_thread.run_sync(sessions.authorize, session_id, body.attendant_id, body.pin)
+async def authorize_swipe(session_id: str, body: PinBody, request: Request,
+                          sessions: SwipeSessions = Depends(get_sessions),
+                          client: Client = Depends(require_client)) -> dict:
+    # argon2id takes ~50 ms and 19 MiB: off the event loop, and only a few at once; the others
+    # wait here on the loop (not holding a worker thread) and get a 503 with Retry-After.
+    slots: AsyncSlots = request.app.state.pin_slots
+    if not await slots.acquire(sessions.pins.settings.check_wait_s):
+        raise pins_busy()
+    try:
+        session = await anyio.to_thread.run_sync(
+            partial(sessions.authorize, session_id, body.attendant_id, body.pin, pos=client.id))
+    finally:
+        slots.release()
     return session.public()

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.api.deps import actor, get_station, require_client
-from agent.api.idempotency import IDEMPOTENCY_KEY, created, fingerprint, run_idempotent
+from agent.api.idempotency import IDEMPOTENCY_KEY, check_key, created, fingerprint
 from agent.api.problems import problem_responses
 from agent.customers.models import ChangeList, Customer, CustomerCreate, CustomerPatch, SearchResult
 from agent.errors import AgentError
@@ -45,20 +46,30 @@ async def create_customer(
 ) -> JSONResponse:
     # The key's fingerprint is the parsed body, not its bytes: a POS that re-serializes its retry
     # (other key order, other spacing) gets the replay, not "key reused".
-    print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode()) if idempotency_key else ""
-
-    def op(conn):  # type: ignore[no-untyped-def]
-        return 201, station.customers.create_tx_json(conn, body, who)
-
-    status, payload, replayed = await run_in_threadpool(
-        run_idempotent, station.db, client.name, idempotency_key, print_, op)
+    print_ = ""
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+        print_ = fingerprint("POST", request.url.path, body.model_dump_json().encode())
+    # Keys are scoped per API client (the client's name is the scope).
+    payload, replayed = await run_in_threadpool(
+        lambda: station.customers.create_json(body, who, scope=client.name, key=idempotency_key, fingerprint=print_))
     headers = {"Location": f"/v1/customers/{payload['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(payload, status_code=status, headers=headers)
+    return JSONResponse(payload, status_code=201, headers=headers)
 
 
-@router.get("", response_model=Customer, summary="Look a customer up by document",
+class CustomerOnScreen(Customer):
+    """A customer as the sale screen needs them (seed 000): the stored record plus loyalty views."""
+
+    display: dict[str, Any] | None = Field(None, description=(
+        "Document lookup: the sale-screen summary (display name, document as printed, tier, balance or "
+        "`masked`, consents to ratify, messages for the holder); the same shape as the swipe and account views"))
+    accounts: list[dict[str, Any]] | None = Field(None, description=(
+        "GET by id: the customer's loyalty accounts (the first is the primary one) with their cards, masked"))
+
+
+@router.get("", response_model=CustomerOnScreen, summary="Look a customer up by document",
             responses={**_READ, **problem_responses({404: "No customer with that document (`customer_not_found`)"})})
 async def lookup_customer(
     document_country: str = Query(..., min_length=2, max_length=2, examples=["CL"]),
@@ -69,7 +80,11 @@ async def lookup_customer(
 ) -> JSONResponse:
     # Hot path (every sale): an indexed read of pre-serialized JSON, run on the event loop
     # and returned without a second pydantic pass; response_model still documents it.
-    return JSONResponse(station.customers.find_by_document_json(document_country, document_type, document_number))
+    found = station.customers.find_by_document_json(document_country, document_type, document_number)
+    loyalty = station.loyalty
+    if loyalty is not None:
+        found["display"] = loyalty.customer_display(found["id"])
+    return JSONResponse(found)
 
 
 @router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
@@ -83,11 +98,15 @@ def search_customers(
     return SearchResult(items=station.customers.search(q, limit))
 
 
-@router.get("/{customer_id}", response_model=Customer, summary="Get a customer",
+@router.get("/{customer_id}", response_model=CustomerOnScreen, summary="Get a customer, with accounts and cards",
             responses={**_READ, **_NOT_FOUND})
 async def get_customer(customer_id: str, station: Station = Depends(get_station),
                        _: Client = Depends(require_client)) -> JSONResponse:
-    return JSONResponse(station.customers.get_json(customer_id))
+    found = station.customers.get_json(customer_id)
+    loyalty = station.loyalty
+    if loyalty is not None:
+        found["accounts"] = loyalty.customer_accounts(customer_id)
+    return JSONResponse(found)
 
 
 @router.patch("/{customer_id}", response_model=Customer, summary="Update some fields of a customer",

@@ -6,6 +6,7 @@ customer) and stops promptly when its ``cancel`` event is set.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from agent.drivers.r30x.commands import LedColor, LedMode, Status
 from agent.drivers.r30x.errors import PortLost, R30xError
 from agent.drivers.r30x.link import Link, open_serial
 from agent.drivers.r30x.protocol import TEMPLATE_SIZE
+from agent.drivers.transitions import LinkState
 
 TEMPLATE_FORMAT = "r30x-char-v1"  # bound into the template's encryption associated data
 
@@ -83,6 +85,8 @@ class FingerprintSensor:
         self._security_level: int | None = None
         self._last_error: str | None = None
         self._last_ok_at: float | None = None
+        # Logs "lost" and "back after N min" once each; the monitor's probes in between are quiet.
+        self.link = LinkState(logging.getLogger(__name__), "lector de huellas")
 
     # -- connection ----------------------------------------------------------------------------
     def connect(self) -> None:
@@ -94,6 +98,7 @@ class FingerprintSensor:
             port = open_serial(self.port_path, s.baud)
         except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
             self._last_error = "sensor_disconnected"
+            self.link.down("sensor_disconnected")
             raise SensorUnavailable(type(exc).__name__) from exc
         client = R30xClient(Link(port, s.address, s.reply_timeout_s), capture_timeout=s.capture_timeout_s)
         try:
@@ -102,6 +107,7 @@ class FingerprintSensor:
         except R30xError as exc:
             client.link.close()
             self._last_error = exc.code
+            self.link.down(exc.code)
             raise SensorUnavailable(exc.code) from exc
         client.packet_size = params.packet_size  # what the sensor is set to is what it expects
         self._packet_size, self._security_level = params.packet_size, params.security_level
@@ -131,6 +137,16 @@ class FingerprintSensor:
             finally:
                 self._op_lock.release()
         return self.status()
+
+    def detect_finger(self, timeout_s: float) -> bool:
+        """The technician's test: whether a finger touches the sensor within ``timeout_s``."""
+        with self._operation() as client:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if client.gen_img() is Status.OK:
+                    return True
+                time.sleep(_POLL_S)
+        return False
 
     def status(self) -> SensorStatus:
         return SensorStatus(
@@ -258,11 +274,13 @@ class FingerprintSensor:
 
     def _drop(self, code: str) -> None:
         self._last_error = code
+        self.link.down(code)
         self.close()
 
     def _mark_ok(self) -> None:
         self._last_error = None
         self._last_ok_at = time.time()
+        self.link.up()
 
 
 class ReconnectMonitor:

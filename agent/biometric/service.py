@@ -19,6 +19,7 @@ from agent.biometric.sensor import TEMPLATE_FORMAT, FingerprintSensor, Reconnect
 from agent.biometric.templates import TemplateStore, check_finger
 from agent.errors import AgentError
 from agent.ids import new_id
+from agent.telemetry import TELEMETRY
 from agent.lifecycle import Part
 
 ConsentCheck = Callable[[str], bool]  # customer id -> has a recorded biometric consent
@@ -57,6 +58,9 @@ class Operation:
     def finish(self, state: State, result: dict[str, Any] | None = None, error: AgentError | None = None) -> None:
         with self._changed:
             self.state, self.result, self.error = state, result, error
+        # /metrics: outcomes by kind; a failure is counted by its stable code (no_finger, ...).
+        TELEMETRY.count("fingerprint_operations", kind=self.kind,
+                        outcome=error.code if state == "failed" and error is not None else state)
         self.emit("state", state)
 
     def wait_finished(self, timeout_s: float) -> bool:

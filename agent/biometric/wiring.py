@@ -36,6 +36,8 @@ class SimulatedCustomer:
 
 
 class _SimulatedService(BiometricService):
+    simulated = True  # health and the console say so
+
     def __init__(self, *args: Any, simulation: SimulatedCustomer, **kwargs: Any) -> None:
         super().__init__(*args, prompt_hook=simulation, **kwargs)
         self._simulation = simulation

@@ -10,11 +10,11 @@ import argparse
 import sys
 
 from agent import __version__
-from agent.cli import customers, pins, run, sync, tokens
+from agent.cli import backup, customers, diagnostics, pins, run, simulate, sync, tokens
 from agent.idcard import cli as idcard
 
 # In the order ``--help`` lists them.
-COMMAND_GROUPS = (run, tokens, customers, pins, idcard, sync)
+COMMAND_GROUPS = (run, diagnostics, tokens, customers, pins, idcard, sync, simulate, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,23 +10,35 @@ if TYPE_CHECKING:
     from agent.config import Settings
 
 
+def non_empty(value: str) -> str:
+    """An option given with an empty value is a mistake (an unset variable in a script), never
+    "use the default": ``--station-id ""`` must not run as station-local."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("no puede estar vacío (omita la opción para usar el valor por defecto)")
+    return value
+
+
+def non_empty_path(value: str) -> Path:
+    return Path(non_empty(value))
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="archivo TOML de configuración (o LOYALTY_AGENT_CONFIG)")
-    parser.add_argument("--data-dir", type=Path, help="carpeta de datos (base de datos, claves)")
+    parser.add_argument("--config", type=non_empty_path, help="archivo TOML de configuración (o LOYALTY_AGENT_CONFIG)")
+    parser.add_argument("--data-dir", type=non_empty_path, help="carpeta de datos (base de datos, claves)")
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags, as nested settings that override the file and the environment."""
     out: dict[str, Any] = {}
-    if getattr(args, "data_dir", None):
+    if getattr(args, "data_dir", None) is not None:
         out.setdefault("storage", {})["data_dir"] = str(args.data_dir)
-    if getattr(args, "host", None):
+    if getattr(args, "host", None) is not None:
         out.setdefault("api", {})["host"] = args.host
-    if getattr(args, "port", None):
+    if getattr(args, "port", None) is not None:
         out.setdefault("api", {})["port"] = args.port
-    if getattr(args, "mqtt_url", None):
+    if getattr(args, "mqtt_url", None) is not None:
         out.setdefault("mqtt", {})["url"] = args.mqtt_url
-    if getattr(args, "station_id", None):
+    if getattr(args, "station_id", None) is not None:
         out.setdefault("station", {})["id"] = args.station_id
     return out
 

@@ -22,6 +22,8 @@ class EnrollmentSettings(BaseModel):
         default_factory=lambda: {k: list(v) for k, v in _DEFAULT_REQUIRED.items()},
         description="Per document country: fields a natural person must have to be enrolled.",
     )
+    photos_required: bool = Field(
+        False, description="Enrollment from an ID-card capture needs the front and back photos first (seed 003).")
 
     @field_validator("required_fields")
     @classmethod

@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agent.drivers.extras import require
 from agent.drivers.keymap import WedgeDecoder
+from agent.drivers.transitions import LinkState
 
 log = logging.getLogger(__name__)
+
+_DEVICE = "el lector de banda magnética (teclado USB)"
 
 EV_KEY = 1
 
@@ -44,7 +48,9 @@ def pump(events: Iterable[Any], decoder: WedgeDecoder, on_record: Callable[[str]
 
 def open_grabbed(path: str) -> Any:
     """Open the input device and grab it exclusively (fails if another program grabbed it)."""
-    import evdev  # imported here: no import-time dependency on the input subsystem
+    # Imported here: no import-time dependency on the input subsystem, and evdev is the optional
+    # [evdev] extra (it compiles).
+    evdev = require("evdev", extra="evdev", device=_DEVICE)
 
     device = evdev.InputDevice(path)
     try:
@@ -71,29 +77,29 @@ class EvdevMagstripeReader:
         self._open = opener
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self.link = LinkState(log, f"lector de banda magnética {device_path}")
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
 
     def start(self) -> None:
+        if self._open is open_grabbed:  # a missing binding is a failed start, not a retry loop
+            require("evdev", extra="evdev", device=_DEVICE)
         self._stop.clear()
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="magstripe", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        warned = False
         while not self._stop.is_set():
             try:
                 device = self._open(self.device_path)
             except OSError as exc:  # missing (ENOENT), unplugged (ENODEV), grabbed elsewhere (EBUSY)
-                if not warned:  # once per outage: a missing reader must not flood the journal
-                    log.warning("magstripe reader %s unavailable: %s; retrying every %g s",
-                                self.device_path, exc, self.reopen_every_s)
-                    warned = True
+                # Once per outage (the link state logs changes only): a missing reader must not
+                # flood the journal.
+                self.link.down(_errno_code(exc))
                 self._sleep(self.reopen_every_s)
                 continue
-            warned = False
-            log.info("magstripe reader %s grabbed", self.device_path)
+            self.link.up()
             self.connected.set()
             try:
                 self._read(device)
@@ -115,7 +121,8 @@ class EvdevMagstripeReader:
             try:
                 pump(device.read(), self.decoder, self._on_record)
             except OSError as exc:  # unplugged: ENODEV
-                log.warning("magstripe reader %s lost: %s; waiting for it to come back", self.device_path, exc)
+                if not self._stop.is_set():
+                    self.link.down(_errno_code(exc))
                 return
 
     def _sleep(self, seconds: float) -> None:
@@ -144,3 +151,10 @@ def _release(device: Any) -> None:
         device.close()
     except OSError:
         pass
+
+
+def _errno_code(exc: OSError) -> str:
+    """A stable reason for the log and health: the errno name (ENODEV), not the message."""
+    import errno
+
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)

@@ -16,6 +16,8 @@ Recovery, in the order it happens in the field:
   context): release the context and establish a new one with backoff.
 
 The UID is the card's identifier, so logs only ever show it masked.
+
+Long on purpose (just over 400 lines): the watch loop and its recovery cases belong together.
 """
 from __future__ import annotations
 
@@ -26,9 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from smartcard import scard
-
+from agent.drivers.extras import require
 from agent.drivers.pcsc_atr import CardType, card_type_from_atr
+from agent.drivers.transitions import LinkState
+
+# pyscard is the optional [pcsc] extra (it compiles): importing this module without it raises
+# MissingExtra, which says what to install. Only a configured PC/SC reader imports this module.
+scard = require("smartcard.scard", extra="pcsc", device="el lector de tarjetas PC/SC")
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +161,9 @@ class PcscCardReader:
         self._ctx_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.readers_seen: set[str] = set()
+        # Set while pcscd answers and a reader matching the pattern is plugged in (health).
+        self.connected = threading.Event()
+        self.link = LinkState(log, "lector de tarjetas PC/SC")
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -184,7 +193,8 @@ class PcscCardReader:
         while not self._stop.is_set():
             rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
             if rc != scard.SCARD_S_SUCCESS:
-                log.warning("pcscd unavailable: %s", scard.SCardGetErrorMessage(rc))
+                # Retried every service_backoff_s: only the change is logged (by the link state).
+                self._set_down("pcscd_unavailable")
                 self._stop.wait(self.config.service_backoff_s)
                 continue
             with self._ctx_lock:
@@ -192,7 +202,7 @@ class PcscCardReader:
             try:
                 self._watch(ctx)
             except _ServiceGone:
-                log.warning("pcscd went away; reconnecting")
+                self._set_down("pcscd_unavailable")
                 self._stop.wait(self.config.service_backoff_s)
             except Exception:  # never let a driver bug kill the reader thread silently
                 log.exception("PC/SC watcher failed; restarting")
@@ -219,6 +229,11 @@ class PcscCardReader:
             if set(readers) != self.readers_seen:
                 log.info("readers: %s", readers or "none matching")
                 self.readers_seen = set(readers)
+            if readers:
+                self.connected.set()
+                self.link.up()
+            else:
+                self._set_down("no_matching_reader")
             for gone in set(states) - set(readers):
                 states.pop(gone)
             query = [(r, states.get(r, scard.SCARD_STATE_UNAWARE)) for r in readers]
@@ -390,6 +405,10 @@ class PcscCardReader:
             if sw == 0x9000:
                 return True
         return False
+
+    def _set_down(self, reason: str) -> None:
+        self.connected.clear()
+        self.link.down(reason)
 
     # ---- callbacks -------------------------------------------------------------------------
     def _report(self, error: CardReadError) -> None:

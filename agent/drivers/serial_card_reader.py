@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import serial
 
+from agent.drivers.transitions import LinkState
+
 log = logging.getLogger(__name__)
 _REOPEN_EVERY_S = 2.0
 
@@ -26,6 +28,7 @@ class SerialCardReader:
         self._on_line = on_line
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self.link = LinkState(log, f"lector de tarjetas serie {port}")
         self._serial: serial.Serial | None = None
         self._thread: threading.Thread | None = None
         self.dropped_lines = 0
@@ -40,9 +43,10 @@ class SerialCardReader:
             try:
                 self._serial = serial.Serial(self.port, self.baudrate, timeout=0.2)
             except (serial.SerialException, OSError, termios.error) as exc:
-                log.warning("serial card reader %s unavailable: %s; retrying", self.port, exc)
+                self.link.down(type(exc).__name__)  # logged once per outage, not per retry
                 self._stop.wait(_REOPEN_EVERY_S)
                 continue
+            self.link.up()
             self.connected.set()  # opening flushed whatever arrived before: reads start now
             self._read_lines(self._serial)
             self.connected.clear()
@@ -55,7 +59,8 @@ class SerialCardReader:
             try:
                 chunk = port.read(port.in_waiting or 1)
             except (serial.SerialException, OSError, termios.error) as exc:
-                log.warning("serial card reader %s lost: %s", self.port, exc)
+                if not self._stop.is_set():
+                    self.link.down(type(exc).__name__)
                 return
             for byte in chunk:
                 if byte in (0x0A, 0x0D):

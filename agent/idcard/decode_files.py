@@ -1,8 +1,9 @@
-"""``loyalty-agent idcard decode [--json] FILE...``: read ID barcodes from image files.
+"""``loyalty-agent idcard decode [--json] FILE...``: read ID barcodes and MRZs from image files.
 
 With ``--json`` prints one object per line: ``{"file", "ok", "format", "document", "warnings",
 "ms"}``; a file with no ID code gives ``"ok": false`` and no document. Exit status 0 when every
-file was read, 1 otherwise. Without ``--json`` a human line per file, number masked.
+file was read, 1 otherwise. A card whose MRZ is in view but could not be validated gives the
+warning ``mrz_unreadable``. Without ``--json`` a human line per file, number masked.
 """
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from agent.idcard.errors import IdCardError
-from agent.idcard.parsers import parse_any
+from agent.idcard.frame_reader import FrameReader
 from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.schema import IdDocument
 
 
-def decode_file(path: Path, pipeline: DecodePipeline) -> dict[str, Any]:
+def decode_file(path: Path, reader: FrameReader) -> dict[str, Any]:
     start = time.perf_counter()
     record: dict[str, Any] = {"file": str(path), "ok": False, "format": None, "warnings": []}
     try:
@@ -33,32 +33,23 @@ def decode_file(path: Path, pipeline: DecodePipeline) -> dict[str, Any]:
         if not record["warnings"]:
             record["warnings"].append("image_unreadable")
     else:
-        parsed: dict[str, IdDocument] = {}
-        rejected: list[str] = []
-
-        def accept(data: bytes, symbology: str) -> bool:
-            try:
-                parsed["doc"] = parse_any(data, symbology)
-                return True
-            except IdCardError as exc:
-                rejected.append(exc.code)
-                return False
-
-        symbol = pipeline.decode(image, accept)
-        if symbol:
-            record.update(ok=True, format=symbol.format, document=parsed["doc"].to_dict())
-            record["warnings"] = list(parsed["doc"].warnings)
+        result = reader.read(image)
+        if result.document is not None:
+            record.update(ok=True, format=result.source, document=result.document.to_dict())
+            record["warnings"] = list(result.document.warnings)
+        elif result.mrz_seen:
+            record["warnings"].append("mrz_unreadable")
         else:
-            record["warnings"].append(rejected[0] if rejected else "no_barcode_found")
+            record["warnings"].append(result.rejected[0].code if result.rejected else "no_barcode_found")
     record["ms"] = round((time.perf_counter() - start) * 1000, 1)
     return record
 
 
 def run_decode(files: list[str], as_json: bool, budget_ms: float, out: TextIO) -> int:
-    pipeline = DecodePipeline(PipelineSettings(budget_ms=budget_ms))
+    reader = FrameReader(DecodePipeline(PipelineSettings(budget_ms=budget_ms)))
     status = 0
     for name in files:
-        record = decode_file(Path(name), pipeline)
+        record = decode_file(Path(name), reader)
         if not record["ok"]:
             status = 1
         if as_json:

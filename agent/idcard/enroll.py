@@ -9,16 +9,11 @@ from agent.customers.service import CustomerExists, CustomerNotFound, CustomerSe
 from agent.idcard.errors import CaptureError
 from agent.idcard.schema import IdDocument
 
-# Our document types -> the customer registry's (Chile registers the RUN under "RUT").
-_REGISTRY_TYPES = {("CL", "CI"): "RUT", ("CL", "CI_EXT"): "RUT"}
-
-
 def document_fields(doc: IdDocument) -> dict[str, Any]:
     """Customer fields the document provides (only those it actually holds)."""
     fields: dict[str, Any] = {
-        "document": {"country": doc.country,
-                     "type": _REGISTRY_TYPES.get((doc.country, doc.document_type), doc.document_type),
-                     "number": doc.document_number},
+        # document_type is already the registry's vocabulary (CL: RUT), see IdDocument.
+        "document": {"country": doc.country, "type": doc.document_type, "number": doc.document_number},
         "first_name": doc.first_name, "second_name": doc.second_name,
         "first_surname": doc.first_surname, "second_surname": doc.second_surname,
         "birth_date": doc.birth_date, "sex": doc.sex, "blood_type": doc.blood_type,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from stdnum.ar import cuit
 from stdnum.cl import rut
 
-from agent.idcard.parsers.mrz_td1 import check_digit
+from agent.idcard.parsers.mrz import check_digit
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,11 @@ def _pad(text: str | None, width: int, encoding: str = "latin-1") -> bytes:
 
 
 def co_cedula_payload(person: SyntheticPerson, *, afis: str = "02345678", card: str = "1234567",
-                      seed: int = 0) -> bytes:
-    """531 bytes, latin-1, fixed offsets (see :mod:`agent.idcard.parsers.co_cedula`)."""
+                      seed: int = 0, byte165: bytes = b"0") -> bytes:
+    """531 bytes, latin-1, fixed offsets (see :mod:`agent.idcard.parsers.co_cedula`).
+
+    As on real cards, the byte before the blood type (165) is the digit ``0``, not a NUL: a
+    scanner that deletes NULs then glues the blood type to that digit (``...05001 0O+``)."""
     rnd = random.Random(seed)
     out = bytearray(531)
     out[0:2] = b"03"
@@ -51,6 +54,7 @@ def co_cedula_payload(person: SyntheticPerson, *, afis: str = "02345678", card: 
     out[151:152] = person.sex.encode()
     out[152:160] = person.birth_date.replace("-", "").encode()
     out[160:165] = b"05001"
+    out[165:166] = byte165
     out[166:168] = (person.blood_type or "").encode()[:2].ljust(2, b"\x00")
     if person.blood_type and len(person.blood_type) == 3:  # AB+ / AB- take [166,169)
         out[166:169] = person.blood_type.encode()
@@ -79,6 +83,16 @@ def ar_dni_payload(person: SyntheticPerson, *, old_format: bool = False, tramite
         fields = [tramite, surnames, given, person.sex, person.number, "A",
                   _ddmmyyyy(person.birth_date), _ddmmyyyy(issue), prefix + check]
     return "@".join(fields).encode(encoding)
+
+
+def ar_dni_qr_2026(person: SyntheticPerson, *, tramite: str = "00698765432", ejemplar: str = "B",
+                   issue: str = "2026-03-02", token: str = "eyJhbGciOiJFUzI1NiJ9.eyJ2IjoxfQ.c2lnbmF0dXJl") -> bytes:
+    """The QR of DNIs issued from 2026: no sex, two-digit years, a signed token (made up here)."""
+    surnames = " ".join(p for p in (person.first_surname, person.second_surname) if p)
+    given = " ".join(p for p in (person.first_name, person.second_name) if p)
+    birth, issued = _ddmmyyyy(person.birth_date), _ddmmyyyy(issue)
+    fields = [tramite, surnames, given, person.number, ejemplar, birth[:6] + birth[8:], issued[:6] + issued[8:], token]
+    return "@".join(fields).encode("utf-8")
 
 
 def _yymmdd(iso: str) -> str:
@@ -113,19 +127,45 @@ def _mrz_name(text: str | None) -> str:
     return ascii_text.upper().replace(" ", "<").replace("-", "<")
 
 
+def _td1_numbers(person: SyntheticPerson, card_serial: str) -> tuple[str, str]:
+    """(line-1 document number, line-2 optional data) where each country really puts them."""
+    if person.country == "CO":  # card serial in line 1, NUIP in line 2
+        return card_serial, person.number
+    if person.country == "CL":  # card serial in line 1, RUN as DIGITS<DV in line 2
+        body, dv = rut.compact(person.number)[:-1], rut.compact(person.number)[-1]
+        return card_serial, f"{body}<{dv}"
+    return person.number, ""  # AR, PE: the DNI is line 1's number
+
+
 def td1_mrz(person: SyntheticPerson, *, expiry: str = "2033-01-01", card_serial: str = "000123456") -> bytes:
     """Three 30-character TD1 lines with valid check digits, newline separated."""
     state = _ALPHA3.get(person.country, "UTO")
-    docnum = card_serial[:9].ljust(9, "<")
-    l1 = f"IC{state}{docnum}{check_digit(docnum)}".ljust(30, "<")
-    optional2 = (person.number if person.country == "CO" else "").ljust(11, "<")
+    number, optional2 = _td1_numbers(person, card_serial)
+    docnum = number[:9].ljust(9, "<")
+    l1 = f"I{'C' if person.country == 'CO' else 'D'}{state}{docnum}{check_digit(docnum)}".ljust(30, "<")
+    optional2 = optional2.ljust(11, "<")
     birth, exp = _yymmdd(person.birth_date), _yymmdd(expiry)
     l2 = f"{birth}{check_digit(birth)}{person.sex}{exp}{check_digit(exp)}{state}{optional2}"
     l2 += check_digit(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29])
+    return f"{l1}\n{l2}\n{_mrz_names(person, 30)}".encode("ascii")
+
+
+def _mrz_names(person: SyntheticPerson, width: int) -> str:
     surnames = "<".join(_mrz_name(s) for s in (person.first_surname, person.second_surname) if s)
     given = "<".join(_mrz_name(s) for s in (person.first_name, person.second_name) if s)
-    l3 = f"{surnames}<<{given}"[:30].ljust(30, "<")
-    return f"{l1}\n{l2}\n{l3}".encode("ascii")
+    return f"{surnames}<<{given}"[:width].ljust(width, "<")
+
+
+def td3_mrz(person: SyntheticPerson, *, expiry: str = "2033-01-01") -> bytes:
+    """Two 44-character passport lines (``person.number`` is the passport number)."""
+    state = _ALPHA3.get(person.country, "UTO")
+    docnum = person.number[:9].ljust(9, "<")
+    birth, exp = _yymmdd(person.birth_date), _yymmdd(expiry)
+    l1 = f"P<{state}{_mrz_names(person, 39)}"
+    l2 = f"{docnum}{check_digit(docnum)}{state}{birth}{check_digit(birth)}{person.sex}{exp}{check_digit(exp)}"
+    l2 += "<" * 14 + check_digit("<" * 14)
+    l2 += check_digit(l2[0:10] + l2[13:20] + l2[21:43])
+    return f"{l1}\n{l2}".encode("ascii")
 
 
 _FIRST = ["ANA", "LUZ", "MARÍA", "JOSÉ", "SEBASTIÁN", "IÑAKI", "VALENTINA", "ANDRÉS", "CAMILO", "SOFÍA",

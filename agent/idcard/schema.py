@@ -12,6 +12,10 @@ from typing import Any
 class IdDocument:
     """A person's identity data read from a document barcode or MRZ.
 
+    ``document_type`` is the customer registry's type for that country (CO ``CC``, AR ``DNI``,
+    CL ``RUT``, PE ``DNI``, EC ``CI``), so the POS can look the customer up with it as is;
+    ``card_type`` is the physical card that was read (``CEDULA_DIGITAL``, ``CEDULA_EXT``...) and
+    ``card_serial`` the card's own number where it differs from the person's (a new card, same person).
     ``given_names``/``surnames`` are the full strings; ``first_*``/``second_*`` their split.
     Dates are ISO ``YYYY-MM-DD``; absent data is ``None``; ``warnings`` holds stable
     snake_case codes (never personal data).
@@ -21,7 +25,7 @@ class IdDocument:
     ...                  first_surname="PEREZ", second_surname=None, sex="F",
     ...                  birth_date="1990-08-22", blood_type="O+", expiry=None)
     >>> sorted(doc.to_dict())[:3]
-    ['birth_date', 'blood_type', 'country']
+    ['birth_date', 'blood_type', 'card_serial']
     >>> doc.masked_number()
     '10******28'
     """
@@ -40,6 +44,8 @@ class IdDocument:
     blood_type: str | None
     expiry: str | None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    card_type: str | None = None
+    card_serial: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

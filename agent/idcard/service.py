@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,13 +19,15 @@ import cv2
 import numpy as np
 
 from agent.drivers.camera import CameraError, FrameSource, capture_until
+from agent.drivers.transitions import LinkState
 from agent.idcard.config import IdCardSettings
-from agent.idcard.errors import CaptureError, IdCardError
-from agent.idcard.parsers import parse_any
+from agent.idcard.errors import CaptureError
+from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
 from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.quality import QualityReport, assess
 from agent.idcard.schema import IdDocument
 from agent.idcard.vault import SIDES, ImageVault
+from agent.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +35,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class CaptureSession:
     capture_id: str
-    status: str = "started"  # started -> read | no_barcode
+    status: str = "started"  # started -> read | no_barcode | mrz_unreadable
+    message: str | None = None  # for the attendant, Spanish (with the status' stable code beside it)
     document: IdDocument | None = None
     symbology: str | None = None
     image_ids: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"capture_id": self.capture_id, "status": self.status,
+        return {"capture_id": self.capture_id, "status": self.status, "message": self.message,
                 "document": self.document.to_dict() if self.document else None,
                 "format": self.symbology, "image_ids": dict(self.image_ids), "warnings": list(self.warnings)}
 
@@ -55,8 +59,12 @@ class IdCardService:
         self.vault = vault
         self.camera_factory = camera_factory
         self.pipeline = pipeline or DecodePipeline(PipelineSettings(budget_ms=settings.frame_budget_ms))
+        self.reader = FrameReader(self.pipeline)
         self._sessions: dict[str, CaptureSession] = {}
         self._lock = threading.Lock()
+        # A camera that cannot be opened (or gives no frame) is a device lost until one works:
+        # logged once, reported by health and metrics.
+        self.camera_link = LinkState(log, "cámara de documentos")
 
     def start_capture(self) -> str:
         capture_id = secrets.token_hex(12)
@@ -73,43 +81,56 @@ class IdCardService:
 
     def _open_camera(self) -> FrameSource:
         try:
-            return self.camera_factory()
+            camera = self.camera_factory()
         except CameraError:
+            self.camera_link.down("camera_unavailable")
             raise CaptureError("camera_unavailable", "la camara de documentos no esta disponible",
                                "the document camera is not available", status=503) from None
+        return camera
 
     def read_document(self, capture_id: str) -> CaptureSession:
         """Decode successive camera frames until an ID document parses or the timeout passes."""
         session = self._session(capture_id)
-        last_error: list[IdCardError] = []
+        seen = {"mrz": False, "rejected": False}
 
         def attempt(frame: np.ndarray) -> tuple[IdDocument, str] | None:
-            parsed: dict[str, IdDocument] = {}
+            result = self.reader.read(frame)
+            seen["mrz"] |= result.mrz_seen
+            seen["rejected"] |= bool(result.rejected)
+            return (result.document, result.source or "") if result.document else None
 
-            def accept(data: bytes, symbology: str) -> bool:
-                try:
-                    parsed["doc"] = parse_any(data, symbology)
-                    return True
-                except IdCardError as exc:  # a foreign or damaged code: keep looking
-                    last_error[:] = [exc]
-                    return False
-
-            symbol = self.pipeline.decode(frame, accept)
-            return (parsed["doc"], symbol.format) if symbol else None
-
-        camera = self._open_camera()
+        started = time.monotonic()
+        try:
+            camera = self._open_camera()
+        except CaptureError as exc:
+            TELEMETRY.count("idcard_reads", outcome=exc.code)
+            raise
         try:
             found, frames = capture_until(camera, attempt, self.settings.capture_timeout_s)
         finally:
             camera.close()
+        # /metrics: how reads end and how long a successful one takes (camera open included).
+        TELEMETRY.count("idcard_reads", outcome="read" if found else "no_barcode")
+        if found:
+            TELEMETRY.observe("idcard_read_seconds", time.monotonic() - started)
+        if frames:
+            self.camera_link.up()
+        else:
+            self.camera_link.down("no_frames")
         if found:
             session.document, session.symbology = found
             session.status = "read"
             session.warnings = list(found[0].warnings)
-            log.info("idcard read %s %s after %d frames", found[0].country, found[0].masked_number(), frames)
+            log.info("idcard read %s %s from %s after %d frames", found[0].country, found[0].masked_number(),
+                     found[1], frames)
+        elif seen["mrz"]:
+            # The card was recognised (its MRZ is in view) but no frame gave a validated read.
+            session.status, session.message = "mrz_unreadable", MRZ_UNREADABLE_ES
+            session.warnings = ["mrz_unreadable"]
+            log.info("idcard MRZ seen but not validated after %d frames", frames)
         else:
             session.status = "no_barcode"
-            session.warnings = ["invalid_id_barcode" if last_error else "no_barcode_found"]
+            session.warnings = ["invalid_id_barcode" if seen["rejected"] else "no_barcode_found"]
             log.info("idcard no document after %d frames", frames)
         return session
 
@@ -129,8 +150,10 @@ class IdCardService:
             finally:
                 camera.close()
             if frame is None:
+                self.camera_link.down("no_frames")
                 raise CaptureError("camera_unavailable", "la camara no entrego imagen", "the camera gave no frame",
                                    status=503)
+            self.camera_link.up()
         report = assess(frame, min_sharpness=self.settings.min_sharpness,
                         max_glare_fraction=self.settings.max_glare_fraction)
         if not report.ok:

@@ -60,6 +60,9 @@ class ImageVault:
             raise CaptureError("unknown_image", "imagen desconocida o alterada", "unknown or tampered image",
                                status=404) from None
 
+    def exists(self, image_id: str) -> bool:
+        return image_id.isalnum() and self._path(image_id).is_file()
+
     def delete(self, image_id: str) -> bool:
         try:
             self._path(image_id).unlink()

@@ -10,14 +10,18 @@ from agent.lifecycle import Part
 
 if TYPE_CHECKING:
     from agent.idcard.service import IdCardService
+    from agent.idcard.vault import ImageVault
+    from agent.store.db import Database
 
 
 class LazyIdCardService(Part):
     """Builds the capture service on first use: OpenCV and zxing cost ~40 MB of RAM, which an
     idle agent should not pay until an attendant actually puts a card under the camera."""
 
-    def __init__(self, settings: IdCardSettings, data_dir: Path, key_dir: Path, *, simulated: bool) -> None:
+    def __init__(self, settings: IdCardSettings, data_dir: Path, key_dir: Path, *, simulated: bool,
+                 db: Database | None = None) -> None:
         self._args = (settings, data_dir, key_dir, simulated)
+        self._db = db  # where customers' photo links live (agent/idcard/photos.py)
         self._service: IdCardService | None = None
         self._lock = threading.Lock()
 
@@ -34,14 +38,39 @@ class LazyIdCardService(Part):
     def health(self) -> dict[str, Any]:
         return {"state": "ok", "loaded": self._service is not None, "simulated": self._args[3]}
 
-    def maintenance(self) -> None:
-        # Purge expired images even if no capture ran since the restart, without loading OpenCV.
+    # Defined here, not forwarded by __getattr__: health and metrics must not load OpenCV.
+    @property
+    def simulated(self) -> bool:
+        return bool(self._args[3])
+
+    @property
+    def camera_source(self) -> str:
+        return self._args[0].camera
+
+    def loaded_service(self) -> "IdCardService | None":
+        return self._service
+
+    def service(self) -> "IdCardService":
+        """The capture service, built now if it was not yet (loads OpenCV)."""
+        return self._get()
+
+    def vault(self) -> "ImageVault":
+        """The encrypted image store, without loading OpenCV (reading a customer's photo needs no camera)."""
         from agent.idcard.vault import ImageVault
         from agent.keys import load_or_create_key
 
         settings, data_dir, key_dir, _ = self._args
-        vault = ImageVault(Path(data_dir) / settings.image_dir, load_or_create_key(key_dir, settings.key_name))
-        vault.purge_older_than(settings.image_retention_days * 86400)
+        return ImageVault(Path(data_dir) / settings.image_dir, load_or_create_key(key_dir, settings.key_name))
+
+    def maintenance(self) -> None:
+        # Purge expired images even if no capture ran since the restart, without loading OpenCV;
+        # the customers' links to purged photos go with them.
+        vault = self.vault()
+        vault.purge_older_than(self._args[0].image_retention_days * 86400)
+        if self._db is not None:
+            from agent.idcard.photos import forget_missing
+
+            self._db.write(lambda c: forget_missing(c, vault.exists))
 
 
 def build_idcard_service(settings: IdCardSettings, data_dir: Path, key_dir: Path, *, simulated: bool) -> "IdCardService":

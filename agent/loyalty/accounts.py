@@ -119,6 +119,8 @@ def issue_card(
 ) -> dict[str, object]:
     """Issue an unassigned card: as the primary card of a new account (``account_id`` None) or
     as an additional / vehicle card of an existing account. The customer earns from now on."""
+    # Long on purpose: one transaction's checks and writes in order (twelve lines are the
+    # keyword signature); split up, the order the checks depend on would be harder to see.
     _require_unassigned(conn, card_number)
     now = iso(at)
     if account_id is None:
@@ -143,7 +145,11 @@ def issue_card(
         account = conn.execute("SELECT is_fleet FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone()
         if account is None:
             raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-        if role == "primary":
+        if role == "primary" and conn.execute(
+            "SELECT 1 FROM loyalty_cards WHERE account_id = ? AND role = 'primary' AND state IN ('issued', 'blocked')",
+            (account_id,),
+        ).fetchone() is not None:
+            # An account opened by a sale by document has no card yet: its first card is the primary.
             raise conflict("account_has_primary", "La cuenta ya tiene tarjeta titular.",
                            "The account already has a primary card.", field="role")
         if role == "vehicle" and not account["is_fleet"]:

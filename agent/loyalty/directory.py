@@ -103,6 +103,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def apply_delta(conn: sqlite3.Connection, delta: DirectoryDelta, station_id: str) -> bool:
     """Apply one delta inside the caller's write transaction; False if it was already applied."""
+    # Long on purpose: one upsert per kind of row, in the order foreign keys need (tiers,
+    # accounts, cards, snapshots, messages, rewards); each is a single statement, read top down.
     last = conn.execute("SELECT last_seq FROM loyalty_directory_state WHERE one = 1").fetchone()[0]
     if delta.seq <= last:
         return False

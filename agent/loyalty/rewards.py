@@ -10,6 +10,7 @@ import sqlite3
 from datetime import datetime
 
 from agent.clock import iso
+from agent.customers.service import display_name
 from agent.ids import new_id
 from agent.store.outbox import append_event
 
@@ -50,9 +51,9 @@ def _take_stock(conn: sqlite3.Connection, reward_id: str, quantity: int, station
     left, threshold = row["quantity"], row["low_threshold"]
     movement_id = new_id()
     conn.execute(
-        "INSERT INTO loyalty_stock_movements(movement_id, reward_id, kind, quantity, document, occurred_at)"
-        " VALUES (?, ?, 'grant', ?, NULL, ?)",
-        (movement_id, reward_id, -quantity, iso(at)),
+        "INSERT INTO loyalty_stock_movements(movement_id, reward_id, kind, quantity, document, occurred_at,"
+        " reference_id) VALUES (?, ?, 'grant', ?, NULL, ?, ?)",
+        (movement_id, reward_id, -quantity, iso(at), reference_id),
     )
     append_event(conn, "reward.stock_movement", {
         "movement_id": movement_id, "reward_id": reward_id, "kind": "grant", "quantity": -quantity,
@@ -74,7 +75,6 @@ def redeem(
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
     if card.is_vehicle:
@@ -110,8 +110,7 @@ def redeem(
     }
     append_event(conn, "points.redeemed", payload)
     if not delivered:
-        # Head office consolidates these into the weekly order (seed 002: "todos los lunes").
-        append_event(conn, "reward.requested", payload)
+        _queue_request(conn, payload, reward)
     status = "delivered" if delivered else "requested"
     response = {
         "redemption_id": redemption_id, "movement_id": movement.movement_id, "reward_id": reward["reward_id"],
@@ -122,14 +121,15 @@ def redeem(
         "INSERT INTO loyalty_redemptions(redemption_id, idempotency_key, fingerprint, account_id, card_number,"
         " session_id, reward_id, quantity, points, delivery, status, occurred_at, response)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (redemption_id, idempotency_key, fingerprint, card.account_id, card.card_number, request.session_id,
+        (redemption_id, None, fingerprint, card.account_id, card.card_number, request.session_id,
          reward["reward_id"], request.quantity, points, reward["delivery"], status, iso(at), json.dumps(response)),
     )
     return response
 
 
 def receive_stock(conn: sqlite3.Connection, *, request: StockMovementRequest, station: str, at: datetime) -> dict:
-    """Stock received from the supplier or transferred in on consignment; the document is unique per kind."""
+    """Stock in (receipt, consignment transfer in, shipment receipt) or out (transfer out); the
+    document is unique per kind. Stock never goes below zero (409 ``out_of_stock``)."""
     reward = _reward(conn, request.reward_id)
     if reward["delivery"] != "immediate":
         raise LoyaltyError("reward_not_stocked", "Los premios de entrega programada no tienen stock en la estación.",
@@ -138,21 +138,55 @@ def receive_stock(conn: sqlite3.Connection, *, request: StockMovementRequest, st
                     (request.kind, request.document)).fetchone():
         raise conflict("stock_document_already_booked", "Ese comprobante de stock ya fue registrado.",
                        "That stock document was already booked.", field="document")
+    change = -request.quantity if request.kind == "transfer_out" else request.quantity
+    conn.execute("INSERT INTO loyalty_reward_stock(reward_id, quantity) VALUES (?, 0) ON CONFLICT(reward_id) DO NOTHING",
+                 (request.reward_id,))
     row = conn.execute(
-        "INSERT INTO loyalty_reward_stock(reward_id, quantity) VALUES (?, ?) ON CONFLICT(reward_id)"
-        " DO UPDATE SET quantity = quantity + excluded.quantity RETURNING quantity",
-        (request.reward_id, request.quantity),
-    ).fetchone()
+        "UPDATE loyalty_reward_stock SET quantity = quantity + ? WHERE reward_id = ? AND quantity + ? >= 0"
+        " RETURNING quantity", (change, request.reward_id, change)).fetchone()
+    if row is None:
+        raise conflict("out_of_stock", "No hay stock suficiente de este premio para transferir.",
+                       "Not enough stock of this reward to transfer.", field="quantity")
     movement_id = new_id()
     conn.execute(
-        "INSERT INTO loyalty_stock_movements(movement_id, reward_id, kind, quantity, document, occurred_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (movement_id, request.reward_id, request.kind, request.quantity, request.document, iso(at)),
+        "INSERT INTO loyalty_stock_movements(movement_id, reward_id, kind, quantity, document, occurred_at, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (movement_id, request.reward_id, request.kind, change, request.document, iso(at), request.note),
     )
     append_event(conn, "reward.stock_movement", {
         "movement_id": movement_id, "reward_id": request.reward_id, "kind": request.kind,
-        "quantity": request.quantity, "stock_after": row["quantity"], "document": request.document,
+        "quantity": change, "stock_after": row["quantity"], "document": request.document, "note": request.note,
         "station": station, "at": iso(at),
     })
     return {"movement_id": movement_id, "reward_id": request.reward_id, "kind": request.kind,
-            "quantity": request.quantity, "stock": row["quantity"]}
+            "quantity": change, "stock": row["quantity"]}
+
+
+def _queue_request(conn: sqlite3.Connection, payload: dict, reward: sqlite3.Row) -> None:
+    """Head office consolidates requests into the weekly order (seed 002: "todos los lunes"); the
+    warehouse gets a slip with the customer's data to deliver it."""
+    append_event(conn, "reward.requested", payload | {"slip": slip_data(
+        conn, redemption_id=payload["redemption_id"], account_id=payload["account_id"],
+        card_number=payload["card_number"], reward=reward, quantity=payload["quantity"], points=-payload["points"],
+        station=payload["station"], at=payload["occurred_at"])})
+
+
+def slip_data(conn: sqlite3.Connection, *, redemption_id: str, account_id: str, card_number: str,
+              reward: sqlite3.Row, quantity: int, points: int, station: str, at: str) -> dict:
+    """What the warehouse slip of a scheduled reward needs (seed 002: "los datos del cliente")."""
+    owner = conn.execute(
+        "SELECT c.id, c.data FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id"
+        " WHERE a.account_id = ?", (account_id,)).fetchone()
+    customer = None
+    if owner is not None:
+        data = json.loads(owner["data"])
+        document = data["document"]
+        customer = {
+            "customer_id": owner["id"], "name": display_name(data),
+            "document": f"{document['country']} {document['type']} {document['display']}",
+            "phones": [p["number"] for p in data.get("phones") or []], "email": data.get("email"),
+            "address": data.get("address"),
+        }
+    return {"redemption_id": redemption_id, "station": station, "requested_at": at, "reward_id": reward["reward_id"],
+            "reward_name": reward["name"], "quantity": quantity, "points": points, "account_id": account_id,
+            "card": mask_card(card_number), "customer": customer}

@@ -196,6 +196,8 @@ class CompiledRules:
         context: EarningContext,
         first_use: FirstUseBonusRule | None,
     ) -> LinePoints:
+        # Long on purpose: each rule step appends its own explanation (Spanish and English) next
+        # to its arithmetic, so the explanation a cashier reads cannot drift from what was computed.
         rule = self._earn_rule(line, day)
         if rule is None:
             target = f"grupo {line.article_group}" if line.article_group else "sin grupo"

@@ -15,9 +15,10 @@ from agent.clock import iso
 from agent.ids import new_id
 from agent.store.outbox import append_event
 
-from .accounts import CardView, mask_card
+from .accounts import mask_card
 from .config import PartnerSettings
 from .errors import LoyaltyError, conflict, not_found
+from .holders import Earner, require_sale_customer
 from .ledger import record_movement
 from .models import Receipt, SaleEvaluation
 from .requests import ReturnRequest, SaleRequest, VoidRequest
@@ -60,29 +61,33 @@ def book_sale(
     conn: sqlite3.Connection,
     *,
     request: SaleRequest,
-    card: CardView,
+    earner: Earner,
     evaluation: SaleEvaluation,
     attendant_id: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
     partner: PartnerSettings,
 ) -> dict:
+    """Book the sale for ``earner`` (its account must exist: see ``holders.open_customer_account``)."""
+    # Long on purpose: a booking's writes in one transaction (ledger, card, events, sale row,
+    # lines), most of it the event payloads spelled out field by field for head office.
+    assert earner.account_id is not None
     _refuse_replayed_receipt(conn, request.receipt, "receipt")
     sale_id = new_id()
     total_amount = sum((line.amount for line in request.lines), Decimal(0))
     movement = record_movement(
-        conn, account_id=card.account_id, card_number=card.card_number, kind="earn",
+        conn, account_id=earner.account_id, card_number=earner.card_number, kind="earn",
         points=evaluation.total_points, station=station, at=at, reference_id=sale_id,
     )
-    if card.first_used_at is None:
-        conn.execute("UPDATE loyalty_cards SET first_used_at = ? WHERE card_number = ?", (iso(at), card.card_number))
+    if earner.card_number is not None and earner.card_first_used_at is None:
+        conn.execute("UPDATE loyalty_cards SET first_used_at = ? WHERE card_number = ?", (iso(at), earner.card_number))
     receipt = request.receipt.model_dump()
     by_group = _by_group([(lp.article_group, lp.points) for lp in evaluation.lines])
     append_event(conn, "points.earned", {
         "movement_id": movement.movement_id, "ledger_seq": movement.seq, "sale_id": sale_id,
-        "station": station, "receipt": receipt, "account_id": card.account_id, "card_number": card.card_number,
+        "station": station, "receipt": receipt, "account_id": earner.account_id, "card_number": earner.card_number,
+        "customer_id": earner.customer_id, "identified_by": earner.identified_by,
         "attendant_id": attendant_id, "session_id": request.session_id, "occurred_at": iso(at),
         "points": evaluation.total_points, "by_article_group": by_group, "program_version": evaluation.program_version,
         "lines": [
@@ -93,19 +98,21 @@ def book_sale(
         ],
     })
     partner_miles = None
-    if partner.enabled and card.partner_member_id and evaluation.total_points > 0:
+    if partner.enabled and earner.partner_member_id and evaluation.total_points > 0:
         partner_miles = int((evaluation.total_points * partner.miles_per_point).to_integral_value(rounding=ROUND_DOWN))
         append_event(conn, "partner.accrual", {
-            "program": partner.program, "member_id": card.partner_member_id, "miles": partner_miles,
+            "program": partner.program, "member_id": earner.partner_member_id, "miles": partner_miles,
             "points": evaluation.total_points, "sale_id": sale_id, "movement_id": movement.movement_id,
-            "station": station, "receipt": receipt, "account_id": card.account_id, "occurred_at": iso(at),
+            "station": station, "receipt": receipt, "account_id": earner.account_id, "occurred_at": iso(at),
         })
     response = {
         "sale_id": sale_id,
         "movement_id": movement.movement_id,
         "receipt": receipt,
-        "account_id": card.account_id,
-        "card": mask_card(card.card_number),
+        "account_id": earner.account_id,
+        "customer_id": earner.customer_id,
+        "identified_by": earner.identified_by,
+        "card": mask_card(earner.card_number) if earner.card_number else None,
         "points": evaluation.total_points,
         "provisional": True,  # head office confirms; until then the points count locally
         "partner_miles": partner_miles,
@@ -113,11 +120,11 @@ def book_sale(
     }
     conn.execute(
         "INSERT INTO loyalty_sales(sale_id, station, pos, number, idempotency_key, fingerprint, account_id,"
-        " card_number, session_id, occurred_at, total_amount, points, response)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (sale_id, receipt["station"], receipt["pos"], receipt["number"], idempotency_key, fingerprint,
-         card.account_id, card.card_number, request.session_id, iso(at), str(total_amount),
-         evaluation.total_points, json.dumps(response)),
+        " card_number, session_id, occurred_at, total_amount, points, response, customer_id, identified_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (sale_id, receipt["station"], receipt["pos"], receipt["number"], None, fingerprint,
+         earner.account_id, earner.card_number or "", request.session_id or "", iso(at), str(total_amount),
+         evaluation.total_points, json.dumps(response), earner.customer_id, earner.identified_by),
     )
     conn.executemany(
         "INSERT INTO loyalty_sale_lines(sale_id, line_no, sku, article_group, quantity, amount, points)"
@@ -209,9 +216,9 @@ def _reverse(
     reason: str,
     station: str,
     at: datetime,
-    idempotency_key: str | None,
     fingerprint: str,
 ) -> dict:
+    # Long on purpose: like book_sale, a reversal's writes in one transaction, read top down.
     _refuse_replayed_receipt(conn, document, "document")
     lines = {r["line_no"]: r for r in conn.execute(
         "SELECT * FROM loyalty_sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["sale_id"],))}
@@ -241,44 +248,48 @@ def _reverse(
         (total, int(kind == "void"), sale["sale_id"]),
     )
     movement = record_movement(
-        conn, account_id=sale["account_id"], card_number=sale["card_number"], kind="reversal",
+        conn, account_id=sale["account_id"], card_number=sale["card_number"] or None, kind="reversal",
         points=-total, station=station, at=at, reference_id=reversal_id,
     )
     original = _receipt(sale)
     append_event(conn, "points.reversed", {
         "movement_id": movement.movement_id, "ledger_seq": movement.seq, "reversal_id": reversal_id,
         "kind": kind, "sale_id": sale["sale_id"], "original_receipt": original, "receipt": document.model_dump(),
-        "station": station, "account_id": sale["account_id"], "reason": reason, "occurred_at": iso(at),
-        "points": -total, "by_article_group": _by_group([(d["article_group"], d["points"]) for d in detail]),
+        "station": station, "account_id": sale["account_id"], "customer_id": sale["customer_id"], "reason": reason,
+        "occurred_at": iso(at), "points": -total, "by_article_group": _by_group([(d["article_group"], d["points"]) for d in detail]),
         "lines": detail,
     })
     response = {
         "reversal_id": reversal_id, "kind": kind, "sale_id": sale["sale_id"], "movement_id": movement.movement_id,
-        "original_receipt": original, "receipt": document.model_dump(), "points": -total, "lines": detail,
-        "sale_points": sale["points"], "sale_reversed_points": sale["reversed_points"] + total,
+        "original_receipt": original, "receipt": document.model_dump(), "customer_id": sale["customer_id"],
+        "points": -total, "lines": detail, "sale_points": sale["points"], "sale_reversed_points": sale["reversed_points"] + total,
     }
     conn.execute(
         "INSERT INTO loyalty_reversals(reversal_id, sale_id, kind, station, pos, number, idempotency_key,"
         " fingerprint, reason, points, occurred_at, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, idempotency_key,
+        (reversal_id, sale["sale_id"], kind, document.station, document.pos, document.number, None,
          fingerprint, reason, total, iso(at), json.dumps(response)),
     )
     return response
 
 
 def return_sale(conn: sqlite3.Connection, *, request: ReturnRequest, station: str, at: datetime,
-                idempotency_key: str | None, fingerprint: str) -> dict:
+                fingerprint: str, customer_id: str | None = None) -> dict:
     sale = _find_sale(conn, request.original)
+    if customer_id is not None:
+        require_sale_customer(sale["customer_id"], customer_id)
     lines = conn.execute("SELECT * FROM loyalty_sale_lines WHERE sale_id = ?", (sale["sale_id"],)).fetchall()
     plan = _plan_lines(lines, request)
     return _reverse(conn, sale=sale, kind="return", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)
 
 
 def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, at: datetime,
-              idempotency_key: str | None, fingerprint: str) -> dict:
+              fingerprint: str, customer_id: str | None = None) -> dict:
     """Cancel the whole sale: reverse whatever earlier returns left; refused if nothing is left."""
     sale = _find_sale(conn, request.original)
+    if customer_id is not None:
+        require_sale_customer(sale["customer_id"], customer_id)
     lines = conn.execute("SELECT * FROM loyalty_sale_lines WHERE sale_id = ?", (sale["sale_id"],)).fetchall()
     open_lines = [r for r in lines if Decimal(r["returned_amount"]) < Decimal(r["amount"])
                   or r["reversed_points"] < r["points"]
@@ -289,4 +300,4 @@ def void_sale(conn: sqlite3.Connection, *, request: VoidRequest, station: str, a
     plan = {r["line_no"]: (Decimal(r["amount"]) - Decimal(r["returned_amount"]),
                            Decimal(r["quantity"]) - Decimal(r["returned_quantity"]), True) for r in open_lines}
     return _reverse(conn, sale=sale, kind="void", plan=plan, document=request.document, reason=request.reason,
-                    station=station, at=at, idempotency_key=idempotency_key, fingerprint=fingerprint)
+                    station=station, at=at, fingerprint=fingerprint)

@@ -181,4 +181,79 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "loyalty_004_idempotency_keys",
+        """
+        -- Idempotency keys now live in idempotency_keys with those of every other service
+        -- (agent/store/idempotency.py) and expire like them. The idempotency_key column of the
+        -- bookings is no longer written. Keys of earlier bookings are carried over, so a retry
+        -- that straddles the upgrade still gets its first answer.
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:sales', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_sales WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:reversals', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_reversals WHERE idempotency_key IS NOT NULL;
+        INSERT OR IGNORE INTO idempotency_keys(client, key, fingerprint, status, body, created_at)
+            SELECT 'loyalty:redemptions', idempotency_key, fingerprint, 0, response, occurred_at
+            FROM loyalty_redemptions WHERE idempotency_key IS NOT NULL;
+        """,
+    ),
+    (
+        "loyalty_005_customer_sales",
+        """
+        -- The customer behind each sale (by document, by id, or the swiped card's account holder),
+        -- for the purchase history (seed 000: warranty found "through their RUT"). A sale
+        -- identified by document has no card and no swipe: card_number and session_id are ''
+        -- (the columns are NOT NULL and SQLite cannot relax that without rebuilding tables that
+        -- other tables reference).
+        ALTER TABLE loyalty_sales ADD COLUMN customer_id TEXT;
+        ALTER TABLE loyalty_sales ADD COLUMN identified_by TEXT NOT NULL DEFAULT 'card'
+            CHECK (identified_by IN ('card', 'document', 'customer_id'));
+        UPDATE loyalty_sales SET customer_id =
+            (SELECT a.customer_id FROM loyalty_accounts a WHERE a.account_id = loyalty_sales.account_id);
+        CREATE INDEX loyalty_sales_by_customer ON loyalty_sales(customer_id, occurred_at, sale_id)
+            WHERE customer_id IS NOT NULL;
+        CREATE INDEX loyalty_accounts_by_customer ON loyalty_accounts(customer_id, created_at)
+            WHERE customer_id IS NOT NULL;
+        """,
+    ),
+    (
+        "loyalty_006_station_stock",
+        """
+        -- Seed 002, rewards stock at the station: transfers out, shipment receipts ("registro de
+        -- envíos y comprobantes de recepción"), stock counts with their differences (audit), and
+        -- the replenishment record every grant makes, consolidated weekly. The CHECK on kind
+        -- changes, so the table is rebuilt (nothing references it).
+        CREATE TABLE loyalty_stock_movements_v2 (
+            movement_id      TEXT PRIMARY KEY,
+            reward_id        TEXT NOT NULL REFERENCES loyalty_rewards(reward_id),
+            kind             TEXT NOT NULL CHECK (kind IN ('receipt', 'consignment_transfer_in', 'shipment_receipt',
+                                                           'transfer_out', 'grant', 'count')),
+            quantity         INTEGER NOT NULL,          -- signed change of the station's stock
+            document         TEXT,
+            occurred_at      TEXT NOT NULL,
+            counted          INTEGER,                   -- count: what was on the shelf
+            expected         INTEGER,                   -- count: what the system had
+            note             TEXT,
+            reference_id     TEXT,                      -- grant: the redemption
+            replenishment_id TEXT,                      -- grant: the consolidated replenishment it went into
+            UNIQUE (kind, document)
+        );
+        INSERT INTO loyalty_stock_movements_v2(movement_id, reward_id, kind, quantity, document, occurred_at)
+            SELECT movement_id, reward_id, kind, quantity, document, occurred_at FROM loyalty_stock_movements;
+        DROP TABLE loyalty_stock_movements;
+        ALTER TABLE loyalty_stock_movements_v2 RENAME TO loyalty_stock_movements;
+        CREATE INDEX loyalty_stock_movements_by_time ON loyalty_stock_movements(occurred_at, movement_id);
+        CREATE INDEX loyalty_stock_movements_by_reward ON loyalty_stock_movements(reward_id, occurred_at);
+        CREATE INDEX loyalty_stock_grants_open ON loyalty_stock_movements(reward_id)
+            WHERE kind = 'grant' AND replenishment_id IS NULL;
+        CREATE TABLE loyalty_replenishments (
+            replenishment_id TEXT PRIMARY KEY,
+            created_at       TEXT NOT NULL,
+            lines            TEXT NOT NULL              -- JSON [{reward_id, quantity}]
+        );
+        CREATE INDEX loyalty_redemptions_requested ON loyalty_redemptions(occurred_at) WHERE status = 'requested';
+        """,
+    ),
 ]

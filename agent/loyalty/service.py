@@ -2,28 +2,29 @@
 
 Sales and redemptions need an attendant-authorized swipe session (``SwipeSessionAuthority``).
 Writes accept an ``Idempotency-Key``: the first response is stored with the booking, in the
-same transaction, and replayed for the same key and body; the same key with a different body
-is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
+same transaction (the store's ``once``), and replayed for the same key and body; the same key
+with a different body is refused (422). Independently of keys, a receipt (station, POS, number) books only once.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from agent.clock import iso, utcnow
 from agent.store.db import Database
+from agent.store.idempotency import once, replay
 
-from . import accounts, directory, ledger, rewards, sales
+from . import accounts, directory, holders, rewards, sales, stock
 from .config import LoyaltySettings
-from .errors import LoyaltyError, not_found
+from .errors import LoyaltyError
+from .holders import CustomerKey, Earner
 from .models import Receipt, RuleProgram, SaleEvaluation
 from .requests import (
     IssueCardRequest,
@@ -32,30 +33,27 @@ from .requests import (
     ReturnRequest,
     SaleRequest,
     SimulateRequest,
+    StockCountRequest,
     StockMovementRequest,
     VoidRequest,
 )
 from .rules import CompiledRules, EarningContext
-from .sessions import SwipeSessionAuthority
+from .sessions import LOCAL_POS, SwipeSessionAuthority
+from .views import LoyaltyViews
 
 T = TypeVar("T")
-MASKED = "masked"
+# Idempotency scopes (agent/store/idempotency.py); the key itself is "<client>:<Idempotency-Key>".
+# A ":" cannot occur in a client name, so these never meet the customers' per-client scopes.
+SALE_SCOPE = "loyalty:sales"
+REVERSAL_SCOPE = "loyalty:reversals"  # returns and voids share one key space, as they share a table
+REDEMPTION_SCOPE = "loyalty:redemptions"
 
 
 def fingerprint(request: BaseModel) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
-def _key_reused() -> LoyaltyError:
-    return LoyaltyError(
-        "idempotency_key_reused",
-        "Esa Idempotency-Key ya se usó con otro contenido.",
-        "That Idempotency-Key was already used with a different body.",
-        field="Idempotency-Key",
-    )
-
-
-class LoyaltyService:
+class LoyaltyService(LoyaltyViews):
     def __init__(
         self,
         db: Database,
@@ -120,39 +118,46 @@ class LoyaltyService:
 
     # --- idempotency -----------------------------------------------------------------------
 
-    def _replay(self, conn: sqlite3.Connection, table: str, key: str | None, print_: str) -> dict | None:
-        if key is None:
-            return None
-        row = conn.execute(f"SELECT fingerprint, response FROM {table} WHERE idempotency_key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        if row["fingerprint"] != print_:
-            raise _key_reused()
-        return json.loads(row["response"])
-
     def _idempotent(
-        self, table: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
+        self, scope: str, key: str | None, print_: str, before: Callable[[], T], book: Callable[[sqlite3.Connection, T], dict]
     ) -> tuple[dict, bool]:
-        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book``."""
-        stored = self.db.read(lambda c: self._replay(c, table, key, print_))
-        if stored is not None:
-            return stored, True
+        """Replay a stored answer, or run ``before`` (outside the write lock) then ``book`` once per
+        key (``once`` checks again inside the transaction: a concurrent twin may have won)."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
         prepared = before()
+        return self.db.write(lambda conn: once(conn, scope, key, print_, lambda c: book(c, prepared)))
 
-        def run(conn: sqlite3.Connection) -> tuple[dict, bool]:
-            again = self._replay(conn, table, key, print_)  # a concurrent twin may have won
-            if again is not None:
-                return again, True
-            return book(conn, prepared), False
+    def _with_swipe_use(self, scope: str, key: str | None, print_: str, session_id: str | None, pos: str,
+                        book: Callable[[sqlite3.Connection, Any], dict]) -> tuple[dict, bool]:
+        """Book with one use of the swipe's PIN authorization; a retry with the same key replays
+        without needing one, and a booking that fails gives the use back."""
+        if key is not None:
+            stored = self.db.read(lambda c: replay(c, scope, key, print_))
+            if stored is not None:
+                return stored, True
+        with self.sessions.use(session_id, pos) as swipe:
+            answer, replayed = self._idempotent(scope, key, print_, lambda: swipe, book)
+            if replayed:  # a concurrent twin booked it: this request spent nothing
+                self.sessions.give_back(swipe.id)
+            return answer, replayed
 
-        return self.db.write(run)
+    def card_refusal(self, card_number: str) -> LoyaltyError | None:
+        """Why a swiped card cannot take part in a sale (unknown, blocked, replaced), or None."""
+        try:
+            self.db.read(lambda c: accounts.card_view(c, card_number))
+        except LoyaltyError as exc:
+            return exc
+        return None
 
     # --- sales -----------------------------------------------------------------------------
 
-    def _context(self, card: accounts.CardView, at: datetime) -> EarningContext:
+    def _context(self, earner: Earner, at: datetime) -> EarningContext:
         return EarningContext(
-            at=at, tier=card.tier_name or card.tier_id, tier_multiplier=card.tier_multiplier,
-            card_issued_at=card.issued_at, card_first_used_at=card.first_used_at,
+            at=at, tier=earner.tier_name or earner.tier_id, tier_multiplier=earner.tier_multiplier,
+            card_issued_at=earner.card_issued_at, card_first_used_at=earner.card_first_used_at,
         )
 
     def _check_station(self, receipt: Receipt, field: str) -> None:
@@ -164,104 +169,96 @@ class LoyaltyService:
                 field=field,
             )
 
-    def simulate(self, request: SimulateRequest) -> SaleEvaluation:
+    def _earner(self, conn: sqlite3.Connection, swipe: Any, key: CustomerKey | None) -> Earner:
+        """Who earns: the swiped card's account (checked against a named customer), else the
+        named customer's account as it is now (none yet if they never earned here)."""
+        customer_id = holders.find_customer(conn, key) if key is not None else None
+        program = self.settings.partner.program
+        if swipe is not None:
+            return holders.earner_for_card(conn, accounts.card_view(conn, swipe.card_id), customer_id, program)
+        assert key is not None and customer_id is not None
+        return holders.earner_for_customer(conn, customer_id, key.identified_by, program)
+
+    def simulate(self, request: SimulateRequest, pos: str = LOCAL_POS) -> SaleEvaluation:
         """Points the sale would earn, with the explanation; nothing is booked."""
         at = self.clock()
         rules = self.rules()
-        if request.session_id is None:
+        key = holders.customer_key(request.customer, request.customer_id)
+        swipe = self.sessions.require_authorized_session(request.session_id, pos) if request.session_id else None
+        if swipe is None and key is None:
             return rules.evaluate(request.lines, EarningContext(at=at))
-        swipe = self.sessions.require_authorized_session(request.session_id)
-        card = self.db.read(lambda c: accounts.card_view(c, swipe.card_id))
-        return rules.evaluate(request.lines, self._context(card, at))
+        earner = self.db.read(lambda c: self._earner(c, swipe, key))
+        return rules.evaluate(request.lines, self._context(earner, at))
 
-    def sale(self, request: SaleRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
-        """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed)."""
+    def sale(self, request: SaleRequest, idempotency_key: str | None = None,
+             pos: str = LOCAL_POS) -> tuple[dict, bool]:
+        """Book a sale: provisional points now, event queued for head office. Returns (answer, replayed).
+
+        By swipe (the attendant's PIN authorized it), by document or by customer id (seeds 000,
+        003: no card, no PIN to earn); the customer's account opens on their first such sale."""
         self._check_station(request.receipt, "receipt.station")
         at = self.clock()
         rules = self.rules()
 
+        # The document's spelling is checked before the swipe's one authorization is used.
+        key = holders.customer_key(request.customer, request.customer_id)
+
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
-            card = accounts.card_view(conn, swipe.card_id)
-            evaluation = rules.evaluate(request.lines, self._context(card, at))
+            earner = self._earner(conn, swipe, key)
+            if earner.account_id is None:
+                assert earner.customer_id is not None
+                account_id = holders.open_customer_account(conn, earner.customer_id, station=self.station_id, at=at,
+                                                           partner_member_id=earner.partner_member_id)
+                earner = replace(earner, account_id=account_id)
+            evaluation = rules.evaluate(request.lines, self._context(earner, at))
             return sales.book_sale(
-                conn, request=request, card=card, evaluation=evaluation, attendant_id=swipe.attendant_id or "",
-                station=self.station_id, at=at, idempotency_key=idempotency_key,
-                fingerprint=fingerprint(request), partner=self.settings.partner,
+                conn, request=request, earner=earner, evaluation=evaluation,
+                attendant_id=(swipe.attendant_id or "") if swipe is not None else "",
+                station=self.station_id, at=at, fingerprint=fingerprint(request), partner=self.settings.partner,
             )
 
-        answer, replayed = self._idempotent(
-            "loyalty_sales", idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
-        )
+        if request.session_id is not None:  # one use of the attendant's PIN authorization
+            answer, replayed = self._with_swipe_use(
+                SALE_SCOPE, idempotency_key, fingerprint(request), request.session_id, pos, book)
+        else:
+            answer, replayed = self._idempotent(SALE_SCOPE, idempotency_key, fingerprint(request), lambda: None, book)
         return self._with_account_view(answer), replayed
-
-    def _with_account_view(self, answer: dict) -> dict:
-        """Add the current balance (masked for fleet vehicle cards) and the customer's messages."""
-        def read(conn: sqlite3.Connection) -> dict:
-            card_number = conn.execute(
-                "SELECT card_number FROM loyalty_sales WHERE sale_id = ?", (answer["sale_id"],)
-            ).fetchone()["card_number"]
-            return self._card_summary(conn, card_number)
-
-        return answer | self.db.read(read)
-
-    def _card_summary(self, conn: sqlite3.Connection, card_number: str) -> dict:
-        row = conn.execute(
-            "SELECT c.role, c.account_id, a.tier_id FROM loyalty_cards c JOIN loyalty_accounts a"
-            " ON a.account_id = c.account_id WHERE c.card_number = ?", (card_number,)
-        ).fetchone()
-        masked = row["role"] == "vehicle"
-        bal = ledger.balance(conn, row["account_id"])
-        return {
-            "balance": MASKED if masked else bal.as_dict(),
-            "balance_masked": masked,
-            "messages": directory.messages_for(conn, card_number, row["account_id"], row["tier_id"], self.clock()),
-        }
-
-    def swipe_info(self, session_id: str) -> dict:
-        """What the POS shows when a card is swiped: account, tier, balance (or masked), messages."""
-        swipe = self.sessions.require_authorized_session(session_id)
-
-        def read(conn: sqlite3.Connection) -> dict:
-            card = accounts.card_view(conn, swipe.card_id)
-            return {"account_id": card.account_id, "card": accounts.mask_card(card.card_number), "role": card.role,
-                    "tier": card.tier_name or card.tier_id} | self._card_summary(conn, card.card_number)
-
-        return self.db.read(read)
 
     def return_sale(self, request: ReturnRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
+        key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.return_sale(conn, request=request, station=self.station_id, at=at,
-                                              idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                              fingerprint=fingerprint(request),
+                                              customer_id=holders.find_customer(conn, key) if key else None),
         )
 
     def void_sale(self, request: VoidRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
         self._check_station(request.document, "document.station")
         at = self.clock()
+        key = holders.customer_key(request.customer, request.customer_id)
         return self._idempotent(
-            "loyalty_reversals", idempotency_key, fingerprint(request), lambda: None,
+            REVERSAL_SCOPE, idempotency_key, fingerprint(request), lambda: None,
             lambda conn, _: sales.void_sale(conn, request=request, station=self.station_id, at=at,
-                                            idempotency_key=idempotency_key, fingerprint=fingerprint(request)),
+                                            fingerprint=fingerprint(request),
+                                            customer_id=holders.find_customer(conn, key) if key else None),
         )
 
     # --- rewards ---------------------------------------------------------------------------
 
-    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    def redeem(self, request: RedeemRequest, idempotency_key: str | None = None,
+               pos: str = LOCAL_POS) -> tuple[dict, bool]:
         at = self.clock()
 
         def book(conn: sqlite3.Connection, swipe: Any) -> dict:
             card = accounts.card_view(conn, swipe.card_id)
             return rewards.redeem(conn, request=request, card=card, attendant_id=swipe.attendant_id or "",
-                                  station=self.station_id, at=at, idempotency_key=idempotency_key,
-                                  fingerprint=fingerprint(request))
+                                  station=self.station_id, at=at, fingerprint=fingerprint(request))
 
-        return self._idempotent(
-            "loyalty_redemptions", idempotency_key, fingerprint(request),
-            lambda: self.sessions.require_authorized_session(request.session_id), book,
-        )
+        return self._with_swipe_use(REDEMPTION_SCOPE, idempotency_key, fingerprint(request),
+                                    request.session_id, pos, book)
 
     def catalog(self) -> list[dict]:
         return self.db.read(rewards.catalog)
@@ -270,79 +267,55 @@ class LoyaltyService:
         at = self.clock()
         return self.db.write(lambda c: rewards.receive_stock(c, request=request, station=self.station_id, at=at))
 
-    # --- accounts and cards ----------------------------------------------------------------
+    def count_stock(self, request: StockCountRequest) -> dict:
+        at = self.clock()
+        return self.db.write(lambda c: stock.count_stock(c, request=request, station=self.station_id, at=at))
 
-    def _viewer_is_vehicle(self, conn: sqlite3.Connection, account_id: str, session_id: str | None) -> bool:
-        if session_id is None:
-            return False
-        swipe = self.sessions.require_authorized_session(session_id)
-        row = conn.execute("SELECT role, account_id FROM loyalty_cards WHERE card_number = ?",
-                           (swipe.card_id,)).fetchone()
-        if row is None or row["account_id"] != account_id:
-            raise LoyaltyError("session_other_account", "La tarjeta pasada no pertenece a esta cuenta.",
-                               "The swiped card does not belong to this account.", status=403, field="session_id")
-        return row["role"] == "vehicle"
+    def stock_movements(self, *, reward_id: str | None = None, kind: str | None = None, start: datetime | None = None,
+                        end: datetime | None = None, limit: int = 100) -> list[dict]:
+        return self.db.read(lambda c: stock.movements(c, reward_id=reward_id, kind=kind, start=start, end=end,
+                                                      limit=limit))
 
-    def account(self, account_id: str, session_id: str | None = None) -> dict:
-        """Balance of an account; masked when asked through a fleet vehicle card's session."""
-        def read(conn: sqlite3.Connection) -> dict:
-            bal = ledger.balance(conn, account_id)
-            if bal is None:
-                raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            row = conn.execute("SELECT tier_id, is_fleet FROM loyalty_accounts WHERE account_id = ?",
-                               (account_id,)).fetchone()
-            cards = conn.execute("SELECT card_number, role, state FROM loyalty_cards WHERE account_id = ?"
-                                 " ORDER BY role, card_number", (account_id,)).fetchall()
-            masked = self._viewer_is_vehicle(conn, account_id, session_id)
-            return {
-                "account_id": account_id, "tier_id": row["tier_id"], "is_fleet": bool(row["is_fleet"]),
-                "balance": MASKED if masked else bal.as_dict(), "balance_masked": masked,
-                "cards": [{"card": accounts.mask_card(c["card_number"]), "role": c["role"], "state": c["state"]}
-                          for c in cards],
-            }
+    def pending_requests(self) -> list[dict]:
+        return self.db.read(lambda c: stock.pending_requests(c, self.station_id))
 
-        return self.db.read(read)
+    def reward_request(self, redemption_id: str) -> dict:
+        return self.db.read(lambda c: stock.reward_request(c, redemption_id, self.station_id))
 
-    def movements(self, account_id: str, session_id: str | None = None) -> dict:
-        zone = ZoneInfo(self.rules().program.timezone)
+    def redemption(self, redemption_id: str) -> dict:
+        return self.db.read(lambda c: stock.redemption(c, redemption_id))
 
-        def read(conn: sqlite3.Connection) -> dict:
-            if conn.execute("SELECT 1 FROM loyalty_accounts WHERE account_id = ?", (account_id,)).fetchone() is None:
-                raise not_found("account_unknown", "Cuenta desconocida.", "Unknown account.", field="account_id")
-            if self._viewer_is_vehicle(conn, account_id, session_id):
-                raise LoyaltyError("fleet_card_cannot_view", "Las tarjetas de vehículo no pueden ver los puntos.",
-                                   "Fleet vehicle cards cannot see the points.", status=403, field="session_id")
-            return {"account_id": account_id, "timezone": zone.key,
-                    "movements": ledger.last_movements(conn, account_id, zone)}
+    def open_replenishment(self) -> list[dict]:
+        return self.db.read(stock.open_replenishment)
 
-        return self.db.read(read)
+    def consolidate_replenishment(self) -> dict:
+        at = self.clock()
+        return self.db.write(lambda c: stock.consolidate_replenishment(c, station=self.station_id, at=at))
 
     def issue_card(self, request: IssueCardRequest) -> dict:
+        """Issue a card. For a customer who already has an account the card joins it, never a
+        second primary account: as its primary card if it has none yet (opened by a sale by
+        document), else as an additional card; asking explicitly for a primary then is a 409."""
         at = self.clock()
 
         def run(c: sqlite3.Connection) -> dict:
+            account_id, role = request.account_id, request.role
+            if request.customer_id is not None:
+                holders.find_customer(c, holders.CustomerKey(customer_id=request.customer_id))
+                if account_id is None:
+                    account_id, role = holders.card_joins_account(c, request.customer_id, role,
+                                                                  explicit_role="role" in request.model_fields_set)
             # The customer's recorded opt-in to the partner program (seed 000: LATAM Pass with
             # member number) is what makes sales accrue miles; the POS need not repeat it.
-            member = request.partner_member_id or self._partner_member_from_consents(c, request.customer_id)
+            member = request.partner_member_id or holders.partner_member(
+                c, request.customer_id, self.settings.partner.program, None)
             return accounts.issue_card(
-                c, card_number=request.card_number, station=self.station_id, at=at, account_id=request.account_id,
-                role=request.role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
+                c, card_number=request.card_number, station=self.station_id, at=at, account_id=account_id,
+                role=role, new_account_tier=request.tier_id, is_fleet=request.is_fleet,
                 customer_id=request.customer_id, partner_member_id=member,
             )
 
         return self.db.write(run)
-
-    def _partner_member_from_consents(self, conn: sqlite3.Connection, customer_id: str | None) -> str | None:
-        if customer_id is None:
-            return None
-        row = conn.execute("SELECT data FROM customers WHERE id = ?", (customer_id,)).fetchone()
-        if row is None:
-            return None
-        wanted = _program_key(self.settings.partner.program)
-        for program in json.loads(row["data"]).get("consents", {}).get("partner_programs", []):
-            if _program_key(program.get("name", "")) == wanted and program.get("value") and program.get("member_id"):
-                return str(program["member_id"])
-        return None
 
     def block_card(self, card_number: str, reason: str) -> dict:
         at = self.clock()
@@ -354,11 +327,3 @@ class LoyaltyService:
         return self.db.write(lambda c: accounts.replace_card(c, old_card=card_number, new_card=request.new_card,
                                                              reason=request.reason, station=self.station_id, at=at))
 
-
-def _program_key(name: str) -> str:
-    """'LATAM Pass', 'latam_pass' and 'LATAM-PASS' name the same program.
-
-    >>> _program_key("LATAM Pass") == _program_key("LATAM_PASS")
-    True
-    """
-    return "".join(ch for ch in name.casefold() if ch.isalnum())

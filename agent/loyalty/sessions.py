@@ -6,7 +6,10 @@ contract, so loyalty does not import card-reader code and either side can be tes
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
+
+LOCAL_POS = "local"  # same value as agent.cards.sessions.LOCAL_POS: a caller without an API token
 
 
 class AuthorizedSwipe(Protocol):
@@ -23,6 +26,15 @@ class AuthorizedSwipe(Protocol):
 
 
 class SwipeSessionAuthority(Protocol):
-    def require_authorized_session(self, session_id: str | None) -> AuthorizedSwipe:
-        """Return the authorized session or raise an ``AgentError`` (unknown, expired, no PIN yet)."""
+    def require_authorized_session(self, session_id: str | None, pos: str = LOCAL_POS) -> AuthorizedSwipe:
+        """Return the authorized session or raise an ``AgentError`` (unknown, expired, no PIN yet,
+        PIN entered at another POS)."""
+        ...
+
+    def use(self, session_id: str | None, pos: str = LOCAL_POS) -> AbstractContextManager[AuthorizedSwipe]:
+        """Spend one authorized operation (a sale or redemption) if the block books something."""
+        ...
+
+    def give_back(self, session_id: str) -> None:
+        """Return a use after all (the booking turned out to be a replay)."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.secret_fields import secret_field
 
@@ -23,11 +23,18 @@ class MqttSettings(BaseModel):
     batch_max_bytes: int = Field(128 * 1024, ge=1024)
     max_inflight: int = Field(16, ge=1, le=1000)
     ack_timeout_s: float = Field(60.0, gt=0, description="Resend delivered-but-unconfirmed events after this long.")
+    resend_interval_s: float = Field(
+        6 * 3600.0, gt=0,
+        description="An event the broker took (PUBACK) on the link still up is sent again only after this long "
+                    "(the broker's session holds it); after a reconnect the ack timeout applies again.")
     retention_days: int = Field(7, ge=0, description="Confirmed events are pruned after this many days.")
     outbox_max_bytes: int | None = Field(512 * 1024 * 1024, description="Disk budget for unconfirmed events.")
     outbox_max_age_days: int | None = Field(30, description="Refuse new work when the oldest unconfirmed event is older.")
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
+    allow_plaintext: bool = Field(
+        False, description="Allow a password or TLS files with an mqtt:// (plain TCP) URL. Without it that "
+                           "combination is refused: the password would travel in clear and the files be ignored.")
 
     @field_validator("url")
     @classmethod
@@ -49,6 +56,17 @@ class MqttSettings(BaseModel):
             raise ValueError("must be mqtt://host:port or mqtts://host:port (port 1-65535, nothing after it)")
         return value
 
+    @model_validator(mode="after")
+    def _no_silent_plaintext(self) -> "MqttSettings":
+        if not self.url or urlparse(self.url).scheme != "mqtt" or self.allow_plaintext:
+            return self
+        set_ = [name for name in ("password", "ca_file", "cert_file", "key_file") if getattr(self, name)]
+        if set_:
+            names = ", ".join(f"mqtt.{n}" for n in set_)
+            raise ValueError(f"mqtt.url is mqtt:// (plain TCP) but {names} is set: TLS would be silently off"
+                             f"{' and the password sent in clear' if 'password' in set_ else ''}. Use mqtts://, "
+                             "or set mqtt.allow_plaintext = true if this is really wanted")
+        return self
 
 class SyncSettings(BaseModel):
     """How the station trusts configuration from head office (mounted as ``Settings.sync``)."""

@@ -6,6 +6,8 @@ says the broker is disabled, so ``make run`` needs no head office.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from agent.lifecycle import Part
@@ -17,6 +19,7 @@ from agent.store import outbox
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
+ALERT_EVERY_S = 60.0
 
 
 class SyncService(Part):
@@ -26,6 +29,9 @@ class SyncService(Part):
         # The verifier decides which configuration documents are trusted (signed_config).
         self.downlink = Downlink(db, verifier)
         self.publisher = SyncPublisher(db, settings, station_id, self.downlink) if settings.url else None
+        self._alert_lock = threading.Lock()
+        self._next_alert_at: dict[str, float] = {}
+        self._refused_since_alert: dict[str, int] = {}
 
     def start(self) -> None:
         if self.publisher is not None:
@@ -47,11 +53,21 @@ class SyncService(Part):
         return True
 
     def on_outbox_full(self, reason: str) -> None:
-        """Record the refusal (outside the rolled-back transaction) and alert head office."""
+        """Record the refusal (outside the rolled-back transaction) and alert head office.
+
+        Coalesced: one log line and one alert per ``ALERT_EVERY_S`` and reason, with the number
+        of refusals since the last one (a burst of 300 refused requests is one alert, not 300)."""
         self._db.write(outbox.record_refusal)
+        now = time.monotonic()
+        with self._alert_lock:
+            self._refused_since_alert[reason] = self._refused_since_alert.get(reason, 0) + 1
+            if now < self._next_alert_at.get(reason, 0.0):
+                return
+            self._next_alert_at[reason] = now + ALERT_EVERY_S
+            refusals = self._refused_since_alert.pop(reason)
         log.error("sync queue full (%s): new work is being refused until head office confirms events", reason)
         if self.publisher is not None:
-            self.publisher.alert("outbox_full", {"reason": reason})
+            self.publisher.alert("outbox_full", {"reason": reason, "refusals": refusals})
 
     def health(self) -> dict[str, Any]:
         if self.publisher is None:

@@ -15,6 +15,9 @@ Fault injection for tests: ``reply_address``, ``corrupt_replies``, ``junk_before
 like /dev/serial/by-id/..., repointed on replug).
 
 Usable by the agent's simulated mode: ``FakeR30xSensor(...).start()`` runs in a daemon thread.
+
+Long on purpose: one device's whole command set behind one pty; split, the state a command
+changes (image, buffers, verified password) would be shared across modules.
 """
 from __future__ import annotations
 

@@ -5,19 +5,39 @@ survive a power cut (NORMAL may lose the last commits, see docs/store.md). All w
 through one connection guarded by a lock and run inside ``BEGIN IMMEDIATE``, so a write
 transaction never fails half-way on a lock upgrade and the change, its history rows and its
 outbox event commit together or not at all.
+
+Before anything is opened, ``agent.store.guard`` checks the folder, the file header and that
+the WAL belongs to this database; ``verify=True`` (the running agent) adds ``quick_check``.
+A full disk is a 507 ``storage_full`` that changes nothing, and the store recovers by itself
+once there is space again (a failed COMMIT is rolled back, never left open).
+
+The WAL stays bounded under any load: a passive checkpoint every second copies what it can,
+and when the WAL passes ``wal_soft_limit_bytes`` (checked after each commit) the writer runs a
+TRUNCATE checkpoint under the write lock, waiting for the (short) read transactions to end, so
+continuous readers can no longer keep it from restarting.
 """
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-T = TypeVar("T")
+from agent.store import guard
+from agent.store.guard import StorageFull
+from agent.store.outbox import OutboxFull
 
-# Cap the WAL so an SD card is not filled by a reader that pins an old snapshot.
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# What SQLite keeps of the WAL file after it restarts (it is reused, not regrown).
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
+# Past this the checkpointer forces a restart of the WAL (see the module docstring).
+WAL_SOFT_LIMIT_BYTES = 32 * 1024 * 1024
 # Checkpoints run on a background connection instead of inside whichever commit crosses
 # SQLite's auto-checkpoint threshold: that commit would otherwise also copy and fsync up to
 # 1000 pages into the database file, the slowest request of the minute (p99).
@@ -46,12 +66,23 @@ class Database:
     connection; ``read(fn)`` runs it on a per-thread read connection.
     """
 
-    def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None) -> None:
+    def __init__(self, path: Path | str, migrations: Iterable[tuple[str, str]] | None = None, *,
+                 verify: bool = False, wal_soft_limit_bytes: int = WAL_SOFT_LIMIT_BYTES,
+                 writer_version: str | None = None,
+                 before_migrating: Callable[[list[str]], None] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        guard.preflight(self.path)
+        if verify and self.path.exists():
+            guard.quick_check(self.path)
+        self.wal_soft_limit_bytes = wal_soft_limit_bytes
+        # Why writes fail right now ("disk_full"), for /v1/health; cleared by the next commit.
+        self.storage_problem: str | None = None
         self._write_lock = threading.Lock()
-        self._writer = _connect(self.path, readonly=False)
-        mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        try:
+            self._writer = _connect(self.path, readonly=False)
+            mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise guard.damaged(self.path, str(exc)) from None
         if mode.lower() != "wal":
             raise RuntimeError(f"SQLite refused WAL mode (got {mode})")
         self._writer.execute("PRAGMA synchronous=FULL")
@@ -59,6 +90,10 @@ class Database:
         self._writer.execute("PRAGMA secure_delete=ON")
         self._writer.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        # Called with the reason ("bytes" or "age") after a write was refused because the sync
+        # queue is full, outside the rolled-back transaction, whoever called (API, CLI, downlink).
+        # The station sets it when it is built (SyncService.on_outbox_full counts and alerts).
+        self.on_outbox_full: Callable[[str], None] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -67,36 +102,134 @@ class Database:
         if migrations is not None:
             from agent.store.migrations import apply_migrations
 
-            apply_migrations(self, migrations)
+            try:
+                apply_migrations(self, migrations, writer_version=writer_version, before_migrating=before_migrating)
+            except BaseException:
+                self._writer.close()  # a refused or failed migration leaves no open handle behind
+                raise
+        self.identity = self._ensure_identity()
+        self._recorded_wal: tuple[int, int] | None = None
+        self._start_wal_generation()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
         self._checkpointer.start()
+
+    def _ensure_identity(self) -> str:
+        """A random id for this database file (read, so an existing store needs no write)."""
+        def read(conn: sqlite3.Connection) -> str | None:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'store_identity'").fetchone()
+            row = conn.execute("SELECT identity FROM store_identity").fetchone() if exists else None
+            return row[0] if row else None
+
+        identity = self.read(read)
+        if identity is not None:
+            return identity
+
+        def create(conn: sqlite3.Connection) -> str:
+            conn.execute("CREATE TABLE IF NOT EXISTS store_identity ("
+                         " one INTEGER PRIMARY KEY CHECK (one = 1), identity TEXT NOT NULL)")
+            conn.execute("INSERT OR IGNORE INTO store_identity(one, identity) VALUES (1, ?)", (uuid.uuid4().hex,))
+            return conn.execute("SELECT identity FROM store_identity").fetchone()[0]
+
+        return self.write(create)
+
+    def _start_wal_generation(self) -> None:
+        """Record which WAL belongs to this database (``agent.store.guard``).
+
+        A WAL started from nothing gets random salts. If that happens here, with a write that
+        changes nothing, and is recorded at once, a crash can only ever leave an unrecorded
+        WAL holding that no-op, not a customer's transaction."""
+        if guard.wal_salts(self.path) is None:
+            try:
+                self.write(lambda c: c.execute("UPDATE store_identity SET identity = identity"))
+            except StorageFull:
+                return  # a full disk: the first write that gets through records it
+        self._record_wal()
+
+    def _record_wal(self) -> None:
+        try:
+            self._recorded_wal = guard.record_wal(self.path, self.identity, self._recorded_wal)
+        except OSError:
+            pass  # disk full: the record is a hint, retried after the next commit
 
     def _checkpoint_loop(self) -> None:
         conn = _connect(self.path, readonly=False)
         try:
-            while not self._stop_checkpoints.wait(_CHECKPOINT_EVERY_S):
+            while not self._stop_checkpoints.is_set():
+                if self._stop_checkpoints.wait(_CHECKPOINT_EVERY_S):
+                    break
                 try:
                     # PASSIVE never waits for the writer or readers: it copies what it can.
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:
-                    pass  # busy or closing: the next round catches up
+                    self._record_wal()
+                except (sqlite3.Error, OSError, RuntimeError):
+                    pass  # busy, disk full or closing: the next round catches up
         finally:
             conn.close()
 
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        try:
+            return self._write(fn)
+        except OutboxFull as refused:
+            hook = self.on_outbox_full
+            if hook is not None:
+                try:
+                    hook(refused.reason)
+                except Exception:  # noqa: BLE001 - the caller must still see the refusal itself
+                    log.exception("outbox-full hook failed")
+            raise
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("database is closed")
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    # Also after a failed COMMIT (disk full): a transaction left open would make
+                    # every later write fail until a restart.
+                    if conn.in_transaction:
+                        try:
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            log.warning("rollback failed after a failed write")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    if self.storage_problem != "disk_full":
+                        log.error("the station's disk is full: writes are refused until there is space")
+                    self.storage_problem = "disk_full"
+                    raise StorageFull() from None
                 raise
-            conn.execute("COMMIT")
-            return result
+            if self.storage_problem is not None:
+                log.warning("writes work again (there is disk space)")
+                self.storage_problem = None
+            if self._wal_bytes() > self.wal_soft_limit_bytes:
+                self._truncate_wal()
+            if hasattr(self, "identity") and guard.wal_salts(self.path) != self._recorded_wal:
+                self._record_wal()  # a new WAL generation: recorded before the commit is acknowledged
+        return result
+
+    def _truncate_wal(self) -> None:
+        """Under the write lock: copy the WAL into the database and restart it from zero.
+
+        Done by the writer that crossed the limit (not the background thread, which could wait
+        long for the lock while writers keep appending), so the WAL never passes the limit by
+        more than one transaction."""
+        try:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed (%s); retried after the next write", type(exc).__name__)
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on this thread's read connection inside one read transaction (a consistent snapshot)."""
@@ -113,7 +246,10 @@ class Database:
             conn.execute("COMMIT")
 
     def checkpoint(self) -> None:
+        """Copy the whole WAL into the database and truncate it (waits for readers to finish)."""
         with self._write_lock:
+            if self._closed:
+                raise RuntimeError("database is closed")
             self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def integrity_ok(self) -> bool:

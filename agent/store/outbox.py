@@ -7,6 +7,8 @@ refuses new work when the disk budget is exhausted (HTTP 507) rather than droppi
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from agent.clock import CLOCK, now_iso
 from agent.errors import AgentError
 from agent.ids import new_id
+from agent.store.guard import StorageFull
 
 
 class OutboxFull(AgentError):
@@ -27,6 +30,7 @@ class OutboxFull(AgentError):
             status=507,
             extra={"reason": reason},
         )
+        self.reason = reason
 
 
 def _json(payload: dict[str, Any]) -> str:
@@ -66,8 +70,14 @@ def append_event(
 
 def _check_budget(conn: sqlite3.Connection, size: int) -> None:
     totals = conn.execute(
-        "SELECT pending_bytes, max_bytes, max_age_s FROM outbox_totals WHERE one = 1"
+        "SELECT pending_bytes, max_bytes, max_age_s, min_free_bytes FROM outbox_totals WHERE one = 1"
     ).fetchone()
+    if totals["min_free_bytes"] is not None:
+        # Real bytes on the real disk: the event's row, the change it describes, their indexes
+        # and the WAL take several times the payload; the reserve keeps room for what must pass.
+        folder = os.path.dirname(conn.execute("PRAGMA database_list").fetchone()[2]) or "."
+        if shutil.disk_usage(folder).free < totals["min_free_bytes"] + size:
+            raise StorageFull()
     if totals["max_bytes"] is not None and totals["pending_bytes"] + size > totals["max_bytes"]:
         raise OutboxFull("bytes")
     if totals["max_age_s"] is not None:
@@ -80,15 +90,22 @@ def _check_budget(conn: sqlite3.Connection, size: int) -> None:
                 raise OutboxFull("age")
 
 
-def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s: int | None) -> None:
+def configure_budget(conn: sqlite3.Connection, max_bytes: int | None, max_age_s: int | None,
+                     min_free_bytes: int | None = None) -> None:
     conn.execute(
-        "UPDATE outbox_totals SET max_bytes = ?, max_age_s = ? WHERE one = 1", (max_bytes, max_age_s)
+        "UPDATE outbox_totals SET max_bytes = ?, max_age_s = ?, min_free_bytes = ? WHERE one = 1",
+        (max_bytes, max_age_s, min_free_bytes),
     )
+
+
+def budget_of(conn: sqlite3.Connection) -> tuple[int | None, int | None, int | None]:
+    row = conn.execute("SELECT max_bytes, max_age_s, min_free_bytes FROM outbox_totals WHERE one = 1").fetchone()
+    return row["max_bytes"], row["max_age_s"], row["min_free_bytes"]
 
 
 def record_refusal(conn: sqlite3.Connection) -> None:
     """Count a refusal; called in its own transaction (the refused one was rolled back) by
-    ``SyncService.on_outbox_full`` when the API answers 507."""
+    ``SyncService.on_outbox_full``, the hook ``Database.write`` calls for every refusal."""
     conn.execute(
         "UPDATE outbox_totals SET refused_count = refused_count + 1, last_refused_at = ? WHERE one = 1",
         (now_iso(),),
@@ -100,7 +117,7 @@ def record_refusal(conn: sqlite3.Connection) -> None:
 def unconfirmed_after(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[sqlite3.Row]:
     """Unconfirmed events with ``seq > after_seq`` in order (the publisher's forward cursor)."""
     return conn.execute(
-        "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size FROM outbox"
+        "SELECT seq, id, type, schema_version, payload, created_at, clock_synced, size, state FROM outbox"
         " WHERE state != 'confirmed' AND seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
 
 
@@ -141,6 +158,19 @@ def _confirm(conn: sqlite3.Connection, column: str, keys: list[Any], at: str) ->
     if changed:
         conn.execute("UPDATE sync_state SET last_success_at=? WHERE one=1", (at,))
     return changed
+
+
+def record_progress(conn: sqlite3.Connection, delivered: list[int], confirmed_seqs: list[int],
+                    confirmed_ids: list[str], at: str) -> int:
+    """The publisher's group commit: PUBACKed rows become delivered, acked rows confirmed (by seq
+    for rows sent in this run, by id for acks of an earlier run's). Returns how many were confirmed."""
+    confirmed = set(confirmed_seqs)
+    # A row acked in the same flush skips the "delivered" step: one UPDATE per row, not two.
+    only_delivered = [seq for seq in delivered if seq not in confirmed]
+    if only_delivered:
+        mark_delivered(conn, only_delivered, at)
+    done = mark_confirmed_seqs(conn, confirmed_seqs, at) if confirmed_seqs else 0
+    return done + (mark_confirmed(conn, confirmed_ids, at) if confirmed_ids else 0)
 
 
 def prune_confirmed(conn: sqlite3.Connection, before: str, limit: int = 5000) -> int:

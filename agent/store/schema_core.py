@@ -178,3 +178,14 @@ MIGRATIONS += [
         """,
     ),
 ]
+
+MIGRATIONS += [
+    (
+        "core_008_storage_reserve",
+        """
+        -- Free disk space kept for what must never be refused (security events, head office's
+        -- acknowledgements, checkpoints): business work past it is a 507 storage_full.
+        ALTER TABLE outbox_totals ADD COLUMN min_free_bytes INTEGER;
+        """,
+    ),
+]

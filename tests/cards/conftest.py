@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.device_extras import REQUIRED
 from tests.fakes.pcscd import PrivatePcscd, missing_requirements
 from tests.fakes.vpcd_card import VirtualPicc, VpcdCard
 
@@ -12,6 +13,8 @@ from tests.fakes.vpcd_card import VirtualPicc, VpcdCard
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[PrivatePcscd]:
     reason = missing_requirements()
+    if reason is not None and REQUIRED:
+        pytest.fail(f"LOYALTY_REQUIRE_DEVICE_EXTRAS=1 but the real PC/SC stack is unavailable: {reason}")
     if reason is not None:
         pytest.skip(f"real PC/SC stack unavailable: {reason}")
     daemon = PrivatePcscd()

@@ -6,9 +6,13 @@ import time
 
 import pytest
 
-from agent.drivers.pcsc_atr import CardType
+from tests.device_extras import require_module_level
+
+require_module_level("smartcard.scard", "pcsc")  # before the driver: it imports pyscard
+
+from agent.drivers.pcsc_atr import CardType  # noqa: E402
 from agent.drivers.pcsc_reader import CardRead, CardReadError, MifareKey, PcscCardReader, PcscReaderConfig
-from tests.fakes.vpcd_card import VirtualPicc
+from tests.fakes.vpcd_card import VirtualPicc  # noqa: E402
 
 KEY_A = bytes.fromhex("A0A1A2A3A4A5")
 WAIT = 5.0  # pcscd polls vpcd every 400 ms; generous for a loaded CI machine

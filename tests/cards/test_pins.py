@@ -193,7 +193,7 @@ def test_pepper_file_roundtrip_and_missing(tmp_path) -> None:
     assert load_pepper(tmp_path) == PEPPER and path.stat().st_mode & 0o777 == 0o600
 
 
-def test_cli_pins_import(tmp_path, capsys) -> None:
+def test_cli_pins_import(tmp_path, capsys, monkeypatch) -> None:
     import argparse
 
     from agent.cli.pins import add_parser
@@ -201,6 +201,8 @@ def test_cli_pins_import(tmp_path, capsys) -> None:
     from tests.conftest import make_settings
 
     public = base64.b64encode(HO_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    # Only the configured key verifies (--public-key may repeat it; see tests/test_config_hardening.py).
+    monkeypatch.setenv("LOYALTY_AGENT_CARDS__PINS__BUNDLE_PUBLIC_KEY", public)
     good = tmp_path / "bundle.json"
     good.write_bytes(build_bundle(HO_KEY, version=5, stations=["*"], issued_at=datetime.now(timezone.utc),
                                   expires_at=datetime.now(timezone.utc) + timedelta(days=1),

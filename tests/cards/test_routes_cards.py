@@ -25,7 +25,7 @@ def client(tmp_path):
     services.swipe_sessions = sessions
     app = create_app(settings, services)
     token = services.tokens.create("pos-1")
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+    with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as c:
         c.sessions = sessions  # type: ignore[attr-defined]
         yield c
     services.close()

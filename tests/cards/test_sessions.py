@@ -9,10 +9,10 @@ from agent.cards.config import PinSettings
 from agent.cards.events import EventHub
 from agent.cards.pins import AttendantPins
 from agent.cards.sessions import SwipeSessions
-from agent.drivers.pcsc_reader import PcscCardReader, PcscReaderConfig
 from agent.errors import AgentError
 from tests.cards.test_pins import HO_KEY, PEPPER, T0, Clock, bundle  # noqa: F401 (fixtures below)
 from tests.cards.test_pins import db  # noqa: F401  (pytest fixture)
+from tests.device_extras import needs
 from tests.fakes.vpcd_card import VirtualPicc
 
 
@@ -80,7 +80,10 @@ def test_long_poll_wakes_on_publish() -> None:
     assert gap and [e.seq for e in events] == [4, 5, 6]
 
 
+@needs("smartcard.scard", "pcsc")
 def test_tap_on_real_reader_opens_a_session(sessions, make_card) -> None:
+    from agent.drivers.pcsc_reader import PcscCardReader, PcscReaderConfig
+
     reader = PcscCardReader(sessions.on_card_read, PcscReaderConfig(reader_pattern="00 00$"),
                             on_error=sessions.on_card_error)
     reader.start()

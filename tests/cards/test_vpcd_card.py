@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import time
 
-from smartcard import scard
-
+from tests.device_extras import needs, optional
 from tests.fakes.vpcd_card import (
     SW_FAILED, SW_OK, SW_WRONG_LENGTH, VirtualPicc, storage_card_atr, CARD_NAME_CLASSIC_1K,
 )
+
+scard = optional("smartcard.scard", "pcsc")
 
 KEY = bytes.fromhex("A0A1A2A3A4A5")
 
@@ -37,6 +38,7 @@ def test_ultralight_read_returns_four_pages() -> None:
     assert card.transmit(bytes.fromhex("FFB0006410")) == SW_FAILED
 
 
+@needs("smartcard.scard", "pcsc")
 def test_card_over_real_pcscd(make_card, live_pcscd) -> None:
     card = make_card(VirtualPicc.classic_1k(bytes.fromhex("04A1B2C3")))
     reader = next(r for r in live_pcscd.readers() if r.endswith("00 00"))

@@ -17,7 +17,7 @@ def test_missing_wedge_reader_is_reported_in_health_and_the_agent_runs(tmp_path:
     services = build_station(settings)
     try:
         services.start()  # must not raise
-        with TestClient(create_app(settings, services)) as client:
+        with TestClient(create_app(settings, services), base_url="http://127.0.0.1") as client:
             health = client.get("/v1/health").json()
         cards = health["components"]["cards"]
         assert health["status"] == "degraded"

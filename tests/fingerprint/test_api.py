@@ -27,7 +27,7 @@ def api(settings: Settings, services: Station, token: str) -> Iterator[TestClien
     services.fingerprint = build_biometric_service(fp, services.db, services.customers,
                                                              settings.storage.key_dir)
     app = create_app(settings, services)
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 
 
@@ -101,6 +101,6 @@ def test_status_health_and_auth(api: TestClient) -> None:
 
 def test_disabled_sensor_is_503(settings: Settings, services: Station, token: str) -> None:
     app = create_app(settings, services)
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
         response = client.get("/v1/biometrics/status")
     assert response.status_code == 503 and response.json()["code"] == "fingerprint_disabled"

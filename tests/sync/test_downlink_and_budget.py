@@ -90,7 +90,7 @@ def test_disk_budget_refuses_new_work_with_507_and_alerts(tmp_path: Path, broker
     try:
         queue_events(services, 15, size=200)  # ~15 * 240 bytes: close to the budget
         token = services.tokens.create("pos-1")
-        with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+        with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
             before = services.db.read(lambda c: c.execute("SELECT count(*) FROM customers").fetchone()[0])
             r = client.post("/v1/customers", json=MARIA)
             assert r.status_code == 507, r.text
@@ -112,7 +112,7 @@ def test_sync_api_and_sync_now(tmp_path: Path, broker: Mosquitto, head_office: F
     services.start()
     try:
         token = services.tokens.create("pos-1")
-        with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+        with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
             head_office.acking = False
             queue_events(services, 10)
             assert wait(lambda: client.get("/v1/sync").json()["delivered"] == 10)
@@ -135,7 +135,7 @@ def test_offline_station_reports_disabled_sync(tmp_path: Path) -> None:
     services = build_station(settings)
     try:
         token = services.tokens.create("pos-1")
-        with TestClient(create_app(settings, services), headers={"Authorization": f"Bearer {token}"}) as client:
+        with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
             client.post("/v1/customers", json=MARIA)
             status = client.get("/v1/sync").json()
             assert status["broker"]["state"] == "disabled" and status["pending"] == 1

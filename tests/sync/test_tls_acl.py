@@ -115,11 +115,14 @@ def test_run_sends_the_real_broker_password_while_check_config_masks_it(tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_AGENT_")}
     env.update({"LOYALTY_AGENT_DEVICES__SIMULATED": "false", "LOYALTY_AGENT_API__PORT": str(free_port()),
                 "LOYALTY_AGENT_STATION__ID": STATION, "LOYALTY_AGENT_MQTT__URL": broker.url,
-                "LOYALTY_AGENT_MQTT__USERNAME": STATION, "LOYALTY_AGENT_MQTT__PASSWORD": password})
+                "LOYALTY_AGENT_MQTT__USERNAME": STATION, "LOYALTY_AGENT_MQTT__PASSWORD": password,
+                # A loopback test broker without TLS: the explicit opt-in a password over mqtt:// needs.
+                "LOYALTY_AGENT_MQTT__ALLOW_PLAINTEXT": "true"})
     try:
         # The broker checks passwords: the masked text check-config prints is refused.
         masked = build_station(make_settings(tmp_path / "masked", station={"id": STATION}, mqtt={
-            "url": broker.url, "username": STATION, "password": MASK, "reconnect_min_s": 0.2}))
+            "url": broker.url, "username": STATION, "password": MASK, "reconnect_min_s": 0.2,
+            "allow_plaintext": True}))
         masked.start()
         try:
             assert wait(lambda: "Not authorized" in caplog.text, 10), caplog.text

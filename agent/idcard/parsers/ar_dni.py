@@ -5,10 +5,14 @@ Current format (8 or 9 fields)::
     tramite @ surnames @ given names @ sex @ DNI @ ejemplar @ birth dd/mm/yyyy @ issue dd/mm/yyyy [@ CUIL xyz]
 
 where the optional last field is the CUIL prefix (2 digits) and check digit (1), cross-checked
-with ``stdnum.ar.cuit``. Old format (2009-2012 cards) starts with '@' and has more than 10 fields:
+with ``stdnum.ar.cuit``. Cards issued from 2026 may carry a QR instead, with no sex and two-digit
+years, ending in a signed token we do not interpret::
+
+    tramite @ SURNAMES @ NAMES @ DNI @ ejemplar @ birth dd/mm/yy @ issue dd/mm/yy @ token
+ Old format (2009-2012 cards) starts with '@' and has more than 10 fields:
 [1] DNI [2] ejemplar [4] surname [5] names [6] nationality [7] birth [8] sex [9] issue [10] tramite.
 
->>> from agent.idcard.samples import SyntheticPerson, ar_dni_payload
+>>> from agent.idcard.samples import SyntheticPerson, ar_dni_payload, ar_dni_qr_2026
 >>> p = SyntheticPerson("AR", "23456789", "JUAN", "IGNACIO", "MUÑOZ", "DE LA SERNA", "M", "1985-03-04", None)
 >>> payload = ar_dni_payload(p)
 >>> payload.decode().split("@")[1:7]
@@ -20,14 +24,19 @@ with ``stdnum.ar.cuit``. Old format (2009-2012 cards) starts with '@' and has mo
 '1985-03-04'
 >>> parse_ar_dni(payload[:-4] + b"@209").warnings  # wrong CUIL check digit
 ('cuil_mismatch',)
+>>> qr = parse_ar_dni(ar_dni_qr_2026(p))
+>>> qr.document_number, qr.birth_date, qr.sex, qr.card_type, qr.warnings
+('23456789', '1985-03-04', None, 'DNI_2026', ('sex_not_in_barcode',))
 """
 from __future__ import annotations
 
 from stdnum.ar import cuit, dni
 
 from agent.idcard.errors import InvalidIdPayload, NotAnIdDocument
-from agent.idcard.parsers._text import (decode_payload, is_ascii_digits, join_names, normalize_name,
-                                        parse_ddmmyyyy, split_two)
+import re
+
+from agent.idcard.parsers._text import (decode_payload, is_ascii_digits, iso_date, join_names, normalize_name,
+                                        parse_ddmmyyyy, parse_yymmdd, split_two)
 from agent.idcard.schema import IdDocument
 
 _SEXES = {"M": "M", "F": "F", "X": "X"}
@@ -63,7 +72,44 @@ def _cuil_warning(prefix_and_check: str, number: str) -> list[str]:
     return [] if cuit.is_valid(value[:2] + number.zfill(8) + value[2]) else ["cuil_mismatch"]
 
 
-def _build(number: str, surnames_raw: str, given_raw: str, sex: str, birth: str, warnings: list[str]) -> IdDocument:
+_DDMMYY_RE = re.compile(r"^(\d{2})/(\d{2})/(\d{2})$")
+
+
+def _ddmmyy(text: str, field: str, *, birth: bool) -> str:
+    """``04/03/85`` -> ISO; a birth date is never in the future (that fixes its century)."""
+    match = _DDMMYY_RE.match(text.strip())
+    if not match:
+        raise InvalidIdPayload(f"{field} is not a date", f"el campo {field} no es una fecha", field=field)
+    day, month, year = match.groups()
+    if birth:
+        return parse_yymmdd(year + month + day, field, future=False)
+    return iso_date(2000 + int(year), int(month), int(day), field)  # cards issued from 2026
+
+
+def _is_qr_2026(fields: list[str]) -> bool:
+    return len(fields) == 8 and is_ascii_digits(fields[3].strip()) and bool(_DDMMYY_RE.match(fields[5].strip()))
+
+
+def _parse_qr_2026(fields: list[str]) -> IdDocument:
+    _tramite(fields[0])
+    number = _dni_number(fields[3])
+    birth = _ddmmyy(fields[5], "birth_date", birth=True)
+    if _ddmmyy(fields[6], "issue_date", birth=False) <= birth:
+        raise InvalidIdPayload("issue date before birth date", "fecha de emision anterior al nacimiento",
+                               field="issue_date")
+    if not fields[7].strip():
+        raise InvalidIdPayload("the QR has no signed token", "el QR no tiene el token firmado")
+    return _build(number, fields[1], fields[2], None, birth, ["sex_not_in_barcode"], "DNI_2026")
+
+
+def _tramite(raw: str) -> None:
+    tramite = raw.strip()
+    if len(tramite) != 11 or not is_ascii_digits(tramite):
+        raise InvalidIdPayload("tramite number is not 11 digits", "el numero de tramite no tiene 11 digitos")
+
+
+def _build(number: str, surnames_raw: str, given_raw: str, sex: str | None, birth: str, warnings: list[str],
+           card_type: str) -> IdDocument:
     surnames = normalize_name(surnames_raw, "surnames")
     given = normalize_name(given_raw, "given_names")
     if not surnames or not given:
@@ -75,7 +121,7 @@ def _build(number: str, surnames_raw: str, given_raw: str, sex: str, birth: str,
         given_names=join_names(first_name, second_name), surnames=surnames,
         first_name=first_name, second_name=second_name,
         first_surname=first_surname, second_surname=second_surname, sex=sex,
-        birth_date=birth, blood_type=None, expiry=None, warnings=tuple(warnings),
+        birth_date=birth, blood_type=None, expiry=None, warnings=tuple(warnings), card_type=card_type,
     )
 
 
@@ -83,18 +129,20 @@ def parse_ar_dni(data: bytes) -> IdDocument:
     """Parse the raw PDF417 bytes of an Argentine DNI (see the module docstring)."""
     if not looks_like_ar_dni(data):
         raise NotAnIdDocument()
-    fields = decode_payload(data).rstrip("\r\n").split("@")
+    text = decode_payload(data).rstrip("\r\n")
+    fields = text.split("@")
     if len(fields) > 10 and fields[0] == "":
         # old format
         number = _dni_number(fields[1])
         return _build(number, fields[4], fields[5], _sex(fields[8]),
-                      parse_ddmmyyyy(fields[7], "birth_date"), [])
+                      parse_ddmmyyyy(fields[7], "birth_date"), [], "DNI_2009")
+    if len(fields) >= 8 and _is_qr_2026(text.split("@", 7)):
+        return _parse_qr_2026(text.split("@", 7))  # the token is opaque: it may hold anything
     if len(fields) not in (8, 9):
         raise NotAnIdDocument()
-    tramite = fields[0].strip()
-    if len(tramite) != 11 or not is_ascii_digits(tramite):
-        raise InvalidIdPayload("tramite number is not 11 digits", "el numero de tramite no tiene 11 digitos")
+    _tramite(fields[0])
     number = _dni_number(fields[4])
     warnings = _cuil_warning(fields[8], number) if len(fields) == 9 else []
     parse_ddmmyyyy(fields[7], "issue_date")  # validated only: a junk issue date means a misread
-    return _build(number, fields[1], fields[2], _sex(fields[3]), parse_ddmmyyyy(fields[6], "birth_date"), warnings)
+    return _build(number, fields[1], fields[2], _sex(fields[3]), parse_ddmmyyyy(fields[6], "birth_date"), warnings,
+                  "DNI")

@@ -14,7 +14,9 @@ name, so names stay empty (with a warning) and the attendant types them.
 >>> url = cl_qr_url(p, serial="110515489", expiry="2030-07-09")
 >>> doc = parse_cl_qr(url)
 >>> doc.document_number, doc.document_type, doc.birth_date, doc.expiry, doc.warnings
-('15988779-0', 'CI', '1984-07-09', '2030-07-09', ('names_not_in_barcode',))
+('15988779-0', 'RUT', '1984-07-09', '2030-07-09', ('names_not_in_barcode',))
+>>> doc.card_type, doc.card_serial
+('CEDULA', '110515489')
 >>> parse_cl_qr(url.replace(b"registrocivil.cl", b"registrocivil.cl.evil.com"))
 Traceback (most recent call last):
 ...
@@ -31,14 +33,16 @@ from stdnum.cl import rut
 
 from agent.idcard.errors import InvalidIdPayload, NotAnIdDocument
 from agent.idcard.parsers._text import decode_payload, is_ascii_digits, normalize_name, parse_yymmdd
-from agent.idcard.parsers.mrz_td1 import check_digit
+from agent.idcard.parsers.mrz import check_digit
 from agent.idcard.schema import IdDocument
 
 HOSTS = {
     "portal.sidiv.registrocivil.cl": "/docstatus",
     "portal.nuevosidiv.registrocivil.cl": "/document-validity",
 }
-_TYPES = {"CEDULA": "CI", "CEDULA_EXT": "CI_EXT"}
+# The registry keys every Chilean person by RUN under type "RUT"; the physical card type (the
+# URL's ``type``: CEDULA, CEDULA_EXT for foreigners, ...) is kept apart as ``card_type``.
+_CARD_TYPES = {"CEDULA", "CEDULA_EXT"}
 
 
 def looks_like_cl_qr(data: bytes) -> bool:
@@ -78,6 +82,12 @@ def _mrz_dates(mrz: str, warnings: list[str]) -> tuple[str | None, str | None]:
         return None, None
 
 
+def _serial(raw: str) -> str | None:
+    """The card's serial (9 digits, or a letter and digits on 2025 cards); None when it is junk."""
+    serial = raw.strip().upper()
+    return serial if 6 <= len(serial) <= 12 and serial.isascii() and serial.isalnum() else None
+
+
 def parse_cl_qr(data: bytes) -> IdDocument:
     """Parse the QR URL of a Chilean cedula (see the module docstring)."""
     if not looks_like_cl_qr(data):
@@ -89,7 +99,11 @@ def parse_cl_qr(data: bytes) -> IdDocument:
     if "RUN" not in query:
         raise InvalidIdPayload("the URL has no RUN", "la URL no tiene RUN", field="document_number")
     number = _run(query["RUN"])
+    card_type = query.get("type", "CEDULA").strip().upper()
     warnings = ["names_not_in_barcode"]
+    if card_type not in _CARD_TYPES:
+        warnings.append("unknown_card_type")
+        card_type = "CEDULA"
     mrz = query.get("mrz", "").upper()
     try:
         birth, expiry = _mrz_dates(mrz, warnings)
@@ -97,10 +111,11 @@ def parse_cl_qr(data: bytes) -> IdDocument:
         birth, expiry = None, None
         warnings.append("mrz_dates_unreadable")
     return IdDocument(
-        country="CL", document_type=_TYPES.get(query.get("type", "CEDULA").upper(), "CI"), document_number=number,
+        country="CL", document_type="RUT", document_number=number,
         given_names=None, surnames=None, first_name=None, second_name=None,
         first_surname=None, second_surname=None, sex=None,
         birth_date=birth, blood_type=None, expiry=expiry, warnings=tuple(warnings),
+        card_type=card_type, card_serial=_serial(query.get("serial", "")),
     )
 
 
@@ -125,8 +140,9 @@ def parse_cl_2002(data: bytes) -> IdDocument:
     if not surname:
         raise InvalidIdPayload("no surname", "falta el apellido", field="surnames")
     return IdDocument(
-        country="CL", document_type="CI", document_number=number,
+        country="CL", document_type="RUT", document_number=number,
         given_names=None, surnames=surname, first_name=None, second_name=None,
         first_surname=surname, second_surname=None, sex=None, birth_date=None, blood_type=None,
         expiry=parse_yymmdd(text[52:58], "expiry", future=True), warnings=("names_not_in_barcode",),
+        card_type="CEDULA_2002", card_serial=_serial(text[58:68]),
     )

@@ -4,7 +4,8 @@ Fixed offsets (half-open byte ranges) of the 531-byte payload::
 
     [0,2) "03"   [24,32) "PubDSK_1"   [48,58) NUIP, zero padded
     [58,81) first surname  [81,104) second surname  [104,127) first name  [127,150) second name
-    [151] sex  [152,160) birth YYYYMMDD  [160,165) department+municipality  [166,168) blood type
+    [151] sex  [152,160) birth YYYYMMDD  [160,165) department+municipality
+    [165] the digit "0" on real cards  [166,168) blood type (AB types to 169)
 
 Some USB serial scanners delete the NUL padding, which moves every field: then a token fallback
 recovers the number, sex, birth date and blood type, but the four names are glued together with
@@ -32,10 +33,12 @@ MARKER = "PubDSK_1"
 _PADDING = "\x00 "
 _BLOOD_TYPES = {"A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"}
 # NUL-stripped layout: marker, fingerprint-card digits glued to the 10-digit NUIP, glued names,
-# the byte-150 digit, sex, birth date, department (2) + municipality (3), blood type.
+# the byte-150 digit, sex, birth date, department (2) + municipality (3), the byte-165 digit
+# (``0`` on real cards, not a NUL), blood type. The blood type may itself be written with a
+# zero for O ("0+"), so byte 165 is optional and the regex backtracks into the blood type.
 _FALLBACK_RE = re.compile(
     r"PubDSK_1[^0-9A-Za-z]*(?P<digits>[0-9]{10,24})(?P<names>[^0-9]*)[0-9]?"
-    r"(?P<sex>[MF])(?P<birth>[0-9]{8})[0-9]{5}[ \x00]?(?P<blood>(?:AB|A|B|O|0)[+-])?"
+    r"(?P<sex>[MF])(?P<birth>[0-9]{8})[0-9]{5}[ \x00]?0?(?P<blood>(?:AB|A|B|O|0)[+-])?"
 )
 
 
@@ -101,7 +104,7 @@ def _fixed(text: str) -> IdDocument:
     if sex not in "MF":
         raise InvalidIdPayload("sex is not M or F", "el sexo no es M ni F", field="sex")
     return IdDocument(
-        country="CO", document_type="CC", document_number=number,
+        country="CO", document_type="CC", document_number=number, card_type="CEDULA",
         given_names=join_names(name1, name2), surnames=join_names(surname1, surname2),
         first_name=name1, second_name=name2, first_surname=surname1, second_surname=surname2,
         sex=sex, birth_date=_birth(text[152:160]), blood_type=_blood(text[166:169], warnings), expiry=None,
@@ -119,7 +122,7 @@ def _tokens(text: str) -> IdDocument:
         raise InvalidIdPayload("no names in the barcode", "el codigo no contiene nombres")
     blood = _blood(match["blood"], warnings)
     return IdDocument(
-        country="CO", document_type="CC", document_number=number,
+        country="CO", document_type="CC", document_number=number, card_type="CEDULA",
         given_names=None, surnames=None, first_name=None, second_name=None,
         first_surname=None, second_surname=None, sex=match["sex"],
         birth_date=_birth(match["birth"]), blood_type=blood, expiry=None, warnings=tuple(warnings),

@@ -20,7 +20,9 @@ from agent.idcard.errors import IdCardError, InvalidIdPayload, NotAnIdDocument
 from agent.idcard.parsers.ar_dni import looks_like_ar_dni, parse_ar_dni
 from agent.idcard.parsers.cl_cedula import looks_like_cl_2002, looks_like_cl_qr, parse_cl_2002, parse_cl_qr
 from agent.idcard.parsers.co_cedula import looks_like_co_cedula, parse_co_cedula
+from agent.idcard.parsers.mrz import text_lines
 from agent.idcard.parsers.mrz_td1 import parse_td1
+from agent.idcard.parsers.mrz_td3 import parse_td3
 from agent.idcard.schema import IdDocument
 
 Parser = Callable[[bytes], IdDocument]
@@ -36,6 +38,14 @@ def _normalize_symbology(symbology: str) -> str:
     """zxing-cpp says 'PDF417' / 'QRCode', pyzbar 'PDF417' / 'QRCODE', people 'qr' / 'mrz'."""
     name = symbology.strip().upper().replace("-", "").replace("_", "").replace(" ", "")
     return {"QRCODE": "QR", "MICROQRCODE": "QR", "COMPACTPDF417": "PDF417", "TD1": "MRZ"}.get(name, name)
+
+
+def parse_mrz(data: bytes) -> IdDocument:
+    """TD3 (passport, 2 lines) or TD1 (ID card, 3 lines)."""
+    lines = text_lines(data)
+    if len(lines) == 2 or (len(lines) == 1 and len(lines[0]) == 88):
+        return parse_td3(data)
+    return parse_td1(data)
 
 
 def parse_any(data: bytes, symbology: str) -> IdDocument:
@@ -54,8 +64,10 @@ def parse_any(data: bytes, symbology: str) -> IdDocument:
         elif kind == "QR":
             if looks_like_cl_qr(data):
                 return parse_cl_qr(data)
+            if looks_like_ar_dni(data):  # DNIs issued from 2026
+                return parse_ar_dni(data)
         elif kind in ("MRZ", "TEXT"):
-            return parse_td1(data)
+            return parse_mrz(data)
     except IdCardError:
         raise
     except (ValueError, IndexError, KeyError, UnicodeError) as exc:

@@ -1,8 +1,16 @@
-"""ICAO 9303 TD1 machine readable zone (3 lines x 30 characters), as text bytes.
+"""ICAO 9303 TD1 machine readable zone (3 lines x 30 characters) of the region's ID cards.
 
 Every check digit is verified (document number, birth, expiry, composite): a misread MRZ is
-refused rather than turned into a wrong person. Colombian cards carry the NUIP (the cedula
-number) in line 2 [18:28]; the line-1 number is the card's own serial.
+refused rather than turned into a wrong person. Where the person's number lives depends on the
+country, and the line-1 "document number" is often only the card's serial (a new card, same
+person), so each country is read by its own rule and the serial is kept apart in ``card_serial``:
+
+- CO cedula digital (2020+): NUIP in line 2 [18:28] (optional data); line 1 holds the card serial.
+- CL cedula: RUN in line 2's optional data as ``DIGITS<DV`` (DV a digit or K); line 1 the serial.
+- AR DNI, PE DNIe: the DNI is line 1's document number.
+
+Other issuing states are refused: where their national number lives is not known here, and a
+guess could store a card serial as the person's number.
 
 >>> from agent.idcard.samples import SyntheticPerson, td1_mrz
 >>> p = SyntheticPerson("CO", "1047425328", "ANA", "MARIA", "PEÑA", "RUIZ", "F", "1990-08-22", None)
@@ -12,8 +20,8 @@ ICCOL0001234565<<<<<<<<<<<<<<<
 9008227F3301052COL1047425328<6
 PENA<RUIZ<<ANA<MARIA<<<<<<<<<<
 >>> doc = parse_td1(mrz)
->>> doc.document_number, doc.surnames, doc.given_names, doc.birth_date, doc.expiry
-('1047425328', 'PENA RUIZ', 'ANA MARIA', '1990-08-22', '2033-01-05')
+>>> doc.document_number, doc.card_serial, doc.surnames, doc.given_names, doc.birth_date, doc.expiry
+('1047425328', '000123456', 'PENA RUIZ', 'ANA MARIA', '1990-08-22', '2033-01-05')
 >>> parse_td1(mrz.replace(b"900822", b"900823"))
 Traceback (most recent call last):
 ...
@@ -23,103 +31,90 @@ from __future__ import annotations
 
 import re
 
+from stdnum.ar import dni as ar_dni
+from stdnum.cl import rut
+
 from agent.idcard.errors import InvalidIdPayload, NotAnIdDocument
-from agent.idcard.parsers._text import join_names, normalize_name, parse_yymmdd, split_two
+from agent.idcard.parsers._text import is_ascii_digits, join_names, parse_yymmdd, split_two
+from agent.idcard.parsers.mrz import check_digit, country_of, names, require_check, sex_of, split_lines
 from agent.idcard.schema import IdDocument
 
-_LINE_RE = re.compile(r"^[A-Z0-9<]{30}$")
-_WEIGHTS = (7, 3, 1)
-# ISO 3166 alpha-3 -> alpha-2 for the region we serve; other issuing states are refused.
-_COUNTRIES = {"COL": "CO", "ARG": "AR", "CHL": "CL", "PER": "PE", "ECU": "EC", "URY": "UY",
-              "BOL": "BO", "PRY": "PY", "VEN": "VE", "BRA": "BR", "MEX": "MX"}
-_DOC_TYPES = {"CO": "CC", "AR": "DNI", "CL": "CI", "PE": "DNI", "EC": "CI"}
+__all__ = ["check_digit", "parse_td1", "split_lines_td1"]
+
+_RUN_RE = re.compile(r"^(?P<body>[0-9]{6,8})<(?P<dv>[0-9K])<*$")
+_REGISTRY_TYPES = {"CO": "CC", "CL": "RUT", "AR": "DNI", "PE": "DNI"}
+_CARD_TYPES = {"CO": "CEDULA_DIGITAL", "CL": "CEDULA", "AR": "DNI", "PE": "DNIE"}
 
 
-def check_digit(field: str) -> str:
-    """ICAO 7-3-1 check digit: digits as is, A-Z = 10..35, '<' = 0, mod 10.
-
-    >>> check_digit("L898902C3"), check_digit("740812"), check_digit("<<<")
-    ('6', '2', '0')
-    """
-    total = 0
-    for i, char in enumerate(field):
-        if "0" <= char <= "9":
-            value = ord(char) - 48
-        elif "A" <= char <= "Z":
-            value = ord(char) - 55
-        elif char == "<":
-            value = 0
-        else:
-            raise InvalidIdPayload("invalid MRZ character", "caracter invalido en la MRZ")
-        total += value * _WEIGHTS[i % 3]
-    return str(total % 10)
-
-
-def split_lines(data: bytes) -> tuple[str, str, str]:
-    """Three 30-character lines from newline-separated or run-together text, or NotAnIdDocument."""
-    try:
-        text = data.decode("ascii").strip().upper()
-    except UnicodeDecodeError:
-        raise NotAnIdDocument() from None
-    lines = [ln.strip().replace(" ", "") for ln in text.splitlines() if ln.strip()]
-    if len(lines) == 1 and len(lines[0]) == 90:
-        lines = [lines[0][:30], lines[0][30:60], lines[0][60:]]
-    if len(lines) != 3 or not all(_LINE_RE.match(ln) for ln in lines) or lines[0][0] not in "ACI":
+def split_lines_td1(data: bytes) -> tuple[str, str, str]:
+    l1, l2, l3 = split_lines(data, 3, 30, names_line=2)
+    if l1[0] not in "ACI":
         raise NotAnIdDocument()
-    return lines[0], lines[1], lines[2]
+    return l1, l2, l3
 
 
-def _check(value: str, digit: str, field: str) -> None:
-    if check_digit(value) != digit:
-        raise InvalidIdPayload(f"MRZ check digit mismatch ({field})", f"digito de control de la MRZ incorrecto ({field})",
-                               field=field)
+def _missing(what_en: str, what_es: str) -> InvalidIdPayload:
+    return InvalidIdPayload(f"the MRZ holds no {what_en}", f"la MRZ no contiene {what_es}", field="document_number")
 
 
-def _names(line3: str) -> tuple[str | None, str | None]:
-    surname_part, _, given_part = line3.partition("<<")
-    surnames = normalize_name(surname_part.replace("<", " "), "surnames")
-    given = normalize_name(given_part.replace("<", " "), "given_names")
-    return surnames, given
+def _co_nuip(l2: str) -> str:
+    nuip = l2[18:28].replace("<", "")
+    if not is_ascii_digits(nuip) or len(nuip.lstrip("0")) < 3:
+        raise _missing("NUIP (cedula number)", "el NUIP (numero de cedula)")
+    return nuip.lstrip("0")
+
+
+def _cl_run(l2: str) -> str:
+    match = _RUN_RE.match(l2[18:29])
+    if not match:
+        raise _missing("RUN", "el RUN")
+    body = match["body"].lstrip("0")
+    if not rut.is_valid(body + match["dv"]):
+        raise InvalidIdPayload("RUN check digit is wrong", "el digito verificador del RUN es incorrecto",
+                               field="document_number")
+    return f"{body}-{match['dv']}"
+
+
+def _dni(l1: str) -> str:
+    number = l1[5:14].replace("<", "").lstrip("0")
+    if not is_ascii_digits(number) or not ar_dni.is_valid(number):
+        raise _missing("DNI number", "el numero de DNI")
+    return number
+
+
+def person_number(country: str, l1: str, l2: str) -> str:
+    if country == "CO":
+        return _co_nuip(l2)
+    if country == "CL":
+        return _cl_run(l2)
+    if country in ("AR", "PE"):
+        return _dni(l1)
+    raise InvalidIdPayload(f"ID-card MRZ of {country} is not supported", f"la MRZ de cedulas de {country} no esta soportada",
+                           field="issuing_state")
 
 
 def parse_td1(data: bytes) -> IdDocument:
     """Parse a TD1 MRZ (see the module docstring)."""
-    l1, l2, l3 = split_lines(data)
-    _check(l1[5:14], l1[14], "document_number")
-    _check(l2[0:6], l2[6], "birth_date")
-    _check(l2[8:14], l2[14], "expiry")
-    _check(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29], l2[29], "composite")
-    warnings: list[str] = []
-    state = l1[2:5].replace("<", "")
-    # No check digit covers the issuing state: a misread there would invent a country, so only
-    # the states this agent serves are accepted.
-    country = _COUNTRIES.get(state)
-    if country is None:
-        raise InvalidIdPayload(f"MRZ issuing state {state!r} is not one this station serves",
-                               f"el país emisor de la MRZ ({state}) no es uno de los atendidos por esta estación",
-                               field="issuing_state")
-    number = l1[5:14].replace("<", "")
-    if country == "CO":
-        nuip = l2[18:28].replace("<", "")
-        if nuip.isdigit() and len(nuip) >= 3:
-            number = nuip.lstrip("0")
-        else:
-            warnings.append("nuip_missing")
-    if not number:
-        raise InvalidIdPayload("MRZ has no document number", "la MRZ no tiene numero de documento",
-                               field="document_number")
-    sex = {"M": "M", "F": "F", "<": None, "X": "X"}.get(l2[7])
-    surnames, given = _names(l3)
+    l1, l2, l3 = split_lines_td1(data)
+    require_check(l1[5:14], l1[14], "document_number")
+    require_check(l2[0:6], l2[6], "birth_date")
+    require_check(l2[8:14], l2[14], "expiry")
+    require_check(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29], l2[29], "composite")
+    country = country_of(l1[2:5])
+    number = person_number(country, l1, l2)
+    serial = l1[5:14].replace("<", "")
+    surnames, given = names(l3)
     if not surnames:
         raise InvalidIdPayload("MRZ has no surname", "la MRZ no tiene apellido", field="surnames")
     first_surname, second_surname = split_two(surnames)
     first_name, second_name = split_two(given)
-    warnings.append("names_without_accents")  # the MRZ alphabet has no Ñ or accents
     return IdDocument(
-        country=country, document_type=_DOC_TYPES.get(country, "ID"), document_number=number,
+        country=country, document_type=_REGISTRY_TYPES[country], document_number=number,
         given_names=join_names(first_name, second_name), surnames=surnames,
         first_name=first_name, second_name=second_name,
-        first_surname=first_surname, second_surname=second_surname, sex=sex,
+        first_surname=first_surname, second_surname=second_surname, sex=sex_of(l2[7]),
         birth_date=parse_yymmdd(l2[0:6], "birth_date", future=False),
-        blood_type=None, expiry=parse_yymmdd(l2[8:14], "expiry", future=True), warnings=tuple(warnings),
+        blood_type=None, expiry=parse_yymmdd(l2[8:14], "expiry", future=True),
+        warnings=("names_without_accents",),  # the MRZ alphabet has no Ñ or accents
+        card_type=_CARD_TYPES[country], card_serial=serial if serial != number else None,
     )

@@ -1,0 +1,1 @@
+"""The station's receipt printer (ESC/POS) and the documents it prints (seed 002)."""

@@ -1,0 +1,61 @@
+"""The lock files agree with pyproject.toml and with each other.
+
+A dependency added to pyproject.toml without `make lock` would be missing from every install
+(make, CI and the station installer install from the locks only): this says so by name.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LOCKS = REPO / "requirements"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(requirements: list[str]) -> set[str]:
+    return {canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}  # type: ignore[union-attr]
+
+
+def pins(lock: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for name, version in re.findall(r"^([a-z0-9][a-z0-9._-]*)==([^\s;]+)", (LOCKS / lock).read_text(), re.M):
+        found.setdefault(canonical(name), set()).add(version)
+    return found
+
+
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+
+
+@pytest.mark.parametrize(("lock", "groups"), [
+    ("station.lock", ()), ("devices.lock", ("pcsc", "evdev")), ("dev.lock", ("dev", "bench")),
+    ("all.lock", tuple(EXTRAS)),
+])
+def test_every_declared_dependency_is_locked(lock: str, groups: tuple[str, ...]) -> None:
+    wanted = declared(PROJECT["dependencies"]).union(*(declared(EXTRAS[g]) for g in groups))
+    missing = wanted - pins(lock).keys()
+    assert not missing, f"{lock} lacks {sorted(missing)}: run `make lock` and commit requirements/"
+
+
+def test_the_station_lock_has_no_dev_or_compiled_packages() -> None:
+    station = pins("station.lock").keys()
+    assert not station & (declared(EXTRAS["dev"]) | declared(EXTRAS["pcsc"]) | declared(EXTRAS["evdev"]))
+
+
+def test_all_locks_agree_on_every_version() -> None:
+    everything = pins("all.lock")
+    for lock in ("station.lock", "devices.lock", "dev.lock"):
+        for name, versions in pins(lock).items():
+            assert versions <= everything[name], f"{lock}: {name} {versions} vs all.lock {everything[name]}"
+
+
+def test_build_lock_pins_what_pyproject_builds_with() -> None:
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert declared(build) <= pins("build.lock").keys()

@@ -1,0 +1,146 @@
+"""The publisher's scheduling rules without a broker or a database (tests/sync needs Mosquitto; this does
+not): what goes out next, when an unconfirmed event goes out again, how many fit in one message."""
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.queue.scheduler import (
+    BATCH_OVERHEAD_BYTES,
+    EVENT_OVERHEAD_BYTES,
+    MAX_RESEND_BACKOFF_S,
+    ResendScheduler,
+)
+
+
+def rows(*seqs: int, size: int = 100) -> list[dict[str, Any]]:
+    return [{"seq": s, "id": f"e{s}", "size": size} for s in seqs]
+
+
+def scheduler(**overrides: Any) -> ResendScheduler:
+    values: dict[str, Any] = {"ack_timeout_s": 60.0, "batch_max_events": 3, "batch_max_bytes": 10_000}
+    values.update(overrides)
+    return ResendScheduler(**values)
+
+
+def test_nothing_is_due_before_the_ack_timeout_then_the_oldest_first() -> None:
+    s = scheduler()
+    s.published(1, rows(5, 6), now=100.0)
+    s.published(2, rows(7), now=110.0)
+    s.puback(1), s.puback(2)
+    assert s.cursor == 7
+    assert s.due(now=159.9) == []
+    assert s.due(now=160.0) == [5, 6]
+    assert s.due(now=170.0) == [5, 6, 7]
+
+
+def test_the_due_scan_is_skipped_until_something_can_be_due() -> None:
+    s = scheduler()
+    s.published(1, rows(1), now=0.0)
+    s.puback(1)
+    assert s.due(now=10.0) == [] and s.next_due_scan == 60.0
+    s.sent[1].at = -1000.0  # would be due, but the scan is not run before next_due_scan
+    assert s.due(now=59.0) == []
+    assert s.due(now=60.0) == [1]
+
+
+def test_each_resend_doubles_the_wait_up_to_an_hour() -> None:
+    s = scheduler(ack_timeout_s=60.0)
+    now = 0.0
+    waits = []
+    for attempt in range(1, 10):
+        s.published(attempt, rows(1), now=now)
+        s.puback(attempt)
+        due_at = s.due_at(s.sent[1])
+        waits.append(due_at - now)
+        now = due_at
+        assert s.due(now=now) == [1]
+    assert waits[:4] == [60.0, 120.0, 240.0, 480.0]
+    assert max(waits) == MAX_RESEND_BACKOFF_S and s.sent[1].attempts == 9
+
+
+def test_a_row_in_flight_is_not_sent_again_while_it_awaits_its_puback() -> None:
+    s = scheduler()
+    s.published(1, rows(1), now=0.0)  # no PUBACK yet
+    assert s.due(now=100.0) == []
+    assert s.next_due_scan == 100.05  # looked at again shortly
+    assert s.puback(1) == [1]
+    assert s.due(now=100.05) == [1]
+    assert s.puback(1) is None  # a message we no longer track (or never did)
+
+
+def test_at_most_one_batch_of_due_rows() -> None:
+    s = scheduler(batch_max_events=2)
+    s.published(1, rows(3, 1, 2), now=0.0)
+    s.puback(1)
+    assert s.due(now=60.0) == [1, 2]
+
+
+def test_acks_confirm_rows_of_this_run_by_seq_and_others_by_id() -> None:
+    s = scheduler()
+    s.published(1, rows(1, 2), now=0.0)
+    seqs, earlier = s.acked(["e2", "from-last-run"])
+    assert seqs == [2] and earlier == ["from-last-run"]
+    assert set(s.sent) == {1} and "e2" not in s.by_id
+    s.puback(1)
+    assert s.due(now=60.0) == [1]  # the confirmed row is never sent again
+
+
+def test_a_dropped_connection_makes_everything_in_flight_due_now() -> None:
+    s = scheduler()
+    s.published(1, rows(1), now=0.0)
+    s.published(2, rows(2), now=0.0)
+    s.puback(1)
+    s.requeue_inflight()
+    assert s.inflight == {}
+    assert s.due(now=1.0) == [2]  # 1 was PUBACKed: it waits for its ack timeout
+
+
+def test_sync_now_makes_every_unconfirmed_row_due() -> None:
+    s = scheduler()
+    s.published(1, rows(1, 2), now=0.0)
+    s.puback(1)
+    s.resend_all_now()
+    assert s.due(now=1.0) == [1, 2]
+
+
+def test_a_replay_reopens_the_range_and_rewinds_the_forward_pass() -> None:
+    s = scheduler(batch_max_events=10)
+    s.published(1, rows(1, 2, 3, 4, 5), now=0.0)
+    s.puback(1)
+    s.acked(["e1", "e2"])
+    s.replay(2, 4)
+    assert s.cursor == 1
+    assert s.due(now=1.0) == [3, 4]  # still unconfirmed: again now; 2 comes back through the forward pass
+    assert s.fresh(rows(2, 3, 4)) == rows(2)
+
+
+def test_forget_drops_a_row_confirmed_meanwhile() -> None:
+    s = scheduler()
+    s.published(1, rows(1), now=0.0)
+    s.forget(1)
+    s.forget(1)  # twice is harmless
+    assert s.sent == {} and s.by_id == {}
+
+
+def test_a_batch_holds_what_fits_and_always_at_least_one_event() -> None:
+    per_event = 100 + EVENT_OVERHEAD_BYTES
+    s = scheduler(batch_max_bytes=BATCH_OVERHEAD_BYTES + 2 * per_event)
+    assert s.fit(rows(1, 2, 3)) == rows(1, 2)
+    assert s.fit(rows(1, size=50_000)) == rows(1, size=50_000)  # too big alone: sent alone, never stuck
+    assert s.fit([]) == []
+
+
+@given(sizes=st.lists(st.integers(min_value=0, max_value=5000), min_size=1, max_size=50),
+       budget=st.integers(min_value=1024, max_value=20_000))
+def test_fit_is_the_longest_prefix_within_the_budget(sizes: list[int], budget: int) -> None:
+    s = scheduler(batch_max_bytes=budget)
+    batch = [{"seq": i, "id": f"e{i}", "size": size} for i, size in enumerate(sizes)]
+    fitted = s.fit(batch)
+    cost = sum(r["size"] + EVENT_OVERHEAD_BYTES for r in fitted)
+    assert fitted == batch[: len(fitted)] and fitted
+    assert len(fitted) == 1 or cost <= budget - BATCH_OVERHEAD_BYTES
+    if len(fitted) < len(batch):
+        assert cost + batch[len(fitted)]["size"] + EVENT_OVERHEAD_BYTES > budget - BATCH_OVERHEAD_BYTES
