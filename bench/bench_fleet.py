@@ -36,6 +36,7 @@ from typing import Any
 from bench.common import percentile
 
 DISRUPTION_WINDOW_S = 15.0
+DRAIN_S = 120.0  # after the run, how long the light stations may take to get every event acknowledged
 
 
 def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[str], burst_events: int,
@@ -62,18 +63,18 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
         if control["generate"].is_set():
             for station in fleet.stations:
                 if now >= next_emit[station.station_id]:
-                    station.emit()
+                    station.emit(fleet.ack_timeout_s)
                     next_emit[station.station_id] += period
         else:
             next_emit = {sid: now + off for sid, off in offsets.items()}
         if control["burst"].is_set() and not burst_done:
             burst_done = True
             for sid in burst_ids:
-                by_id[sid].emit(burst_events)
+                by_id[sid].emit(fleet.ack_timeout_s, burst_events)
         if now - last_housekeeping >= 0.5:
             last_housekeeping = now
             fleet.housekeeping()
-    drain_until = time.monotonic() + control_timeout(control)
+    drain_until = time.monotonic() + DRAIN_S
     while time.monotonic() < drain_until and any(s.unconfirmed for s in fleet.stations):
         fleet.pump(0.05)
         fleet.housekeeping()
@@ -81,10 +82,6 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
     stats["latencies"] = [lat for s in fleet.stations for lat in s.latencies]
     results.put(("done", stats))
     fleet.close()
-
-
-def control_timeout(control: dict[str, Any]) -> float:
-    return 90.0
 
 
 def _options(argv: list[str]) -> argparse.Namespace:

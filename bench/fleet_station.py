@@ -49,7 +49,9 @@ class LightStation:
     client: mqtt.Client
     seq: int = 0
     events: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> event (kept, like retention)
-    unconfirmed: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # id -> (seq, first, last sent)
+    # id -> (seq, first sent, next resend due, attempts): the resend timer doubles per attempt, up to 1 h,
+    # as the agent's does (docs/head-office.md: "after ack_timeout_s, doubling per attempt").
+    unconfirmed: dict[str, tuple[int, float, float, int]] = field(default_factory=dict)
     connected: bool = False
     next_reconnect: float = 0.0
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time first sent, seconds to ack)
@@ -75,7 +77,7 @@ class LightStation:
         self.events[self.seq] = event
         return event
 
-    def send(self, events: list[dict[str, Any]], *, resend: bool = False) -> None:
+    def send(self, events: list[dict[str, Any]], ack_timeout_s: float, *, resend: bool = False) -> None:
         if not events or not self.connected:
             return
         now = time.monotonic()
@@ -84,23 +86,24 @@ class LightStation:
             self.client.publish(self.topic("events"), json.dumps({"station_id": self.station_id, "events": chunk},
                                                                  separators=(",", ":")), qos=1)
         for e in events:
-            first = self.unconfirmed.get(e["id"], (0, now, now))[1]
-            self.unconfirmed[e["id"]] = (e["seq"], first, now)
+            _, first, _, attempts = self.unconfirmed.get(e["id"], (0, now, now, 0))
+            self.unconfirmed[e["id"]] = (e["seq"], first, now + min(3600.0, ack_timeout_s * 2 ** attempts),
+                                         attempts + 1)
         if resend:
             self.resent += len(events)
 
-    def emit(self, n: int = 1) -> None:
+    def emit(self, ack_timeout_s: float, n: int = 1) -> None:
         fresh = [self.new_event() for _ in range(n)]
         now = time.monotonic()
         for e in fresh:  # unconfirmed from birth, even while offline (sent on reconnect)
-            self.unconfirmed[e["id"]] = (e["seq"], now, now)
+            self.unconfirmed[e["id"]] = (e["seq"], now, now, 0)
         if self.connected:
-            self.send(fresh)
+            self.send(fresh, ack_timeout_s)
 
     def resend_due(self, ack_timeout_s: float) -> None:
         now = time.monotonic()
-        due = [self.events[seq] for seq, _, last in self.unconfirmed.values() if now - last >= ack_timeout_s]
-        self.send(sorted(due, key=lambda e: e["seq"]), resend=True)
+        due = [self.events[seq] for seq, _, next_due, _ in self.unconfirmed.values() if now >= next_due]
+        self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
     def on_ack(self, payload: bytes) -> None:
         try:
@@ -115,7 +118,7 @@ class LightStation:
                 self.latencies.append((time.time() - waited, waited))
                 self.acked += 1
 
-    def on_replay(self, payload: bytes) -> None:
+    def on_replay(self, payload: bytes, ack_timeout_s: float) -> None:
         try:
             request = json.loads(payload)
             lo, hi, request_id = int(request["from_seq"]), int(request["to_seq"]), request.get("request_id")
@@ -126,7 +129,7 @@ class LightStation:
         for e in wanted:
             if e["id"] not in self.unconfirmed:
                 reopened += 1
-        self.send(wanted, resend=True)
+        self.send(wanted, ack_timeout_s, resend=True)
         self.client.publish(self.topic("replay/result"), json.dumps({
             "request_id": request_id, "status": "ok", "from_seq": lo, "to_seq": hi, "reopened": reopened,
             "missing": 0, "oldest_available_seq": 1}), qos=1)
@@ -189,8 +192,8 @@ class Fleet:
         c.publish(station.topic("availability"), json.dumps({"state": "online", "station_id": station.station_id,
                                                              "version": "bench"}), qos=1, retain=True)
         # After a reconnect everything unconfirmed goes again (in-flight messages may be lost).
-        station.send(sorted((station.events[s] for s, _, _ in station.unconfirmed.values()), key=lambda e: e["seq"]),
-                     resend=True)
+        station.send(sorted((station.events[s] for s, _, _, _ in station.unconfirmed.values()), key=lambda e: e["seq"]),
+                     self.ack_timeout_s, resend=True)
 
     def _disconnected(self, station: LightStation) -> None:
         station.connected = False
@@ -200,7 +203,7 @@ class Fleet:
         if message.topic.endswith("/acks"):
             station.on_ack(message.payload)
         elif message.topic.endswith("/replay"):
-            station.on_replay(message.payload)
+            station.on_replay(message.payload, self.ack_timeout_s)
         else:
             self.downlink_messages += 1
 

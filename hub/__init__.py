@@ -1,0 +1,1 @@
+"""Head office hub: ingest workers from the stations' MQTT contract into PostgreSQL (docs/hub.md)."""

@@ -98,6 +98,8 @@ class IngestSettings(_Section):
 class DownlinkSettings(_Section):
     interval_s: float = Field(1.0, gt=0, le=3600, description="Directory deltas are published at most this often.")
     max_movements: int = Field(10, ge=0, le=30, description="Last movements sent with each account.")
+    confirm_interval_s: float = Field(30.0, gt=0, le=86400,
+                                      description="A balance a station alone changed is confirmed to it this often.")
 
 
 class Settings(BaseSettings):

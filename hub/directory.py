@@ -109,8 +109,11 @@ def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple
 
 
 def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
-                    expiry_months: int = 24) -> int:
-    """Publish what changed since the last delta; return how many station messages were sent."""
+                    deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
+    """Publish what changed since the last delta; return how many station messages were sent.
+
+    Balance changes a station alone caused are added to ``deferred`` (station -> accounts)
+    instead: ``publish_deferred`` confirms them to that station at a slower cadence."""
     top = conn.execute("SELECT max(change_id) FROM directory_changes").fetchone()[0]
     if top is None:
         return 0
@@ -134,8 +137,13 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
             "SELECT account_id, station_id FROM account_station_seq WHERE account_id = ANY(%s)"
             " UNION SELECT account_id, station_id FROM accounts WHERE account_id = ANY(%s) AND station_id IS NOT NULL",
             ([a for a in ids if not changed[a]],) * 2):
-        # A station that alone moved the balance already counts its own movements: nothing new for it.
-        if account_id in accounts and sources[account_id] != {station}:
+        # A station that alone moved the balance already counts its own movements: nothing new for it
+        # now; it learns that head office counted them (its pending_local_points) a little later.
+        if account_id not in accounts:
+            continue
+        if sources[account_id] == {station}:
+            deferred.setdefault(station, set()).add(account_id)
+        else:
             targeted[station].append(account_id)
     common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
         if broadcast else None
@@ -152,6 +160,25 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
     with conn.transaction():
         conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
     log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
+    return len(deliveries)
+
+
+def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
+                     deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
+    """Confirm to each station the balances of the accounts it alone moved (one delta each)."""
+    if not deferred:
+        return 0
+    seq = _reserve_seq(conn)
+    as_of = _iso(datetime.now(timezone.utc))
+    ids = sorted({a for accounts in deferred.values() for a in accounts})
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
+    cards = card_rows(conn, ids)
+    catalog = catalog_rows(conn)
+    deliveries = [(station, _delta(seq, as_of, [accounts[a] for a in sorted(mine) if a in accounts],
+                                   [c for a in sorted(mine) for c in cards[a]], catalog))
+                  for station, mine in deferred.items()]
+    _publish(client, key, deliveries)
+    deferred.clear()
     return len(deliveries)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -22,20 +23,40 @@ from hub.mqtt import topic
 log = logging.getLogger(__name__)
 
 
+def _iso_s(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
 def request_replays(conn: psycopg.Connection, client: mqtt.Client, grace_s: float, retry_after_s: float) -> int:
+    """Ask for holes that are really lost, not merely behind in a backlog.
+
+    A hole counts as lost when the station has since *created* events ``grace_s`` later than the
+    first event after the hole and those arrived (station clock on both sides, so a lagging hub
+    or an unsynchronized clock does not matter), or when it has been open ``3 x grace_s``.
+    """
     due = conn.execute(
-        "SELECT s.station_id, s.epoch, s.contiguous_seq, s.max_seq_seen FROM stations s"
+        "SELECT s.station_id, s.epoch, s.contiguous_seq, s.max_seq_seen,"
+        " s.gap_since < now() - make_interval(secs => %s) FROM stations s"
         " WHERE s.gap_since < now() - make_interval(secs => %s) AND s.max_seq_seen > s.contiguous_seq"
         " AND COALESCE(s.availability, 'online') = 'online'"
         # One open request per station, and after a failed one wait a timeout before asking again.
         " AND NOT EXISTS (SELECT 1 FROM replay_requests r WHERE r.station_id = s.station_id"
         "   AND (r.status IN ('requested', 'ok') OR r.requested_at > now() - make_interval(secs => %s)))",
-        (grace_s, retry_after_s)).fetchall()
-    for station, epoch, contiguous, max_seen in due:
-        # The first hole: from the watermark to the last seq missing before the next stored event.
-        first_present = conn.execute(
-            "SELECT min(seq) FROM events WHERE station_id = %s AND epoch = %s AND seq > %s",
-            (station, epoch, contiguous)).fetchone()[0]
+        (3 * grace_s, grace_s, retry_after_s)).fetchall()
+    asked = 0
+    for station, epoch, contiguous, max_seen, overdue in due:
+        first_present, first_at = conn.execute(
+            "SELECT seq, created_at FROM events WHERE station_id = %s AND epoch = %s AND seq > %s ORDER BY seq LIMIT 1",
+            (station, epoch, contiguous)).fetchone() or (None, None)
+        last_at = conn.execute("SELECT created_at FROM events WHERE station_id = %s AND epoch = %s AND seq = %s",
+                               (station, epoch, max_seen)).fetchone()
+        try:
+            lost = overdue or (first_at is not None and last_at is not None
+                               and _iso_s(last_at[0]) - _iso_s(first_at) >= grace_s)
+        except ValueError:
+            lost = overdue
+        if not lost:
+            continue
         from_seq, to_seq = contiguous + 1, (first_present or max_seen + 1) - 1
         request_id = f"hub-{uuid.uuid4()}"
         with conn.transaction():
@@ -44,7 +65,8 @@ def request_replays(conn: psycopg.Connection, client: mqtt.Client, grace_s: floa
         client.publish(topic(station, "replay"),
                        json.dumps({"from_seq": from_seq, "to_seq": to_seq, "request_id": request_id}), qos=1)
         log.info("station %s: seq %d..%d missing; replay %s requested", station, from_seq, to_seq, request_id)
-    return len(due)
+        asked += 1
+    return asked
 
 
 def expire_replays(conn: psycopg.Connection, timeout_s: float) -> int:

@@ -199,11 +199,16 @@ def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
     ordered = sorted(states.values(), key=lambda st: st.station_id)
+    # clock_synced of each station's newest event in this group: is its clock trustworthy now?
+    synced = [max(st.rows, key=lambda r: r[0]["seq"])[0]["clock_synced"] if st.rows else None for st in ordered]
     cur.execute(
         "UPDATE stations s SET contiguous_seq = u.c, max_seq_seen = u.m, last_event_at = now(),"
-        " gap_since = CASE WHEN u.m > u.c THEN COALESCE(s.gap_since, now()) END"
-        " FROM unnest(%b::text[], %b::bigint[], %b::bigint[]) AS u(id, c, m) WHERE s.station_id = u.id",
-        ([st.station_id for st in ordered], [st.contiguous for st in ordered], [st.max_seen for st in ordered]))
+        " gap_since = CASE WHEN u.m > u.c THEN COALESCE(s.gap_since, now()) END,"
+        " clock_synced = COALESCE(u.synced, s.clock_synced)"
+        " FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bool[]) AS u(id, c, m, synced)"
+        " WHERE s.station_id = u.id",
+        ([st.station_id for st in ordered], [st.contiguous for st in ordered], [st.max_seen for st in ordered],
+         synced))
 
 
 def _new_epoch(cur: psycopg.Cursor, st: _Station, reused: list[tuple[dict[str, Any], str]]) -> set[str]:

@@ -57,6 +57,13 @@ class Leader(threading.Thread):
             self.is_leader = False
             self.stopping.wait(1.0)
 
+    def _signing_key(self):  # type: ignore[no-untyped-def]
+        try:
+            return load_signing_key(self.settings.central.signing_key_file)
+        except CentralError as exc:
+            log.error("directory deltas are not published: %s", exc.en)
+            return None
+
     def _lead(self, conn: psycopg.Connection) -> None:
         while not self.stopping.is_set():
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
@@ -66,24 +73,21 @@ class Leader(threading.Thread):
             return
         self.is_leader = True
         log.info("this worker now runs the chain-wide duties")
-        interval = self.settings.downlink.interval_s
-        try:
-            key = load_signing_key(self.settings.central.signing_key_file)
-        except CentralError as exc:
-            # Stations refuse unsigned directory deltas: publishing them would only fill config/errors.
-            log.error("directory deltas are not published: %s", exc.en)
-            key = None
+        downlink, ingest = self.settings.downlink, self.settings.ingest
+        deferred: dict[str, set[str]] = {}
+        last_confirmed = time.monotonic()
+        key, months = self._signing_key(), self.settings.central.expiry_months
         scheduler = Scheduler(self.settings.central)
-        ingest = self.settings.ingest
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
-                if key is not None:
-                    months = self.settings.central.expiry_months
-                    directory.publish_full_to_new_stations(conn, self.client, key, self.settings.downlink.max_movements,
-                                                           months)
-                    directory.publish_changes(conn, self.client, key, self.settings.downlink.max_movements, months)
+                if key is not None:  # stations refuse unsigned deltas: without the key, none are sent
+                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months)
+                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months)
+                    if started - last_confirmed >= downlink.confirm_interval_s:
+                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months)
+                        last_confirmed = started
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
                 scheduler.run_due(conn, self.client, key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
-            self.stopping.wait(max(0.05, interval - (time.monotonic() - started)))
+            self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))

@@ -108,9 +108,9 @@ def test_ingest_projects_every_type_and_is_idempotent(db: psycopg.Connection, re
     assert sorted(first.acks[STATION]) == sorted(e["id"] for e in events)
     again = ingest(db, _message(events), SCHEMAS)
     assert again.stored == 0 and again.duplicates == len(events) and sorted(again.acks[STATION]) == sorted(first.acks[STATION])
-    station = db.execute("SELECT contiguous_seq, max_seq_seen, gap_since FROM stations WHERE station_id = %s",
-                         (STATION,)).fetchone()
-    assert station == (len(events), len(events), None)
+    station = db.execute("SELECT contiguous_seq, max_seq_seen, gap_since, clock_synced IS NOT NULL FROM stations"
+                         " WHERE station_id = %s", (STATION,)).fetchone()
+    assert station == (len(events), len(events), None, True)
     # Balance: the ledger's sum, counted once despite the resend.
     points = sum(e["payload"]["points"] for e in events if e["type"].startswith("points.")
                  and e["payload"]["account_id"] == "A1")
