@@ -21,11 +21,16 @@ def check_config(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_missing_tls_files_and_a_plain_url_with_tls_files_are_errors(tmp_path: Path) -> None:
+    # A plain URL with TLS material is refused when the settings load (start-up and check-config alike).
     r = check_config(tmp_path, f'[mqtt]\nurl = "mqtt://ho.example.com:1883"\nca_file = "{tmp_path}/ca.crt"\n'
                                f'cert_file = "{tmp_path}/st.crt"\n')
     assert r.returncode == 2
-    assert "error: mqtt.url: es mqtt:// (sin TLS) pero hay archivos TLS configurados (mqtt.ca_file, mqtt.cert_file)" \
-        in r.stderr
+    assert "mqtt.url is mqtt:// (plain TCP) but mqtt.ca_file, mqtt.cert_file is set" in r.stderr
+    assert "configuración válida" not in r.stderr
+    # With mqtts://, check-config looks at the files themselves.
+    r = check_config(tmp_path, f'[mqtt]\nurl = "mqtts://ho.example.com:8883"\nca_file = "{tmp_path}/ca.crt"\n'
+                               f'cert_file = "{tmp_path}/st.crt"\n')
+    assert r.returncode == 2
     assert f"error: mqtt.ca_file: el archivo {tmp_path}/ca.crt no existe" in r.stderr
     assert "error: mqtt.cert_file: el certificado de la estación y su clave (mqtt.key_file) van juntos" in r.stderr
     assert "configuración válida" not in r.stderr and "configuración con errores" in r.stderr

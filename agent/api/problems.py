@@ -47,6 +47,11 @@ class Problem(BaseModel):
     allowed: list[str] | None = Field(None, description="`invalid_finger` (422): the finger names accepted")
     account_id: str | None = Field(None, description="`customer_has_primary_card` (409): the customer's account, "
                                                      "to issue the card as additional to")
+    unknown_migrations: list[str] | None = Field(
+        None, description="`database_newer_than_build`: migrations in the database this build does not know "
+                          "(start-up and CLI only; the agent does not serve over such a database)")
+    writer_versions: list[str] | None = Field(
+        None, description="`database_newer_than_build`: the versions that applied them")
 
 
 # The schema every error response declares (see agent/api/openapi.py, which also sets the

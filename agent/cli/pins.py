@@ -25,15 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def cmd_pins_set_key(args: argparse.Namespace) -> int:
     from agent.cards.config import CardsSettings
-    from agent.cards.pins import MIGRATIONS, AttendantPins
+    from agent.cards.pins import AttendantPins
     from agent.station import open_database
-    from agent.store.migrations import apply_migrations
 
     settings = load(args)
     cards: CardsSettings = getattr(settings, "cards", None) or CardsSettings()
     db = open_database(settings, create=False)
     try:
-        apply_migrations(db, MIGRATIONS)
         pins = AttendantPins(db, station_id=settings.station.id, settings=cards.pins)
         try:
             pins.set_bundle_key(args.public_key)
@@ -65,11 +63,6 @@ def cmd_pins_import(args: argparse.Namespace) -> int:
         return 2
     db = open_database(settings, create=False)
     try:
-        # Idempotent; makes the command work even before the migration list includes cards.
-        from agent.cards.pins import MIGRATIONS
-        from agent.store.migrations import apply_migrations
-
-        apply_migrations(db, MIGRATIONS)
         try:
             public_key = load_public_key(configured) if configured else None
         except ValueError:
