@@ -30,7 +30,7 @@ from agent.idcard.config import IdCardSettings
 from agent.loyalty.config import LoyaltySettings
 from agent.ops.config import MonitoringSettings
 from agent.printing.config import PrinterSettings
-from agent.queue.config import MqttSettings
+from agent.queue.config import MqttSettings, SyncSettings
 
 CONFIG_ENV = "LOYALTY_AGENT_CONFIG"
 SUPPORTED_COUNTRIES = ("CL", "CO", "AR", "EC", "PE")
@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     fingerprint: FingerprintSettings = Field(default_factory=FingerprintSettings)
     cards: CardsSettings = Field(default_factory=CardsSettings)

@@ -31,6 +31,7 @@ from agent.errors import AgentError
 from agent.lifecycle import Lifecycle
 from agent.loyalty import schema as loyalty_schema
 from agent.queue.downlink import DownlinkHandler, enveloped
+from agent.queue.signed_config import config_verifier
 from agent.queue.sync import SyncService
 from agent.store import guard, schema_core
 from agent.store.backup import pre_migration_backup
@@ -190,7 +191,7 @@ def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
                         simulated=simulated, demo=_demo(settings))
     core: dict[str, Any] = {
         "settings": settings, "db": db, "tokens": TokenStore(db), "customers": customer_service(db, settings),
-        "sync": SyncService(db, settings.mqtt, settings.station.id), "cards": cards,
+        "sync": SyncService(db, settings.mqtt, settings.station.id, config_verifier(settings.sync)), "cards": cards,
         # Simulated mode has a simulated card reader (POST /v1/simulated/swipes).
         "swipe_sessions": cards.sessions if cards.readers or simulated else None}
     station = Station(**{**core, **parts})
@@ -265,4 +266,5 @@ def _register_downlink(station: Station) -> None:
             raise ValueError("PIN bundle version must be an integer")
         return version, raw
 
-    downlink.register(DownlinkHandler("pin_bundle", parse_bundle, station.cards.pins.import_bundle))
+    # The PIN bundle carries its own signature (cards.pins.bundle_public_key), not the config wrapper.
+    downlink.register(DownlinkHandler("pin_bundle", parse_bundle, station.cards.pins.import_bundle, signed=False))

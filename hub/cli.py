@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hub.central import cli as central_cli
+from hub.central.errors import CentralError
+from hub.web import cli as web_cli
 from hub.config import ConfigError, Settings, load_settings, require
 
 MESSAGES = {
@@ -45,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             cmd.add_argument("--workers", type=int, help="procesos de ingesta en este equipo (por defecto 1)")
             cmd.add_argument("--name", help="nombre de este trabajador (id de cliente MQTT); por defecto host-pid")
+    central_cli.add_commands(sub)
+    web_cli.add_commands(sub)
     return parser
 
 
@@ -151,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     say = MESSAGES[args.lang]
     try:
         settings = load_settings(args.config, overrides_from(args))
+        for extra in (central_cli.COMMANDS, web_cli.COMMANDS):
+            if args.command in extra:
+                return extra[args.command](settings, args, args.lang)
         return COMMANDS[args.command](settings, args, say)
+    except CentralError as exc:
+        print(f"error: {exc.message(args.lang)}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(say["config_error"].format(error=exc), file=sys.stderr)
         return 2

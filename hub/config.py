@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub.central.config import CentralSettings
+
 CONFIG_ENV = "LOYALTY_HUB_CONFIG"
 ENV_PREFIX = "LOYALTY_HUB_"
 DEFAULT_SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
@@ -110,6 +112,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     downlink: DownlinkSettings = Field(default_factory=DownlinkSettings)
+    central: CentralSettings = Field(default_factory=CentralSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -16,7 +16,6 @@ that station up to that number is counted, and the station adds only its later o
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -24,7 +23,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.queue.signed_config import sign_config
+from hub.central.close import expiring_at_next_close
+from hub.central.signed_publish import catalog_rows
 from hub.mqtt import topic
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,11 @@ def _reserve_seq(conn: psycopg.Connection) -> int:
     return int(row[0])
 
 
-def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str) -> dict[str, dict[str, Any]]:
+def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str,
+                 expiry_months: int = 24) -> dict[str, dict[str, Any]]:
+    # Points the next monthly close will expire (hub.central.close): the station shows them.
+    next_close, expiring = expiring_at_next_close(conn, account_ids, expiry_months=expiry_months,
+                                                  today=datetime.now(timezone.utc).date())
     rows = conn.execute(
         "SELECT account_id, tier_id, is_fleet, partner_member_id, balance FROM accounts WHERE account_id = ANY(%s)",
         (account_ids,)).fetchall()
@@ -64,7 +71,8 @@ def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements
     for account_id, tier_id, is_fleet, partner, balance in rows:
         out[account_id] = {
             "account_id": account_id, "tier_id": tier_id, "is_fleet": is_fleet, "partner_member_id": partner,
-            "snapshot": {"balance": int(balance), "expiring_next_close": 0, "next_close": None, "as_of": as_of,
+            "snapshot": {"balance": int(balance), "expiring_next_close": expiring.get(account_id, 0),
+                         "next_close": next_close.isoformat(), "as_of": as_of,
                          "station_seq": seqs.get(account_id, {})},
             "movements": movements.get(account_id, []),
         }
@@ -81,20 +89,27 @@ def card_rows(conn: psycopg.Connection, account_ids: list[str]) -> dict[str, lis
     return cards
 
 
-def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"seq": seq, "as_of": as_of, "tiers": [], "accounts": accounts, "cards": cards,
-                       "messages": [], "removed_messages": [], "rewards": []},
-                      ensure_ascii=False, separators=(",", ":")).encode()
+def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]],
+           catalog: dict[str, list[Any]]) -> dict[str, Any]:
+    # The current catalog (tiers, messages, rewards) rides along: a retained topic keeps only the
+    # last delta, and a station that connects later must still get it.
+    return {"seq": seq, "as_of": as_of, "tiers": catalog["tiers"], "accounts": accounts, "cards": cards,
+            "messages": catalog["messages"], "removed_messages": [], "rewards": catalog["rewards"]}
 
 
-def _publish(client: mqtt.Client, deliveries: list[tuple[str, bytes]]) -> None:
-    infos = [client.publish(topic(station, "config/directory"), body, qos=1, retain=True) for station, body in deliveries]
+def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
+    signed: dict[int, bytes] = {}  # one signature per distinct delta, not per station
+    for _, delta in deliveries:
+        if id(delta) not in signed:
+            signed[id(delta)] = sign_config(key, "directory", delta)
+    infos = [client.publish(topic(station, "config/directory"), signed[id(delta)], qos=1, retain=True)
+             for station, delta in deliveries]
     for info in infos:
         info.wait_for_publish(30)
 
 
-def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements: int,
-                    deferred: dict[str, set[str]]) -> int:
+def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
+                    deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
     """Publish what changed since the last delta; return how many station messages were sent.
 
     Balance changes a station alone caused are added to ``deferred`` (station -> accounts)
@@ -112,8 +127,9 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
     seq = _reserve_seq(conn)
     as_of = _iso(datetime.now(timezone.utc))
     ids = sorted(changed)
-    accounts = account_rows(conn, ids, max_movements, as_of)
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
     cards = card_rows(conn, ids)
+    catalog = catalog_rows(conn)
     stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id")]
     broadcast = [a for a in ids if changed[a] and a in accounts]
     targeted: dict[str, list[str]] = defaultdict(list)
@@ -129,7 +145,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
             deferred.setdefault(station, set()).add(account_id)
         else:
             targeted[station].append(account_id)
-    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]]) \
+    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
         if broadcast else None
     deliveries = []
     for station in stations:
@@ -138,43 +154,48 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, max_movements
             if common is not None:
                 deliveries.append((station, common))
             continue
-        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]])))
-    _publish(client, deliveries)
+        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]],
+                                           catalog)))
+    _publish(client, key, deliveries)
     with conn.transaction():
         conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
     log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
     return len(deliveries)
 
 
-def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, max_movements: int,
-                     deferred: dict[str, set[str]]) -> int:
+def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
+                     deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
     """Confirm to each station the balances of the accounts it alone moved (one delta each)."""
     if not deferred:
         return 0
     seq = _reserve_seq(conn)
     as_of = _iso(datetime.now(timezone.utc))
     ids = sorted({a for accounts in deferred.values() for a in accounts})
-    accounts = account_rows(conn, ids, max_movements, as_of)
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
     cards = card_rows(conn, ids)
+    catalog = catalog_rows(conn)
     deliveries = [(station, _delta(seq, as_of, [accounts[a] for a in sorted(mine) if a in accounts],
-                                   [c for a in sorted(mine) for c in cards[a]])) for station, mine in deferred.items()]
-    _publish(client, deliveries)
+                                   [c for a in sorted(mine) for c in cards[a]], catalog))
+                  for station, mine in deferred.items()]
+    _publish(client, key, deliveries)
     deferred.clear()
     return len(deliveries)
 
 
-def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, max_movements: int) -> int:
+def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey,
+                                 max_movements: int, expiry_months: int = 24) -> int:
     new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
     if not new:
         return 0
     ids = [r[0] for r in conn.execute("SELECT account_id FROM accounts ORDER BY account_id")]
-    if ids:
+    catalog = catalog_rows(conn)
+    if ids or any(catalog.values()):
         seq = _reserve_seq(conn)
         as_of = _iso(datetime.now(timezone.utc))
-        accounts = account_rows(conn, ids, max_movements, as_of)
+        accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
         cards = card_rows(conn, ids)
-        body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]])
-        _publish(client, [(station, body) for station in new])
+        body = _delta(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]], catalog)
+        _publish(client, key, [(station, body) for station in new])
     with conn.transaction():
         conn.execute("UPDATE stations SET directory_full_sent = true WHERE station_id = ANY(%s)", (new,))
     return len(new)

@@ -12,6 +12,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from hub import directory, gaps
+from hub.central.errors import CentralError
+from hub.central.keys import load_signing_key
+from hub.central.scheduled import Scheduler
 from hub.config import Settings
 from hub.mqtt import broker_address, connect_properties, make_client
 
@@ -54,6 +57,13 @@ class Leader(threading.Thread):
             self.is_leader = False
             self.stopping.wait(1.0)
 
+    def _signing_key(self):  # type: ignore[no-untyped-def]
+        try:
+            return load_signing_key(self.settings.central.signing_key_file)
+        except CentralError as exc:
+            log.error("directory deltas are not published: %s", exc.en)
+            return None
+
     def _lead(self, conn: psycopg.Connection) -> None:
         while not self.stopping.is_set():
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
@@ -66,14 +76,18 @@ class Leader(threading.Thread):
         downlink, ingest = self.settings.downlink, self.settings.ingest
         deferred: dict[str, set[str]] = {}
         last_confirmed = time.monotonic()
+        key, months = self._signing_key(), self.settings.central.expiry_months
+        scheduler = Scheduler(self.settings.central)
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
-                directory.publish_full_to_new_stations(conn, self.client, downlink.max_movements)
-                directory.publish_changes(conn, self.client, downlink.max_movements, deferred)
-                if started - last_confirmed >= downlink.confirm_interval_s:
-                    directory.publish_deferred(conn, self.client, downlink.max_movements, deferred)
-                    last_confirmed = started
+                if key is not None:  # stations refuse unsigned deltas: without the key, none are sent
+                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months)
+                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months)
+                    if started - last_confirmed >= downlink.confirm_interval_s:
+                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months)
+                        last_confirmed = started
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
+                scheduler.run_due(conn, self.client, key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
             self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))

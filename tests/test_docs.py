@@ -413,7 +413,7 @@ def test_messages_from_a_real_publisher_validate(tmp_path: Path) -> None:
     assert recorder.of(topics.alerts)[0]["type"] == "outbox_full"
     results = {r["status"] for r in recorder.of(topics.replay_result)}
     assert results == {"ok", "rejected"}
-    assert {e["code"] for e in recorder.of(topics.config_errors)} == {"invalid", "pin_bundle_no_key"}
+    assert {e["code"] for e in recorder.of(topics.config_errors)} == {"config_unsigned", "pin_bundle_no_key"}
     states = [body["state"] for body in recorder.of(topics.availability)]
     assert states[0] == "online" and states[-1] == "offline"
     # Retained flags as documented: availability and status are retained, live events are not.

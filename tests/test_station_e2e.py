@@ -30,6 +30,7 @@ from agent.cards.pins import install_pepper
 from tests.conftest import MARIA, free_port, wait_until
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
+from tests.signing import public_b64, signed
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto is not installed")
 
@@ -97,6 +98,8 @@ simulated = false
 [mqtt]
 url = "{broker.url}"
 reconnect_min_s = 0.2
+[sync]
+config_public_key = "{public_b64()}"
 [cards.pins]
 bundle_public_key = "{public}"
 [cards.magstripe]
@@ -108,7 +111,8 @@ serial_port = "{os.ttyname(slave)}"
     head_office.publish(f"loyalty/v1/stations/{STATION}/config/pin_bundle", bundle, retain=True)
     rules = {"version": 1, "data": {"version": "2026-11", "rules": [
         {"kind": "earn", "rule_id": "fuel", "article_group": "FUEL", "basis": "per_unit", "points": "1"}]}}
-    head_office.publish(f"loyalty/v1/stations/{STATION}/config/earning_rules", json.dumps(rules), retain=True)
+    head_office.publish(f"loyalty/v1/stations/{STATION}/config/earning_rules", signed("earning_rules", rules),
+                        retain=True)
 
     token = subprocess.run([sys.executable, "-m", "agent.cli", "token", "create", "--name", "pos-1", "--config",
                             str(config), "--data-dir", str(data)], capture_output=True, text=True,

@@ -68,3 +68,23 @@ class MqttSettings(BaseModel):
                              f"{' and the password sent in clear' if 'password' in set_ else ''}. Use mqtts://, "
                              "or set mqtt.allow_plaintext = true if this is really wanted")
         return self
+
+class SyncSettings(BaseModel):
+    """How the station trusts configuration from head office (mounted as ``Settings.sync``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_public_key: str | None = Field(
+        None, description="Head office Ed25519 public key for earning rules and directory deltas (base64, 32 bytes).")
+    require_signed_config: bool = Field(
+        True, description="Refuse unsigned earning rules and directory deltas (false only during the migration "
+                          "from an unsigned head office; signed documents are always verified).")
+
+    @field_validator("config_public_key")
+    @classmethod
+    def _ed25519_key(cls, value: str | None) -> str | None:
+        if value:
+            from agent.queue.signed_config import load_public_key
+
+            load_public_key(value)
+        return value or None

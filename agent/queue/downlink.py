@@ -5,6 +5,9 @@ version is compared with the last applied one: the same version with the same by
 harmless redelivery (retained messages come back on every reconnect) and is ignored; a lower
 or equal version with other bytes is stale and rejected. Anything rejected is reported on the
 station's ``config/errors`` topic and logged, and never stops the agent.
+
+Kinds registered as ``signed`` arrive wrapped and signed by head office (``signed_config``):
+the wrapper is verified and removed before the kind's parser sees anything.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.clock import now_iso
 from agent.errors import AgentError
+from agent.queue.signed_config import ConfigVerifier
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ class DownlinkHandler:
     # bytes -> (version, parsed document); raises ValueError / ValidationError / AgentError.
     parse: Callable[[bytes], tuple[int, Any]]
     apply: Callable[[Any], None]
+    # False only for kinds that carry their own signature (the PIN bundle).
+    signed: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,10 @@ def enveloped(model: type[BaseModel]) -> Callable[[bytes], tuple[int, Any]]:
 
 
 class Downlink:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, verifier: ConfigVerifier | None = None) -> None:
         self._db = db
+        # Without a verifier nothing unsigned is trusted: every signed kind is refused.
+        self._verifier = verifier or ConfigVerifier(None, required=True)
         self._handlers: dict[str, DownlinkHandler] = {}
 
     def register(self, handler: DownlinkHandler) -> None:
@@ -94,7 +102,7 @@ class Downlink:
             return self._reject(kind, None, "too_large", f"payload of {len(raw)} bytes")
         digest = hashlib.sha256(raw).hexdigest()
         try:
-            version, document = handler.parse(raw)
+            version, document = handler.parse(self._verifier.unwrap(kind, raw) if handler.signed else raw)
         except ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {}
             where = ".".join(str(p) for p in first.get("loc", ()))

@@ -14,6 +14,7 @@ from agent.lifecycle import Part
 from agent.queue.config import MqttSettings
 from agent.queue.downlink import Downlink
 from agent.queue.publisher import SyncPublisher
+from agent.queue.signed_config import ConfigVerifier
 from agent.store import outbox
 from agent.store.db import Database
 
@@ -22,9 +23,11 @@ ALERT_EVERY_S = 60.0
 
 
 class SyncService(Part):
-    def __init__(self, db: Database, settings: MqttSettings, station_id: str) -> None:
+    def __init__(self, db: Database, settings: MqttSettings, station_id: str,
+                 verifier: ConfigVerifier | None = None) -> None:
         self._db = db
-        self.downlink = Downlink(db)
+        # The verifier decides which configuration documents are trusted (signed_config).
+        self.downlink = Downlink(db, verifier)
         self.publisher = SyncPublisher(db, settings, station_id, self.downlink) if settings.url else None
         self._alert_lock = threading.Lock()
         self._next_alert_at: dict[str, float] = {}

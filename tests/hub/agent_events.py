@@ -18,9 +18,7 @@ from agent.biometric.templates import TemplateStore
 from agent.cards.config import PinSettings
 from agent.cards.pin_bundle import build_bundle
 from agent.cards.pins import AttendantPins
-from agent.config import MqttSettings
 from agent.customers.models import CustomerCreate, CustomerPatch
-from agent.customers.service import CustomerService
 from agent.errors import AgentError
 from agent.loyalty.models import Receipt, SaleLine
 from agent.loyalty.requests import (
@@ -34,9 +32,7 @@ from agent.loyalty.requests import (
     VoidRequest,
 )
 from agent.store import outbox
-from agent.queue.downlink import Downlink
 from agent.queue.messages import encode_batch
-from agent.queue.publisher import SyncPublisher
 from agent.config import Settings
 from agent.station import customer_service
 from tests.conftest import MARIA
@@ -78,9 +74,8 @@ def produce_all(tmp: Path) -> dict[str, Any]:
     TemplateStore(db, os.urandom(32)).save(maria.id, "right_index", b"\x01" * 512, "r30x-char-v1", "R307")
     TemplateStore(db, os.urandom(32)).delete(maria.id)
     _pins(db)
-    publisher = SyncPublisher(db, MqttSettings(url="mqtt://127.0.0.1:1"), STATION, Downlink(db))
     rows = db.read(lambda c: outbox.unconfirmed_after(c, 0, 10_000))
-    out = json.loads(encode_batch(STATION, rows))
+    out = json.loads(encode_batch(STATION, rows))  # the publisher's own encoder
     db.close()
     return out
 

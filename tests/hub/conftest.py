@@ -17,6 +17,7 @@ import pytest
 from hub.db.migrate import migrate
 from tests.fakes.mosquitto import Mosquitto, mosquitto_binary
 from tests.hub.postgres import Postgres, postgres_available
+from tests.signing import write_private_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_services = pytest.mark.skipif(not postgres_available() or mosquitto_binary() is None,
@@ -63,7 +64,9 @@ class HubProcess:
         self.args = [sys.executable, "-m", "hub.cli", "run", "--name", name, "--mqtt-url", mqtt_url,
                      "--database-url", database_url]
         self.env = {**os.environ, "LOYALTY_HUB_INGEST__GAP_GRACE_S": "2", "LOYALTY_HUB_INGEST__REPLAY_TIMEOUT_S": "10",
-                    "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "0.3", "LOYALTY_HUB_DOWNLINK__CONFIRM_INTERVAL_S": "1", **env}
+                    "LOYALTY_HUB_DOWNLINK__INTERVAL_S": "0.3", "LOYALTY_HUB_DOWNLINK__CONFIRM_INTERVAL_S": "1",
+                    # The test head-office key: stations refuse unsigned directory deltas.
+                    "LOYALTY_HUB_CENTRAL__SIGNING_KEY_FILE": str(write_private_pem(tmp / "ho-signing.pem")), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "HubProcess":

@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.cards.pin_bundle import build_bundle
 from agent.cards.pins import install_pepper
+from tests.signing import public_b64, signed
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = "4321"
@@ -78,6 +79,8 @@ reconnect_max_s = 1
 ack_timeout_s = {ack_timeout_s}
 [cards.pins]
 bundle_public_key = "{public}"
+[sync]
+config_public_key = "{public_b64()}"
 [cards.magstripe]
 serial_port = "{os.ttyname(slave)}"
 """)
@@ -95,7 +98,7 @@ serial_port = "{os.ttyname(slave)}"
         bundle = build_bundle(self.key, version=1, stations=[self.id], issued_at=now - timedelta(hours=1),
                               expires_at=now + timedelta(days=30), pins={ATTENDANT: PIN}, pepper=self.pepper)
         base = f"loyalty/v1/stations/{self.id}/config"
-        publish_retained(self.broker_port, [(f"{base}/pin_bundle", bundle), (f"{base}/earning_rules", json.dumps(RULES))])
+        publish_retained(self.broker_port, [(f"{base}/pin_bundle", bundle), (f"{base}/earning_rules", signed("earning_rules", RULES))])
 
     def start(self) -> "Station":
         self.log = self.dir / "agent.log"

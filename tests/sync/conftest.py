@@ -12,6 +12,7 @@ from agent.station import Station, build_station
 from tests.conftest import make_settings
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto, free_port, mosquitto_binary
+from tests.signing import public_b64
 
 if mosquitto_binary() is None:  # CI installs it; a developer machine may not have it
     pytest.skip("mosquitto is not installed", allow_module_level=True)
@@ -36,7 +37,8 @@ def head_office(broker: Mosquitto) -> Iterator[FakeHeadOffice]:
 def sync_settings(tmp_path: Path, port: int, **mqtt: Any):  # type: ignore[no-untyped-def]
     options = {"url": f"mqtt://127.0.0.1:{port}", "ack_timeout_s": 2.0, "reconnect_min_s": 0.2,
                "reconnect_max_s": 1.0, "batch_max_events": 100, **mqtt}
-    return make_settings(tmp_path / "data", mqtt=options, station={"id": STATION})
+    return make_settings(tmp_path / "data", mqtt=options, station={"id": STATION},
+                         sync={"config_public_key": public_b64()})
 
 
 def make_services(tmp_path: Path, port: int, **mqtt: Any) -> Station:

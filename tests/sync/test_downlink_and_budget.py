@@ -13,6 +13,7 @@ from tests.conftest import MARIA
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
 from tests.fakes.mosquitto import Mosquitto
+from tests.signing import signed
 from tests.sync.conftest import STATION, make_services, queue_events, sync_settings
 
 CONFIG = f"loyalty/v1/stations/{STATION}/config"
@@ -37,17 +38,19 @@ def test_malformed_stale_and_valid_configuration(tmp_path: Path, broker: Mosquit
         error = head_office.of_topic("/config/errors")[-1]
         assert error["kind"] == "earning_rules" and error["code"] == "invalid"
 
-        head_office.publish(f"{CONFIG}/earning_rules", json.dumps({"version": 2, "data": program("p2")}), retain=True)
+        head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", {"version": 2, "data": program("p2")}),
+                            retain=True)
         assert wait(lambda: services.sync.status()["downlink"].get("earning_rules", {}).get("version") == 2)
         assert loyalty.rules().program.version == "p2"
 
-        head_office.publish(f"{CONFIG}/earning_rules", json.dumps({"version": 1, "data": program("p1")}), retain=True)
+        head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", {"version": 1, "data": program("p1")}),
+                            retain=True)
         assert wait(lambda: any(e["code"] == "stale" for e in head_office.of_topic("/config/errors")))
         assert loyalty.rules().program.version == "p2"  # nothing changed
 
         bad_rule = {"version": 3, "data": {"version": "p3", "rules": [{"kind": "earn", "rule_id": "x", "basis": "per_unit",
                                                                        "points": "-5", "article_group": "FUEL"}]}}
-        head_office.publish(f"{CONFIG}/earning_rules", json.dumps(bad_rule), retain=True)
+        head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", bad_rule), retain=True)
         assert wait(lambda: len([e for e in head_office.of_topic("/config/errors") if e["code"] == "invalid"]) >= 2)
         assert loyalty.rules().program.version == "p2"
 
@@ -62,7 +65,8 @@ def test_malformed_stale_and_valid_configuration(tmp_path: Path, broker: Mosquit
 
 def test_retained_config_redelivered_on_reconnect_is_not_an_error(tmp_path: Path, broker: Mosquitto,
                                                                   head_office: FakeHeadOffice) -> None:
-    head_office.publish(f"{CONFIG}/earning_rules", json.dumps({"version": 5, "data": program("p5")}), retain=True)
+    head_office.publish(f"{CONFIG}/earning_rules", signed("earning_rules", {"version": 5, "data": program("p5")}),
+                        retain=True)
     for _ in range(2):  # second start = a restart: the retained document arrives again
         services = make_services(tmp_path, broker.port)
         services.start()
