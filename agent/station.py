@@ -187,7 +187,7 @@ def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
     and benchmarks hand in a loyalty service of their own this way)."""
     simulated = settings.devices.simulated
     cards = CardStation(settings.cards, db, station_id=settings.station.id, key_dir=settings.storage.key_dir,
-                        simulated=simulated)
+                        simulated=simulated, demo=_demo(settings))
     core: dict[str, Any] = {
         "settings": settings, "db": db, "tokens": TokenStore(db), "customers": customer_service(db, settings),
         "sync": SyncService(db, settings.mqtt, settings.station.id), "cards": cards,
@@ -197,6 +197,13 @@ def assemble_station(settings: Settings, db: Database, **parts: Any) -> Station:
     # Every refused write is counted and reported, whichever caller hit the full queue.
     db.on_outbox_full = station.sync.on_outbox_full
     return station
+
+
+def _demo(settings: Settings) -> bool:
+    """A demo station (``make run``): simulated devices and no head office. It gets the demo
+    attendants, program and catalog; nothing of them reaches a head office, and a simulated
+    station that has one gets its PINs, rules and catalog from it like any other."""
+    return settings.devices.simulated and not settings.mqtt.url
 
 
 def _add_optional_parts(station: Station) -> None:
@@ -210,7 +217,7 @@ def _add_optional_parts(station: Station) -> None:
                                              settings=settings.loyalty, timezone=settings.station.timezone)
             # A card the program would refuse (unknown, blocked) is refused at the swipe: no PIN prompt.
             station.cards.sessions.card_gate = station.loyalty.card_refusal
-            if simulated:
+            if _demo(settings):
                 from agent.loyalty.demo import DemoProgram
 
                 station.demo_program = DemoProgram(station.loyalty)

@@ -4,7 +4,8 @@ A fresh ``git clone`` of the committed HEAD, an empty pip cache and no local pac
 (pip's configuration files are switched off), then ``make run``: the time until ``/v1/health``
 answers, and the bytes pip downloaded (the size of its emptied HTTP cache afterwards). The
 baseline in the same run is ``pip download`` of the same hashed lock into another empty cache:
-the network floor that any install has to pay.
+the network floor that any install has to pay. The bytes are what pip itself reports downloading
+("Downloading NAME (SIZE)", printed because PIP_VERBOSE raises its verbosity past make's -q).
 
 ``python -m bench install`` (needs access to PyPI; downloads about 100 MB twice).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,10 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 
 def clean_env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "LOYALTY_AGENT_"))}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=str(cache), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=str(cache), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PIP_VERBOSE="2")
     if "PIP_CERT" in os.environ:
         env["PIP_CERT"] = os.environ["PIP_CERT"]
     return env
+
+
+_UNITS = {"bytes": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def downloaded_bytes(log: str) -> int:
+    """Sum of pip's "Downloading NAME (12.3 MB)" lines."""
+    sizes = re.findall(r"Downloading \S+ \(([\d.]+) (bytes|kB|MB|GB)\)", log)
+    return int(sum(float(n) * _UNITS[u] for n, u in sizes))
 
 
 def folder_bytes(folder: Path) -> int:
@@ -61,7 +73,8 @@ def install_to_healthy(work: Path) -> tuple[float, int, int, str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(60)
-    return seconds, folder_bytes(cache / "http-v2" if (cache / "http-v2").exists() else cache), \
+    log.close()
+    return seconds, downloaded_bytes((work / "make-run.log").read_text(errors="replace")), \
         folder_bytes(clone / ".venv"), version
 
 
@@ -70,7 +83,7 @@ def download_floor(work: Path) -> tuple[float, int]:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
                     "--require-hashes", "-r", str(REPO / "requirements/station.lock"), "-d", str(work / "wheels")],
-                   env=clean_env(cache), check=True)
+                   env=clean_env(cache), check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started, folder_bytes(work / "wheels")
 
 

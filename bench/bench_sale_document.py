@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 import os
 import random
 import sqlite3
@@ -72,6 +75,29 @@ def _link_accounts(db_path: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class _Swipe:
+    id: str
+    card_id: str
+    attendant_id: str
+
+
+class _AnyBenchSwipe:
+    """Stand-in for the swipe sessions: every ``bench-<card>`` session is authorized (the PIN's
+    argon2id check is measured by bench_cards, not here), one use per sale as the real ones."""
+
+    def require_authorized_session(self, session_id: str | None, pos: str = "local") -> _Swipe:
+        assert session_id is not None
+        return _Swipe(session_id, session_id.removeprefix("bench-"), "att-bench")
+
+    @contextmanager
+    def use(self, session_id: str | None, pos: str = "local") -> Iterator[_Swipe]:
+        yield self.require_authorized_session(session_id, pos)
+
+    def give_back(self, session_id: str) -> None:
+        pass
+
+
 def _lines(rng: random.Random, sku_count: int) -> list[dict[str, str]]:
     lines = []
     for _ in range(3):
@@ -89,12 +115,11 @@ def _serve(data_dir: str, port: int) -> int:
     from agent.config import load_settings
     from agent.loyalty.service import LoyaltyService
     from agent.station import assemble_station, open_database
-    from bench.bench_loyalty import _AnyBenchSession
 
     settings = load_settings(None, {"storage": {"data_dir": data_dir}, "station": {"id": STATION},
                                     "devices": {"simulated": False}})
     db = open_database(settings)
-    loyalty = LoyaltyService(db, station_id=STATION, sessions=_AnyBenchSession(), settings=settings.loyalty,
+    loyalty = LoyaltyService(db, station_id=STATION, sessions=_AnyBenchSwipe(), settings=settings.loyalty,
                              timezone=settings.station.timezone)
     station = assemble_station(settings, db, loyalty=loyalty)
     uvicorn.run(create_app(settings, station), host="127.0.0.1", port=port, log_level="warning", access_log=False)

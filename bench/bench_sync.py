@@ -379,6 +379,41 @@ def run_ours_kill(work: Path, n: int, cleanup: Cleanup) -> Drain:
     return result
 
 
+def run_ours_kills_during_drain(work: Path, n: int, kills: int, cleanup: Cleanup,
+                                every_s: float = 1.5) -> tuple[Drain, int]:
+    """Head office up and acking; the agent is SIGKILLed ``kills`` times while it drains, and
+    restarted each time. Duplicates per kill, against the in-flight window (max_inflight x
+    batch_max_events events may be on the wire, unacknowledged, at any moment)."""
+    Broker, HeadOffice = _broker_class(), _head_office_class()
+    data = work / "data"
+    result = Drain(f"ours, {kills} SIGKILLs during the drain", n, enqueue_s=queue_outbox(data, n))
+    central = Broker(work / "central")
+    cleanup.add("central", central.kill)
+    central.start()
+    ho = HeadOffice(central.port)
+    cleanup.add("head office", ho.close)
+    env = agent_env({})
+    t0 = time.monotonic()
+    for i in range(kills):
+        agent, _ = start_agent(data, central.url, env, work / "agent.log")
+        time.sleep(every_s)
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(10)
+    agent, _ = start_agent(data, central.url, env, work / "agent.log")
+    cleanup.add("agent", lambda: _stop_proc(agent))
+    done = wait_until(lambda: ho.unique() >= n, DRAIN_TIMEOUT_S)
+    done = done and wait_until(lambda: confirmed_count(data / "agent.db") >= n, DRAIN_TIMEOUT_S, poll=0.05)
+    result.total_s = time.monotonic() - t0
+    result.unique, result.received, result.gaps = ho.unique(), ho.received, len(ho.gaps(STATION))
+    if not done:
+        result.notes.append(f"TIMEOUT: {ho.unique()} received, {confirmed_count(data / 'agent.db')} confirmed")
+    from agent.queue.config import MqttSettings
+
+    defaults = MqttSettings()
+    cleanup.run()
+    return result, defaults.max_inflight * defaults.batch_max_events
+
+
 # ---- the bridge ------------------------------------------------------------------------------
 
 def publish_to_station(port: int, n: int, max_inflight: int = 20) -> float:
@@ -616,6 +651,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kill-events", type=int, default=KILL_EVENTS)
     parser.add_argument("--configs", type=int, default=len(CONFIGS), help="how many agent configurations to try")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for inspection")
+    parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of the agent during one drain")
+    parser.add_argument("--only-kills", action="store_true", help="only the SIGKILLs-during-drain measurement")
+    parser.add_argument("--kill-every", type=float, default=3.0, help="seconds each agent runs before its SIGKILL")
     args = parser.parse_args(argv)
     from tests.fakes.mosquitto import mosquitto_binary
 
@@ -630,6 +668,18 @@ def main(argv: list[str]) -> int:
     try:
         with _sigterm_as_interrupt():
             print(f"{n:,} events of {PAYLOAD_BYTES}-byte payload; work dir {root}", flush=True)
+            kill_drain, window = run_ours_kills_during_drain(root / "ours-kills", n, args.kills, cleanup,
+                                                          every_s=args.kill_every)
+            duplicates = kill_drain.received - kill_drain.unique
+            print(f"{args.kills} SIGKILLs during a drain of {n:,}: {kill_drain.unique:,} unique at head office, "
+                  f"{duplicates:,} duplicates = {duplicates / max(1, args.kills):,.0f} per kill (in-flight window "
+                  f"{window:,} events: ratio {duplicates / max(1, args.kills) / window:.2f}); "
+                  f"lost {n - kill_drain.unique:,}; {_fmt_s(kill_drain.total_s)} {' '.join(kill_drain.notes)}",
+                  flush=True)
+            if kill_drain.unique < n:
+                status = 1
+            if args.only_kills:
+                return status
             template = root / "template"
             enqueue_s = queue_outbox(template, n)
             print(f"ours: queued {n:,} in the outbox in {enqueue_s:.2f} s (append_event, 1000 per transaction)",

@@ -44,7 +44,8 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(15, ge=5)
     # How many unacknowledged messages the broker may push to one worker: the most a killed
     # worker can leave unconfirmed (the stations resend them, or the gap check asks for them).
-    receive_maximum: int = Field(200, ge=1, le=65535)
+    # Twice the backlog group (ingest.group_backlog_messages): the next group arrives while one commits.
+    receive_maximum: int = Field(1000, ge=1, le=65535)
 
     @field_validator("url")
     @classmethod
@@ -82,6 +83,8 @@ class IngestSettings(_Section):
     workers: int = Field(1, ge=1, le=64, description="Worker processes started by `loyalty-hub run`.")
     group_max_messages: int = Field(200, ge=1, le=5000,
                                     description="Messages committed in one transaction at most.")
+    group_backlog_messages: int = Field(500, ge=1, le=20000,
+                                        description="Messages in one transaction at most while a worker is behind.")
     group_wait_ms: int = Field(5, ge=0, le=1000,
                                description="How long a worker waits to fill a group before committing.")
     # The contract: a hole usually fills by itself (the station resends after its ack timeout,

@@ -39,6 +39,8 @@ def request_replays(conn: psycopg.Connection, client: mqtt.Client, grace_s: floa
         " s.gap_since < now() - make_interval(secs => %s) FROM stations s"
         " WHERE s.gap_since < now() - make_interval(secs => %s) AND s.max_seq_seen > s.contiguous_seq"
         " AND COALESCE(s.availability, 'online') = 'online'"
+        # Not while the hub may still be reading this station's queued messages (schema_002).
+        " AND (s.behind_until IS NULL OR s.behind_until < now())"
         # One open request per station, and after a failed one wait a timeout before asking again.
         " AND NOT EXISTS (SELECT 1 FROM replay_requests r WHERE r.station_id = s.station_id"
         "   AND (r.status IN ('requested', 'ok') OR r.requested_at > now() - make_interval(secs => %s)))",
@@ -78,6 +80,8 @@ def expire_replays(conn: psycopg.Connection, timeout_s: float) -> int:
             " FROM stations s WHERE s.station_id = r.station_id AND r.status IN ('requested', 'ok')"
             " AND r.requested_at < now() - make_interval(secs => %s)"
             " AND s.epoch = r.epoch AND s.contiguous_seq < r.to_seq"
+            # The station may have resent it into a backlog the hub has not read yet: wait for it.
+            " AND (s.behind_until IS NULL OR s.behind_until < now() - make_interval(secs => 1))"
             " RETURNING r.request_id, r.station_id, r.from_seq, r.to_seq, r.status",
             (timeout_s,))
         expired = cur.fetchall()

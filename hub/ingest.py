@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from hub import staging
 from hub.alerts import raise_alert
 from hub.projections import Applied, Event, apply_in_order
 from hub.schemas import EventSchemas
 
 log = logging.getLogger(__name__)
 PARKED_WINDOW = 5000  # events past the watermark read per pass when a hole was filled
+# A station draining a day offline sends day-old events: that is not the hub being a day behind.
+# Past this, the hub is under-sized and replay requests and alerts are deserved anyway.
+BEHIND_CAP_S = 300.0
 
 
 @dataclass
@@ -78,15 +84,16 @@ def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
 def ingest(conn: psycopg.Connection, messages: list[tuple[str, bytes]], schemas: EventSchemas) -> Outcome:
     """Store and apply ``messages`` (topic, payload) in one transaction; return what to ack.
 
-    The statements are per *group*, not per station or event: one lock statement, one insert,
-    one watermark update, a few projection statements; pipeline mode sends them without
-    waiting for answers that are not needed.
+    The statements are per *group*, not per station or event: one lock statement, one COPY
+    into staging and one insert from it, one watermark update, a few set-based projection
+    statements (hub.staging explains why COPY).
     """
     unreadable: list[tuple[str | None, str, str, str]] = []
     by_station = parse_messages(messages, schemas, unreadable)
     outcome = Outcome()
     applied = Applied()
-    with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+    staging.ensure_tables(conn)
+    with conn.transaction(), conn.cursor() as cur:
         for station, reason, detail, raw in unreadable:
             _quarantine(cur, station, None, reason, detail, raw)
             outcome.quarantined += 1
@@ -132,21 +139,7 @@ def _lock_stations(cur: psycopg.Cursor, ids: list[str]) -> dict[str, _Station]:
 
 def _insert(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
     """Insert-if-absent (station, epoch, event, state); returns the ids inserted now."""
-    if not rows:
-        return set()
-    cur.execute(
-        "INSERT INTO events(event_id, station_id, epoch, seq, type, schema_version, created_at, clock_synced,"
-        " payload, state) SELECT u.id, u.st, u.ep, u.seq, u.type, u.v, u.at, u.synced, u.payload::jsonb, u.state"
-        " FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[], %b::int[], %b::text[], %b::bool[],"
-        " %b::text[], %b::text[]) AS u(id, st, ep, seq, type, v, at, synced, payload, state)"
-        " ON CONFLICT DO NOTHING RETURNING event_id",
-        ([e["id"] for _, _, e, _ in rows], [s for s, _, _, _ in rows], [ep for _, ep, _, _ in rows],
-         [e["seq"] for _, _, e, _ in rows], [e["type"] for _, _, e, _ in rows],
-         [e["schema_version"] for _, _, e, _ in rows], [e["created_at"] for _, _, e, _ in rows],
-         [e["clock_synced"] for _, _, e, _ in rows],
-         [json.dumps(e["payload"], ensure_ascii=False, separators=(",", ":")) for _, _, e, _ in rows],
-         [state for _, _, _, state in rows]))
-    return {r[0] for r in cur.fetchall()}
+    return staging.insert_events(cur, rows) if rows else set()
 
 
 def _storable(event: Any) -> dict[str, Any] | None:
@@ -162,7 +155,22 @@ def _storable(event: Any) -> dict[str, Any] | None:
             "payload": event.get("payload") if isinstance(event.get("payload"), dict) else {}}
 
 
+def _lag_s(event: dict[str, Any] | None, received: float) -> float | None:
+    """Seconds between the station creating its newest event of the group and the hub reading it,
+    when the station's clock can be trusted (hub.db.schema_002 says what it is for)."""
+    if event is None or event.get("clock_synced") is not True:
+        return None
+    try:
+        created = datetime.fromisoformat(str(event["created_at"]).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if created.tzinfo is None:
+        return None
+    return min(BEHIND_CAP_S, max(0.0, received - created.timestamp()))
+
+
 def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome: Outcome, applied: Applied) -> None:
+    received = time.time()
     states = _lock_stations(cur, sorted(by_station))
     for sid, parsed in by_station.items():
         st = states[sid]
@@ -196,19 +204,23 @@ def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome
         outcome.stored += len(new)
         st.max_seen = max([st.max_seen, *(seq for seq, _, _ in new)])
         st.contiguous = _advance(cur, st, new, ready)
+    staging.stage_ready(cur, ((i, e.event_id, e.station_id) for i, e in enumerate(ready)))
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
     ordered = sorted(states.values(), key=lambda st: st.station_id)
-    # clock_synced of each station's newest event in this group: is its clock trustworthy now?
-    synced = [max(st.rows, key=lambda r: r[0]["seq"])[0]["clock_synced"] if st.rows else None for st in ordered]
+    newest = [max(st.rows, key=lambda r: r[0]["seq"])[0] if st.rows else None for st in ordered]
     cur.execute(
         "UPDATE stations s SET contiguous_seq = u.c, max_seq_seen = u.m, last_event_at = now(),"
         " gap_since = CASE WHEN u.m > u.c THEN COALESCE(s.gap_since, now()) END,"
-        " clock_synced = COALESCE(u.synced, s.clock_synced)"
-        " FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bool[]) AS u(id, c, m, synced)"
+        " clock_synced = COALESCE(u.synced, s.clock_synced),"
+        # Another worker may hold older messages of this station: the later promise wins.
+        " behind_until = CASE WHEN u.lag > 0 THEN GREATEST(s.behind_until, now() + make_interval(secs => u.lag))"
+        "  ELSE s.behind_until END"
+        " FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bool[], %b::float8[]) AS u(id, c, m, synced, lag)"
         " WHERE s.station_id = u.id",
         ([st.station_id for st in ordered], [st.contiguous for st in ordered], [st.max_seen for st in ordered],
-         synced))
+         # clock_synced of each station's newest event in this group: is its clock trustworthy now?
+         [e["clock_synced"] if e else None for e in newest], [_lag_s(e, received) for e in newest]))
 
 
 def _new_epoch(cur: psycopg.Cursor, st: _Station, reused: list[tuple[dict[str, Any], str]]) -> set[str]:

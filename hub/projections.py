@@ -274,36 +274,42 @@ def apply(cur: psycopg.Cursor, event: Event, applied: Applied) -> None:
 
 
 def apply_in_order(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> None:
-    """Apply one station's events in seq order; a run of consecutive ``points.earned`` (the
-    fleet's bulk, and commutative: sums, maxima, set-once) goes in a few multi-row statements."""
-    run: list[Event] = []
-    for event in events:
-        if event.type == "points.earned":
-            run.append(event)
-            continue
-        if run:
-            earned_many(cur, run, applied)
-            run = []
-        apply(cur, event, applied)
-    if run:
-        earned_many(cur, run, applied)
+    """Apply the group's events in order (each station's in seq order). ``events[i]`` is row
+    ``ord = i`` of ``stage_ready`` (hub.staging): a run of consecutive ``points.earned`` (the
+    fleet's bulk, and commutative: sums, maxima, set-once) is applied by a few statements over
+    its range; the other types one by one, pipelined."""
+    start = 0
+    while start < len(events):
+        end = start
+        earned = events[start].type == "points.earned"
+        while end < len(events) and (events[end].type == "points.earned") == earned:
+            end += 1
+        if earned:
+            earned_many(cur, start, end, events[start:end], applied)
+        else:
+            with cur.connection.pipeline():
+                for event in events[start:end]:
+                    apply(cur, event, applied)
+        start = end
 
 
-def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> None:
-    if len(events) == 1:
-        apply(cur, events[0], applied)
-        return
-    ps = [e.payload for e in events]
-    stations = [e.station_id for e in events]  # a run may span the stations of a group
-    cur.execute("INSERT INTO accounts(account_id, station_id) SELECT DISTINCT ON (a) a, s"
-                " FROM unnest(%b::text[], %b::text[]) AS u(a, s) ON CONFLICT DO NOTHING",
-                ([p["account_id"] for p in ps], stations))
+# A run of points.earned, read from the stored events by their place in stage_ready.
+_RUN = ("SELECT r.station_id AS st, e.event_id AS eid, e.payload AS p FROM stage_ready r"
+        " JOIN events e ON e.event_id = r.event_id WHERE r.ord >= %(lo)s AND r.ord < %(hi)s")
+
+
+def earned_many(cur: psycopg.Cursor, lo: int, hi: int, events: list[Event], applied: Applied) -> None:
+    """``points.earned`` rows ``lo <= ord < hi`` of stage_ready, set-based (same effects as
+    ``_points_earned`` once per event)."""
+    run = {"lo": lo, "hi": hi}
+    cur.execute(f"INSERT INTO accounts(account_id, station_id) SELECT DISTINCT ON (a) a, st"
+                f" FROM (SELECT p->>'account_id' AS a, st FROM ({_RUN}) x) y ON CONFLICT DO NOTHING", run)
     cur.execute(
-        "WITH m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
+        f"WITH src AS ({_RUN}),"
+        " m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
         "  card_number, reference_id, occurred_at, event_id)"
-        "  SELECT u.mid, u.acc, u.st, u.lseq, 'earn', u.pts, u.card, u.sale, u.at, u.eid"
-        "  FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[],"
-        "  %b::text[]) AS u(mid, acc, st, lseq, pts, card, sale, at, eid) ON CONFLICT DO NOTHING"
+        "  SELECT p->>'movement_id', p->>'account_id', st, (p->>'ledger_seq')::bigint, 'earn', (p->>'points')::bigint,"
+        "  p->>'card_number', p->>'sale_id', p->>'occurred_at', eid FROM src ON CONFLICT DO NOTHING"
         "  RETURNING account_id, station_id, ledger_seq, points),"
         # Several movements of one account: sum them first (an UPDATE ... FROM applies one match per row).
         " b AS (UPDATE accounts SET balance = balance + t.total, updated_at = now()"
@@ -312,36 +318,20 @@ def earned_many(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> N
         " INSERT INTO account_station_seq(account_id, station_id, ledger_seq)"
         " SELECT account_id, station_id, max(ledger_seq) FROM m GROUP BY account_id, station_id"
         " ON CONFLICT (account_id, station_id) DO UPDATE SET"
-        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
-        ([p["movement_id"] for p in ps], [p["account_id"] for p in ps], stations, [p["ledger_seq"] for p in ps],
-         [p["points"] for p in ps], [p["card_number"] for p in ps], [p["sale_id"] for p in ps],
-         [p["occurred_at"] for p in ps], [e.event_id for e in events]))
+        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)", run)
     cur.execute(
         "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id) SELECT u.sale, u.st, u.pos, u.num, u.acc, u.card, u.att,"
-        " u.prog, u.pts, u.at, u.eid FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
-        " %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[])"
-        " AS u(sale, st, pos, num, acc, card, att, prog, pts, at, eid) ON CONFLICT DO NOTHING",
-        ([p["sale_id"] for p in ps], stations, [p["receipt"]["pos"] for p in ps], [p["receipt"]["number"] for p in ps],
-         [p["account_id"] for p in ps], [p["card_number"] for p in ps], [p["attendant_id"] for p in ps],
-         [p["program_version"] for p in ps], [p["points"] for p in ps], [p["occurred_at"] for p in ps],
-         [e.event_id for e in events]))
-    lines = [(p, line) for p in ps for line in p["lines"]]
-    line_stations = [e.station_id for e in events for _ in e.payload["lines"]]
+        " program_version, points, occurred_at, event_id)"
+        " SELECT p->>'sale_id', st, p->'receipt'->>'pos', p->'receipt'->>'number', p->>'account_id',"
+        " p->>'card_number', p->>'attendant_id', p->>'program_version', (p->>'points')::bigint, p->>'occurred_at', eid"
+        f" FROM ({_RUN}) src ON CONFLICT DO NOTHING", run)
     cur.execute(
         "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"
-        " points, occurred_at) SELECT u.mid, u.no, u.sale, u.st, 'earn', u.sku, u.grp, u.qty, u.amt, u.pts, u.at"
-        " FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::text[], %b::numeric[],"
-        " %b::numeric[], %b::bigint[], %b::text[]) AS u(mid, no, sale, st, sku, grp, qty, amt, pts, at)"
-        " ON CONFLICT DO NOTHING",
-        ([p["movement_id"] for p, _ in lines], [line["line_no"] for _, line in lines],
-         [p["sale_id"] for p, _ in lines], line_stations, [line["sku"] for _, line in lines],
-         [line["article_group"] for _, line in lines], [Decimal(line["quantity"]) for _, line in lines],
-         [Decimal(line["amount"]) for _, line in lines], [line["points"] for _, line in lines],
-         [p["occurred_at"] for p, _ in lines]))
+        " points, occurred_at) SELECT p->>'movement_id', (l->>'line_no')::int, p->>'sale_id', st, 'earn', l->>'sku',"
+        " l->>'article_group', (l->>'quantity')::numeric, (l->>'amount')::numeric, (l->>'points')::bigint,"
+        f" p->>'occurred_at' FROM ({_RUN}) src, jsonb_array_elements(p->'lines') AS l ON CONFLICT DO NOTHING", run)
     cur.execute(
-        "UPDATE cards SET first_used_at = t.at FROM (SELECT card, min(at) AS at FROM unnest(%b::text[], %b::text[])"
-        " AS u(card, at) GROUP BY card) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL",
-        ([p["card_number"] for p in ps], [p["occurred_at"] for p in ps]))
+        "UPDATE cards SET first_used_at = t.at FROM (SELECT p->>'card_number' AS card, min(p->>'occurred_at') AS at"
+        f" FROM ({_RUN}) src GROUP BY 1) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL", run)
     for event in events:
         applied.account_changed(event.payload["account_id"], False, event.station_id)

@@ -20,7 +20,17 @@ def canonical(name: str) -> str:
 
 
 def declared(requirements: list[str]) -> set[str]:
-    return {canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}  # type: ignore[union-attr]
+    """Package names; a self-reference such as ``loyalty-agent[hub]`` stands for that extra's packages."""
+    names: set[str] = set()
+    for requirement in requirements:
+        name = canonical(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))  # type: ignore[union-attr]
+        if name == canonical(PROJECT["name"]):
+            extras = re.search(r"\[([^\]]+)\]", requirement)
+            for extra in (extras.group(1).split(",") if extras else []):
+                names |= declared(EXTRAS[extra.strip()])
+        else:
+            names.add(name)
+    return names
 
 
 def pins(lock: str) -> dict[str, set[str]]:

@@ -115,6 +115,23 @@ def test_install_upgrade_and_rollback_in_a_folder_root(tmp_path: Path, releases:
         listing = station(root, "list").stdout
         assert '"current": "1.0.0"' in listing and '"2.0.0"' in listing
 
+        # A rollback onto a database the older release does not know: it refuses to start, the
+        # installer says to restore the data copy, and --restore-data brings it up on that copy.
+        assert station(root, "upgrade", str(releases["2.0.0"])).returncode == 0
+        with sqlite3.connect(root / "var/lib/loyalty-agent/agent.db") as db:  # what a 2.0.0 migration leaves
+            db.execute("INSERT INTO schema_migrations(name, writer_version) VALUES ('core_999_next', '2.0.0')")
+        db.close()
+        r = station(root, "rollback")
+        assert r.returncode == 1 and "repita con --restore-data" in r.stderr
+        assert "no conoce (core_999_next)" in (root / "run/agent.log").read_text()
+        r = station(root, "rollback", "--to", "1.0.0", "--restore-data")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.readlink(opt / "current") == "releases/1.0.0"
+        with sqlite3.connect(root / "var/lib/loyalty-agent/agent.db") as db:
+            assert db.execute("SELECT count(*) FROM schema_migrations WHERE name = 'core_999_next'").fetchone()[0] == 0
+            assert db.execute("SELECT count(*) FROM api_tokens WHERE name = 'pos-1'").fetchone()[0] == 1
+        db.close()
+
         # An upgrade whose agent does not come up goes back to the release that was running.
         r = station(root, "upgrade", str(broken_release(tmp_path, releases["2.0.0"], "3.0.0")))
         assert r.returncode == 1

@@ -124,6 +124,12 @@ serial_port = "{os.ttyname(slave)}"
         threading.Thread(target=pos.sse, args=(events, stop), daemon=True).start()
         time.sleep(0.5)
 
+        # The card is issued first: a card the directory does not know is refused at the swipe.
+        status, customer = pos.call("POST", "/v1/customers", MARIA, {"Idempotency-Key": "enroll-1"})
+        assert status == 201, customer
+        status, card = pos.call("POST", "/v1/loyalty/cards", {"card_number": PAN, "customer_id": customer["id"]})
+        assert status in (200, 201), card
+
         swipe = None
         for _ in range(3):  # like an attendant, swipe again if nothing happened (reader still opening)
             os.write(master, f";{PAN}=2512101?\r\n".encode())
@@ -137,11 +143,6 @@ serial_port = "{os.ttyname(slave)}"
                 continue
         assert swipe is not None, "no swipe event"
         session_id = swipe["data"]["session_id"] if "data" in swipe else swipe["session_id"]
-
-        status, customer = pos.call("POST", "/v1/customers", MARIA, {"Idempotency-Key": "enroll-1"})
-        assert status == 201, customer
-        status, card = pos.call("POST", "/v1/loyalty/cards", {"card_number": PAN, "customer_id": customer["id"]})
-        assert status in (200, 201), card
 
         sale = {"session_id": session_id, "receipt": {"station": STATION, "pos": "pos-1", "number": "B-1001"},
                 "lines": [{"sku": "95", "article_group": "FUEL", "quantity": "40", "amount": "52000"}]}

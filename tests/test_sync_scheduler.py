@@ -144,3 +144,61 @@ def test_fit_is_the_longest_prefix_within_the_budget(sizes: list[int], budget: i
     assert len(fitted) == 1 or cost <= budget - BATCH_OVERHEAD_BYTES
     if len(fitted) < len(batch):
         assert cost + batch[len(fitted)]["size"] + EVENT_OVERHEAD_BYTES > budget - BATCH_OVERHEAD_BYTES
+
+
+# ---- issue 12: the broker's packet limit, sessions, held resends, restarts -----------------
+
+def _size(row: dict[str, Any]) -> int:
+    return row["size"]
+
+
+def test_a_batch_fits_the_broker_packet_limit_and_a_larger_event_is_set_aside() -> None:
+    s = scheduler(batch_max_events=10, batch_max_bytes=100_000)
+    s.connected(session_present=True, max_packet=1_000 + BATCH_OVERHEAD_BYTES)
+    batch = rows(1, size=400) + rows(2, size=5_000) + rows(3, 4, 5, size=400)
+    fitted, too_large = s.fit_packet(batch, _size)
+    assert [r["seq"] for r in fitted] == [1, 3] and [r["seq"] for r in too_large] == [2]
+    assert s.fresh(rows(2, 6)) == rows(6)  # set aside: never offered again in this run
+    # Without a broker limit, a single event over our own batch size still goes alone.
+    plain = scheduler(batch_max_bytes=1_000)
+    assert plain.fit_packet(rows(1, size=5_000), _size) == (rows(1, size=5_000), [])
+
+
+def test_no_session_at_the_broker_makes_everything_unconfirmed_due_now() -> None:
+    s = scheduler()
+    s.connected(session_present=True, max_packet=None)
+    s.published(1, rows(1, 2), now=100.0)
+    s.puback(1)
+    assert s.due(now=101.0) == []
+    s.disconnected()
+    s.connected(session_present=False, max_packet=None)
+    assert s.due(now=101.0) == [1, 2]
+
+
+def test_while_head_office_acks_nothing_a_row_the_broker_holds_backs_off_to_the_long_interval() -> None:
+    s = scheduler(ack_timeout_s=60.0, resend_interval_s=6 * 3600.0)
+    s.connected(session_present=True, max_packet=None)
+    sent_at = 100.0
+    for attempt in range(12):
+        s.published(attempt + 1, rows(1), now=sent_at)
+        s.puback(attempt + 1)
+        due = s.due_at(s.sent[1])
+        sent_at = due
+    # Twelve resends reach the 6 h cap (not the 1 h one): ~20 copies over a weekend, not ~60.
+    assert due - s.sent[1].at == 6 * 3600.0
+    # Once head office acks anything sent later, an unacked row is lost, not held: 1 h cap again.
+    s.acked(["e999"], now=s.sent[1].at + 1)
+    assert s.due_at(s.sent[1]) - s.sent[1].at == MAX_RESEND_BACKOFF_S
+
+
+def test_after_a_restart_rows_delivered_before_wait_an_ack_timeout_unless_the_session_is_gone() -> None:
+    delivered = [{"seq": 1, "id": "e1", "size": 10, "state": "delivered"},
+                 {"seq": 2, "id": "e2", "size": 10, "state": "pending"}]
+    s = scheduler()
+    s.connected(session_present=True, max_packet=None)
+    assert s.fresh(delivered, now=100.0) == delivered[1:]  # only the one never PUBACKed goes now
+    assert s.due(now=159.0) == [] and s.due(now=161.0) == [1]
+    assert s.acked(["e1"], now=120.0) == ([1], [])
+    lost = scheduler()
+    lost.connected(session_present=False, max_packet=None)
+    assert lost.fresh(delivered, now=100.0) == delivered

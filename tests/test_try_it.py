@@ -97,11 +97,16 @@ def test_real_mode_never_accepts_the_development_keys(tmp_path: Path) -> None:
     db = Database(tmp_path / "agent.db", list(MIGRATIONS))
     try:
         # Simulated mode without keys: the demo attendants work.
-        simulated = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "keys", simulated=True)
+        simulated = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "keys", simulated=True,
+                                demo=True)
         assert simulated.demo_pins
         simulated.start()
         simulated.pins.verify("DEMO-1", "1234")
         simulated.stop()
+        # A simulated station with a head office (demo=False) gets its PINs from head office only.
+        with_head_office = CardStation(CardsSettings(), db, station_id="st-1", key_dir=tmp_path / "none",
+                                       simulated=True, demo=False)
+        assert not with_head_office.demo_pins and not with_head_office.pins.pepper_installed
         # The same station switched to real mode, even with the public development pepper copied into
         # its key folder and the development public key configured: neither is accepted.
         install_pepper(tmp_path / "keys", DEV_PEPPER)
@@ -127,10 +132,14 @@ def test_the_simulated_reader_route_exists_only_in_simulated_mode(tmp_path: Path
         try:
             with TestClient(create_app(settings, services), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}) as client:
                 if simulated:
-                    # A card the directory does not know opens a swipe that says so (the POS offers to
-                    # issue it, not the PIN), as on a real reader.
+                    # As on a real reader: a card the directory does not know opens a session marked
+                    # unknown (the POS offers to issue it); a blocked card is refused at the swipe.
                     unknown = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                     assert unknown.status_code == 201 and unknown.json()["card_status"] == "unknown"
+                    assert client.post("/v1/loyalty/cards", json={"card_number": "0BADCAFE"}).status_code == 201
+                    assert client.post("/v1/loyalty/cards/0BADCAFE/block", json={"reason": "robada"}).status_code == 200
+                    blocked = client.post("/v1/simulated/swipes", json={"card": "0BADCAFE"})
+                    assert blocked.status_code == 409 and blocked.json()["code"] == "card_blocked"
                     assert client.post("/v1/loyalty/cards", json={"card_number": "04A1B2C3"}).status_code == 201
                 r = client.post("/v1/simulated/swipes", json={"card": "04:A1:B2:C3", "reader": "isla-1"})
                 assert r.status_code == expected, r.text

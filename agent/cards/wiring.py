@@ -43,14 +43,14 @@ class CardStation(Part):
     """Owns the readers; ``sessions`` is what the API and sales use."""
 
     def __init__(self, cards: CardsSettings, db: Database, *, station_id: str, key_dir: Any,
-                 simulated: bool = False) -> None:
+                 simulated: bool = False, demo: bool = False) -> None:
         try:
             pepper: bytes | None = load_pepper(key_dir)
         except AgentError:
             # Until head office provisions the station key, every PIN is refused (never accepted).
             pepper = None
         public_key = load_public_key(cards.pins.bundle_public_key) if cards.pins.bundle_public_key else None
-        pepper, public_key, self.demo_pins = _development_keys(pepper, public_key, simulated)
+        pepper, public_key, self.demo_pins = _development_keys(pepper, public_key, simulated, demo)
         self.station_id = station_id
         self.pins = AttendantPins(db, station_id=station_id, settings=cards.pins, pepper=pepper,
                                   public_key=public_key)
@@ -132,10 +132,11 @@ class CardStation(Part):
                 "demo_attendants": self.demo_pins}
 
 
-def _development_keys(pepper: bytes | None, public_key: Ed25519PublicKey | None,
-                      simulated: bool) -> tuple[bytes | None, Ed25519PublicKey | None, bool]:
+def _development_keys(pepper: bytes | None, public_key: Ed25519PublicKey | None, simulated: bool,
+                      demo: bool) -> tuple[bytes | None, Ed25519PublicKey | None, bool]:
     """(pepper, bundle key, demo attendants?) for this mode. Real mode never accepts the public
-    development pepper or key; simulated mode uses them only when no real one is installed."""
+    development pepper or key; a simulated demo station (no head office) uses them only when no
+    real one is installed."""
     if not simulated:
         if pepper == DEV_PEPPER:
             log.error("the development PIN key is installed on a real station: ignored, PINs are refused")
@@ -144,6 +145,6 @@ def _development_keys(pepper: bytes | None, public_key: Ed25519PublicKey | None,
             log.error("cards.pins.bundle_public_key is the development key: ignored, no bundle is accepted")
             public_key = None
         return pepper, public_key, False
-    if pepper is None and public_key is None:
+    if demo and pepper is None and public_key is None:
         return DEV_PEPPER, dev_public_key(), True
     return pepper, public_key, False

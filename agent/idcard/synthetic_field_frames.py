@@ -142,6 +142,7 @@ def _thumb(frame: np.ndarray, corners: np.ndarray, avoid: np.ndarray | None, rng
 def _camera(frame: np.ndarray, sym_center: np.ndarray | None, rng: random.Random, params: dict) -> np.ndarray:
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     gain = rng.uniform(0.3, 1.0)
+    params["gain"] = round(gain, 2)
     vignette = 1 - 0.35 * (((xx - W / 2) / W) ** 2 + ((yy - H / 2) / H) ** 2) * 2
     frame = frame * (gain * vignette)[:, :, None] * np.float32([rng.uniform(0.85, 1.1) for _ in range(3)])
     if sym_center is not None and rng.random() < 0.45:  # specular glare over the symbol itself
@@ -163,6 +164,7 @@ def _camera(frame: np.ndarray, sym_center: np.ndarray | None, rng: random.Random
         frame = cv2.GaussianBlur(frame, (0, 0), rng.uniform(0.4, 1.3))
     elif blur == "motion":
         length = rng.randint(3, 7)
+        params["motion_px"] = length
         kernel = np.zeros((length, length), np.float32)
         angle = rng.uniform(0, math.pi)
         for t in np.linspace(-0.5, 0.5, length * 3):

@@ -25,8 +25,9 @@ class MqttSettings(BaseModel):
     ack_timeout_s: float = Field(60.0, gt=0, description="Resend delivered-but-unconfirmed events after this long.")
     resend_interval_s: float = Field(
         6 * 3600.0, gt=0,
-        description="An event the broker took (PUBACK) on the link still up is sent again only after this long "
-                    "(the broker's session holds it); after a reconnect the ack timeout applies again.")
+        description="Longest wait between resends of an event the broker took (PUBACK) on the link still up "
+                    "while head office acknowledges nothing (its consumer is away); otherwise the wait "
+                    "doubles from ack_timeout_s up to an hour.")
     retention_days: int = Field(7, ge=0, description="Confirmed events are pruned after this many days.")
     outbox_max_bytes: int | None = Field(512 * 1024 * 1024, description="Disk budget for unconfirmed events.")
     outbox_max_age_days: int | None = Field(30, description="Refuse new work when the oldest unconfirmed event is older.")

@@ -74,3 +74,22 @@ def parse_replay(payload: bytes) -> tuple[int, int, Any]:
         request_id = body.get("request_id") if isinstance(body, dict) else None
         raise ValueError(str(exc), request_id) from None
     return first, last, body.get("request_id")
+
+
+_ENVELOPE = len(encode_batch("", []))
+
+
+def event_size(row: Mapping[str, Any]) -> int:
+    """Bytes one event adds to a batch: its JSON and the comma before the next one."""
+    return len(encode_batch("", [row])) - _ENVELOPE + 1
+
+
+def batch_room(max_packet: int, topic: str, station_id: str) -> int:
+    """Bytes of events a PUBLISH of at most ``max_packet`` can carry: minus the packet's own header
+    (fixed header, topic, packet id, properties: 16 is generous) and the batch's JSON envelope."""
+    return max_packet - (len(topic.encode()) + 16) - len(encode_batch(station_id, []))
+
+
+def too_large_alert(station_id: str, row: Mapping[str, Any], max_packet: int | None) -> dict[str, Any]:
+    return {"event_id": row["id"], "seq": row["seq"], "event_type": row["type"],
+            "bytes": len(encode_batch(station_id, [row])), "max_packet_bytes": max_packet}

@@ -19,7 +19,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,13 +27,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
-from agent.clock import iso, now_iso, utcnow
+from agent.clock import now_iso
 from agent.drivers.transitions import LinkState
 from agent.queue.broker_status import BrokerStatus
 from agent.queue.config import MqttSettings
 from agent.queue.downlink import Downlink
-from agent.queue.messages import encode_batch, parse_ack, parse_replay, parse_url
-from agent.queue.scheduler import Progress, ResendScheduler
+from agent.queue.messages import batch_room, encode_batch, event_size, parse_ack, parse_replay, parse_url, too_large_alert
+from agent.queue.progress import ProgressRecorder, prune_confirmed
+from agent.queue.scheduler import BATCH_OVERHEAD_BYTES, ResendScheduler
 from agent.queue.topics import StationTopics
 from agent.store import outbox
 from agent.store.db import Database
@@ -68,8 +68,9 @@ class SyncPublisher:
         self._connected = False
         self._schedule = ResendScheduler(ack_timeout_s=settings.ack_timeout_s,
                                          batch_max_events=settings.batch_max_events,
-                                         batch_max_bytes=settings.batch_max_bytes)
-        self._marks = Progress()
+                                         batch_max_bytes=settings.batch_max_bytes,
+                                         resend_interval_s=settings.resend_interval_s)
+        self._progress = ProgressRecorder(db)
         self._last_flush = 0.0
         self._next_status = 0.0
         self._next_prune = 0.0
@@ -145,7 +146,7 @@ class SyncPublisher:
         client = self._client
         assert client is not None
         # Short waits while draining; when idle, wake 10 times a second (a Pi's CPU is not free).
-        busy = bool(self._schedule.inflight or self._marks.delivered or self._marks.confirmed or self._marks.confirmed_ids)
+        busy = bool(self._schedule.inflight or self._progress.pending)
         rc = client.loop(timeout=0.01 if busy else 0.1)
         if self._client is None:
             return  # paho reported the disconnect; a reconnect is scheduled
@@ -166,7 +167,7 @@ class SyncPublisher:
             self._publish_status(client)
         if now >= self._next_prune:
             self._next_prune = now + _PRUNE_EVERY_S
-            self._prune()
+            prune_confirmed(self._db, self._settings.retention_days, self._stop)
 
     def _connect(self) -> None:
         s = self._settings
@@ -213,7 +214,7 @@ class SyncPublisher:
     def _drop_connection(self, error: str) -> None:
         client, self._client = self._client, None
         self._connected = False
-        self._schedule.requeue_inflight()
+        self._schedule.disconnected()
         if client is not None:
             try:
                 client.disconnect()
@@ -233,6 +234,10 @@ class SyncPublisher:
             return
         self._connected = True
         self._connected_at = time.monotonic()
+        # The broker's Maximum Packet Size bounds every batch; no session kept: all is due now.
+        limit = getattr(properties, "MaximumPacketSize", None) if properties is not None else None
+        room = batch_room(limit, self.topics.events, self.station_id) + BATCH_OVERHEAD_BYTES if limit else None
+        self._schedule.connected(session_present=bool(getattr(flags, "session_present", False)), max_packet=room)
         # The backoff is reset by the first accepted batch, not by CONNACK: a broker that
         # accepts the connection and then drops it (e.g. an ACL refusal) must not be hammered.
         self.broker.set("connected")
@@ -250,7 +255,7 @@ class SyncPublisher:
             return  # our own clean stop: nothing lost, nothing to retry, nothing to warn about
         self.link.down(str(reason))
         self._client = None
-        self._schedule.requeue_inflight()
+        self._schedule.disconnected()
         self._flush()  # acks already received are made durable now, not at the next connection
         self._schedule_reconnect(str(reason))
 
@@ -264,7 +269,7 @@ class SyncPublisher:
             log.error("head office broker refused an event batch: %s", reason)
             self.alert("publish_refused", {"reason": str(reason)})
             return
-        self._marks.delivered.extend(seqs)
+        self._progress.marks.delivered.extend(seqs)
         self._backoff = self._settings.reconnect_min_s  # the link really works: reset the backoff
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -288,10 +293,10 @@ class SyncPublisher:
         except ValueError as exc:
             log.warning("ignored a malformed ack: %s", exc)
             return
-        seqs, earlier = self._schedule.acked(ids)
-        self._marks.confirmed.extend(seqs)  # confirm by primary key: the cheap path
+        seqs, earlier = self._schedule.acked(ids, time.monotonic())
+        self._progress.marks.confirmed.extend(seqs)  # confirm by primary key: the cheap path
         # Sent by a previous run (its ack waited at the broker): still confirmed, by id.
-        self._marks.confirmed_ids.extend(earlier)
+        self._progress.marks.confirmed_ids.extend(earlier)
 
     def _on_replay(self, client: mqtt.Client, payload: bytes) -> None:
         try:
@@ -333,25 +338,34 @@ class SyncPublisher:
             rows = self._db.read(lambda c: outbox.events_by_seq(c, due))
             for seq in set(due) - {r["seq"] for r in rows}:
                 schedule.forget(seq)  # confirmed meanwhile
-            if rows:
-                return schedule.fit(rows)
+            fitted = self._fit(rows)
+            if fitted:
+                return fitted
         after = schedule.cursor
         while True:
             rows = self._db.read(lambda c: outbox.unconfirmed_after(c, after, schedule.batch_max_events))
             if not rows:
                 return []
-            fresh = schedule.fresh(rows)
-            if fresh:
-                return schedule.fit(fresh)
-            after = rows[-1]["seq"]  # a window of rows already in flight (e.g. after a replay): look past it
+            fitted = self._fit(schedule.fresh(rows, time.monotonic()))
+            if fitted:
+                return fitted
+            after = rows[-1]["seq"]  # a window of rows in flight, held or set aside: look past it
+
+    def _fit(self, rows: list[Any]) -> list[Any]:
+        """One message's worth by exact size; an event larger than the broker accepts is set
+        aside with an alert (it would make the broker drop the connection, forever)."""
+        fitted, too_large = self._schedule.fit_packet(rows, event_size)
+        for row in too_large:
+            alert = too_large_alert(self.station_id, row, self._schedule.max_packet)
+            log.error("event seq %d (%d bytes) is larger than the broker accepts: set aside, the others go on",
+                      row["seq"], alert["bytes"])
+            self.alert("event_too_large", alert)
+        return fitted
 
     def _flush(self) -> None:
-        """Make the PUBACKs and acks received since the last flush durable, in one transaction."""
-        self._last_flush = time.monotonic()
-        marks, self._marks = self._marks, Progress()
-        if marks.delivered or marks.confirmed or marks.confirmed_ids:
-            at = now_iso()
-            self._db.write(lambda c: outbox.record_progress(c, marks.delivered, marks.confirmed, marks.confirmed_ids, at))
+        """Make the PUBACKs and acks received since the last flush durable (kept until they are)."""
+        self._last_flush = max(time.monotonic(), self._progress.next_try)
+        self._progress.flush()
 
     def _publish_alerts(self, client: mqtt.Client) -> None:
         with self._lock:
@@ -369,13 +383,6 @@ class SyncPublisher:
             except Exception:  # noqa: BLE001 - the counters still go out if a health probe fails
                 log.exception("could not assess health for the status message")
         client.publish(self.topics.status, json.dumps(status), qos=1, retain=True)
-
-    def _prune(self) -> None:
-        cutoff = iso(utcnow() - timedelta(days=self._settings.retention_days))
-        while True:
-            removed = self._db.write(lambda c: outbox.prune_confirmed(c, cutoff))
-            if removed < 5000 or self._stop.is_set():
-                break
 
     def _shutdown(self) -> None:
         client = self._client

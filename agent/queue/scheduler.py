@@ -9,7 +9,7 @@ Rows are whatever the outbox returns: mappings with at least ``seq``, ``id`` and
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,6 +29,8 @@ class Sent:
     event_id: str
     at: float
     attempts: int = 1
+    epoch: int = 0  # the connection it went out on
+    delivered: bool = False  # PUBACKed on that connection
 
 
 @dataclass
@@ -41,10 +43,27 @@ class Progress:
 
 
 class ResendScheduler:
-    def __init__(self, *, ack_timeout_s: float, batch_max_events: int, batch_max_bytes: int) -> None:
+    """Resend rules (issue 12): a row the broker took (PUBACK) on the connection still up is held
+    by its persistent session; while head office acks nothing, its resends back off up to
+    ``resend_interval_s`` (see ``due_at``), so copies do not pile up at the broker while head
+    office's consumer is away. A broker that kept
+    no session (``session_present = 0``) gets everything unconfirmed at once. After a restart,
+    rows a previous run got PUBACKed wait one ack timeout for their ack instead of going out at
+    once: only what was in flight is sent again. Batches fit the broker's Maximum Packet Size; a
+    single event larger than it is set aside (``fit_packet``) and never blocks the queue."""
+
+    def __init__(self, *, ack_timeout_s: float, batch_max_events: int, batch_max_bytes: int,
+                 resend_interval_s: float = 6 * 3600.0) -> None:
         self.ack_timeout_s = ack_timeout_s
         self.batch_max_events = batch_max_events
         self.batch_max_bytes = batch_max_bytes
+        self.resend_interval_s = resend_interval_s
+        self.link_epoch = 0
+        self.link_up = False
+        self.kept_session = False
+        self.last_ack_at = float("-inf")
+        self.max_packet: int | None = None  # the broker's CONNACK Maximum Packet Size
+        self.quarantined: set[int] = set()
         self.cursor = 0  # highest seq handed to the broker since start (the forward pass)
         self.sent: dict[int, Sent] = {}  # unconfirmed rows sent since start
         self.by_id: dict[str, int] = {}
@@ -54,8 +73,15 @@ class ResendScheduler:
     # ---- what to send ----------------------------------------------------------------------
 
     def due_at(self, sent: Sent) -> float:
-        """When an unconfirmed row is sent again: the ack timeout, doubling per attempt (capped)."""
-        return sent.at + min(MAX_RESEND_BACKOFF_S, self.ack_timeout_s * 2 ** (sent.attempts - 1))
+        """When an unconfirmed row is sent again: the ack timeout, doubling per attempt, capped at
+        an hour; while the broker holds it (PUBACK on the link still up) and head office has acked
+        nothing since, capped at ``resend_interval_s`` instead: a consumer away for a weekend gets
+        about 20 copies of each event at the broker, not one an hour. (Not "never": a broker that
+        lost head office's subscription, e.g. restarted without persistence, PUBACKs and drops.)"""
+        cap = MAX_RESEND_BACKOFF_S
+        if sent.delivered and self.link_up and sent.epoch == self.link_epoch and self.last_ack_at <= sent.at:
+            cap = max(cap, self.resend_interval_s)
+        return sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
 
     def due(self, now: float) -> list[int]:
         """Seqs to send again now, oldest first, at most one batch's worth.
@@ -73,12 +99,51 @@ class ResendScheduler:
                 due.append(seq)
             elif due_at < soonest:
                 soonest = max(due_at, now + _RECHECK_INFLIGHT_S)
-        self.next_due_scan = now if due else soonest
+        # Rows held for head office's consumer become due when acks flow again: look again
+        # within an ack timeout, not only at the long resend interval.
+        self.next_due_scan = now if due else min(soonest, now + self.ack_timeout_s)
         return sorted(due)[: self.batch_max_events]
 
-    def fresh(self, rows: Iterable[Row]) -> list[Row]:
-        """The rows never sent in this run (a window may hold rows in flight, e.g. after a replay)."""
-        return [row for row in rows if row["seq"] not in self.sent]
+    def fresh(self, rows: Iterable[Row], now: float | None = None) -> list[Row]:
+        """The rows never sent in this run (a window may hold rows in flight, e.g. after a replay).
+
+        With ``now``, rows a previous run got PUBACKed (``state`` delivered) are not returned but
+        held one ack timeout for their ack, when the broker kept our session."""
+        out: list[Row] = []
+        for row in rows:
+            seq = row["seq"]
+            if seq in self.sent or seq in self.quarantined:
+                continue
+            if now is not None and self.kept_session and _state(row) == "delivered":
+                self.sent[seq] = Sent(row["id"], now, epoch=-1)
+                self.by_id[row["id"]] = seq
+                self.next_due_scan = min(self.next_due_scan, now + self.ack_timeout_s)
+                self.cursor = max(self.cursor, seq)
+                continue
+            out.append(row)
+        return out
+
+    def fit_packet(self, rows: Sequence[Row], size_of: Callable[[Row], int]) -> tuple[list[Row], list[Row]]:
+        """(rows for one message, rows too large for any message). ``size_of`` is a row's exact
+        encoded size with its separator. The broker's Maximum Packet Size is a hard limit
+        (``topic_overhead`` included by the caller in ``max_packet``); our batch size a soft one
+        (a single larger event still goes alone)."""
+        hard = self.max_packet - BATCH_OVERHEAD_BYTES if self.max_packet else None
+        budget = min(self.batch_max_bytes, self.max_packet or self.batch_max_bytes) - BATCH_OVERHEAD_BYTES
+        out: list[Row] = []
+        too_large: list[Row] = []
+        for row in rows:
+            cost = size_of(row)
+            if hard is not None and cost > hard:
+                too_large.append(row)
+                self.quarantined.add(row["seq"])
+                self.cursor = max(self.cursor, row["seq"])
+                continue
+            if out and budget - cost < 0:
+                break
+            budget -= cost
+            out.append(row)
+        return out, too_large
 
     def fit(self, rows: Sequence[Row]) -> list[Row]:
         """The longest prefix of ``rows`` that fits in one message (always at least one row)."""
@@ -102,20 +167,43 @@ class ResendScheduler:
             seqs.append(seq)
             sent = self.sent.get(seq)
             if sent is None:
-                sent = self.sent[seq] = Sent(row["id"], now)
+                sent = self.sent[seq] = Sent(row["id"], now, epoch=self.link_epoch)
                 self.by_id[row["id"]] = seq
             else:
                 sent.at, sent.attempts = now, sent.attempts + 1
+                sent.epoch, sent.delivered = self.link_epoch, False
             self.next_due_scan = min(self.next_due_scan, self.due_at(sent))
             self.cursor = max(self.cursor, seq)
         self.inflight[mid] = seqs
 
     def puback(self, mid: int) -> list[int] | None:
         """The seqs of message ``mid`` (None for a message we did not track, e.g. a status)."""
-        return self.inflight.pop(mid, None)
+        seqs = self.inflight.pop(mid, None)
+        for seq in seqs or ():
+            sent = self.sent.get(seq)
+            if sent is not None:
+                sent.delivered = True
+        return seqs
 
-    def acked(self, event_ids: Iterable[str]) -> tuple[list[int], list[str]]:
+    def connected(self, *, session_present: bool, max_packet: int | None) -> None:
+        """A new connection: a new link epoch; if the broker kept nothing of ours, all is due now."""
+        self.link_epoch += 1
+        self.link_up = True
+        self.kept_session = session_present
+        self.max_packet = max_packet
+        if not session_present:
+            self.resend_all_now()
+
+    def disconnected(self) -> None:
+        self.link_up = False
+        self.requeue_inflight()
+
+    def acked(self, event_ids: Iterable[str], now: float | None = None) -> tuple[list[int], list[str]]:
         """Head office confirmed ``event_ids``: (seqs sent in this run, ids sent by an earlier run)."""
+        if now is not None:
+            if self.last_ack_at < now - 1.0:
+                self.next_due_scan = min(self.next_due_scan, now + 1.0)  # held rows may be due now
+            self.last_ack_at = now
         seqs: list[int] = []
         unknown: list[str] = []
         for event_id in event_ids:
@@ -159,3 +247,10 @@ class ResendScheduler:
                 sent.at = DUE_NOW
                 self.next_due_scan = 0.0
         self.cursor = min(self.cursor, first_seq - 1)
+
+
+def _state(row: Mapping[str, Any]) -> str | None:
+    try:
+        return row["state"]
+    except (KeyError, IndexError):  # a mapping or an sqlite3.Row without the column
+        return None

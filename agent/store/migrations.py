@@ -51,7 +51,7 @@ class UnknownMigrations(AgentError):
             f"the database {path} has migrations this build ({this_version or 'unversioned'}) does not know "
             f"({names}), applied by version {' and '.join(writers)}. It is not opened, so the data are not "
             f"damaged. Go back to version {newest} or restore a copy from before those migrations.",
-            status=500, extra={"unknown_migrations": list(unknown), "writer_versions": writers})
+            status=500)
 
 
 def recorded_migrations(conn: sqlite3.Connection) -> dict[str, str | None]:
@@ -77,7 +77,8 @@ def apply_migrations(db: "Database", migrations: Iterable[tuple[str, str]], *, w
                      before_migrating: Callable[[list[str]], None] | None = None) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now.
 
-    Refuses a database with migrations not in ``migrations``; calls ``before_migrating(pending)``
+    With ``writer_version`` (the station opening its store with every migration it knows),
+    refuses a database with migrations not in ``migrations``. Calls ``before_migrating(pending)``
     once before the first migration on a database that already has some.
     """
     migrations = list(migrations)
@@ -89,7 +90,8 @@ def apply_migrations(db: "Database", migrations: Iterable[tuple[str, str]], *, w
             " writer_version TEXT)"
         )
         recorded = recorded_migrations(conn)
-        check_known(db.path, recorded, migrations, writer_version)  # before anything is written
+        if writer_version is not None:  # the station's full list (a feature's own list is partial)
+            check_known(db.path, recorded, migrations, writer_version)  # before anything is written
         if "writer_version" not in {r[1] for r in conn.execute("PRAGMA table_info(schema_migrations)")}:
             conn.execute("ALTER TABLE schema_migrations ADD COLUMN writer_version TEXT")
         return recorded

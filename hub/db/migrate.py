@@ -9,10 +9,10 @@ import logging
 
 import psycopg
 
-from hub.db import schema_001
+from hub.db import schema_001, schema_002
 
 log = logging.getLogger(__name__)
-MIGRATIONS: tuple[tuple[str, str], ...] = (("hub_001_core", schema_001.SQL),)
+MIGRATIONS: tuple[tuple[str, str], ...] = (("hub_001_core", schema_001.SQL), ("hub_002_behind", schema_002.SQL))
 _LOCK_KEY = 0x6C6F79616C7479  # "loyalty": any constant shared by every hub process
 
 

@@ -33,10 +33,12 @@ from agent.loyalty.requests import (
     StockMovementRequest,
     VoidRequest,
 )
-from agent.queue import outbox
+from agent.store import outbox
 from agent.queue.downlink import Downlink
+from agent.queue.messages import encode_batch
 from agent.queue.publisher import SyncPublisher
 from agent.config import Settings
+from agent.station import customer_service
 from tests.conftest import MARIA
 from tests.loyalty_fixtures import STATION, make_service
 
@@ -53,7 +55,7 @@ def produce_all(tmp: Path) -> dict[str, Any]:
     """Run one station through every operation that emits an event; return its batch (all events)."""
     service, sessions, _, db = make_service(tmp, NOW)
     settings = Settings(storage={"data_dir": tmp}, station={"id": STATION})
-    customers = CustomerService(db, settings)
+    customers = customer_service(db, settings)
     maria = customers.create(CustomerCreate.model_validate(MARIA), "pos:pos-1/attendant:P-017")
     customers.update(maria.id, CustomerPatch.model_validate({"email": None}), "pos:pos-1")
     service.issue_card(IssueCardRequest(card_number="NEW-1", customer_id=maria.id))
@@ -78,7 +80,7 @@ def produce_all(tmp: Path) -> dict[str, Any]:
     _pins(db)
     publisher = SyncPublisher(db, MqttSettings(url="mqtt://127.0.0.1:1"), STATION, Downlink(db))
     rows = db.read(lambda c: outbox.unconfirmed_after(c, 0, 10_000))
-    out = json.loads(publisher._encode(rows))
+    out = json.loads(encode_batch(STATION, rows))
     db.close()
     return out
 

@@ -117,6 +117,26 @@ def test_a_replay_the_station_cannot_satisfy_raises_an_alert(
     assert _rows(database, "SELECT contiguous_seq, max_seq_seen FROM stations") == [(1, 3)]
 
 
+def test_no_replay_or_alert_while_the_hub_is_behind_on_the_station(
+        tmp_path: Path, broker: Mosquitto, database: str, hubs: list[HubProcess], station: ScriptedStation) -> None:
+    """Events the station created 60 s before the hub reads them: the hub is working through a
+    backlog, and the hole is most likely still queued behind them. With a 2 s grace the hole
+    would be declared lost at 3 x grace = 6 s; while the hub is behind it must not be."""
+    _hubs(tmp_path, broker, database, hubs, "w1")
+    events = station.events(3)
+    old = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
+    for event in events:
+        event["created_at"] = old
+    station.publish([events[0], events[2]])
+    assert wait_until(lambda: station.acked >= {events[0]["id"], events[2]["id"]}, 15)
+    time.sleep(8)
+    assert station.replays == []
+    assert _rows(database, "SELECT count(*) FROM replay_requests") == [(0,)]
+    assert _rows(database, "SELECT type FROM alerts") == []
+    station.publish([events[1]])  # what the backlog held: the hole fills, nothing was lost
+    assert wait_until(lambda: _rows(database, "SELECT contiguous_seq FROM stations") == [(3,)], 15)
+
+
 def test_a_dead_worker_parks_no_traffic(tmp_path: Path, broker: Mosquitto, database: str, hubs: list[HubProcess],
                                         station: ScriptedStation) -> None:
     """Clean sessions: once a worker is SIGKILLed the broker drops its session and routes every
