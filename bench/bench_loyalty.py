@@ -11,6 +11,8 @@ to ``/v1/health``. The swipe session authority is a stand-in that authorizes any
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import random
 import socket
@@ -34,8 +36,18 @@ class _Swipe:
 
 
 class _AnyBenchSession:
+    """Authorizes any ``bench-<card>`` session, with the ``use``/``give_back`` pair sales take
+    (the PIN check and its one-use authorization are not part of this measurement)."""
+
     def require_authorized_session(self, session_id: str) -> _Swipe:
         return _Swipe(session_id, session_id.removeprefix("bench-"), "att-bench")
+
+    @contextmanager
+    def use(self, session_id: str, pos: str = "") -> Iterator[_Swipe]:
+        yield self.require_authorized_session(session_id)
+
+    def give_back(self, session_id: str) -> None:
+        pass
 
 
 def _program(n_rules: int):
@@ -119,6 +131,7 @@ def main(argv: list[str]) -> int:
     from agent.loyalty.requests import SaleRequest
     from agent.loyalty.service import LoyaltyService
     from agent.store.db import Database
+    from agent.tokens import TokenStore
 
     with tempfile.TemporaryDirectory(prefix="bench-loyalty-") as tmp:
         db = Database(Path(tmp) / "agent.db", _migrations())

@@ -19,24 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from contextlib import contextmanager
-from collections.abc import Iterator
-from typing import Any
-
-from bench.bench_loyalty import _AnyBenchSession as _LoyaltyBenchSession
-from bench.bench_loyalty import _load_directory, _migrations, _pct, _program, _sale_body
-
-
-class _AnyBenchSession(_LoyaltyBenchSession):
-    """Authorizes any ``bench-<card>`` session, with the ``use``/``give_back`` pair sales now take
-    (the PIN check is not part of this measurement)."""
-
-    @contextmanager
-    def use(self, session_id: str, pos: str = "") -> Iterator[Any]:
-        yield self.require_authorized_session(session_id)
-
-    def give_back(self, session_id: str) -> None:
-        pass
+from bench.bench_loyalty import _AnyBenchSession, _load_directory, _migrations, _pct, _program, _sale_body
 from bench.common import KeepAlive, free_port, wait_http
 
 
