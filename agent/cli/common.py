@@ -48,3 +48,24 @@ def load(args: argparse.Namespace) -> "Settings":
     from agent.config import load_settings
 
     return load_settings(getattr(args, "config", None), overrides_from(args))
+
+
+def running_agent(args: argparse.Namespace) -> tuple[str, int, str] | None:
+    """Where the station's running agent listens and the local token to call it with; ``None``
+    (after saying why on stderr) when the token cannot be read. A wrong ``--data-dir`` raises
+    ``NoStationData`` first, so it is not mistaken for "is the agent running?"."""
+    import sys
+
+    from agent.station import require_station
+    from agent.tokens import TOKEN_FILE
+
+    settings = load(args)
+    require_station(settings)
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
+    token_path = settings.storage.key_dir / TOKEN_FILE
+    try:
+        return host, settings.api.port, token_path.read_text().strip()
+    except OSError:
+        print(f"no se puede leer {token_path}: ¿está el agente en ejecución y es usted el usuario del servicio?",
+              file=sys.stderr)
+        return None

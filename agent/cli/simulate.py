@@ -12,31 +12,22 @@ import http.client
 import json
 import sys
 
-from agent.cli.common import add_common_options, load
-from agent.tokens import TOKEN_FILE
+from agent.cli.common import add_common_options, running_agent
 
 
 def cmd_swipe(args: argparse.Namespace) -> int:
-    from agent.station import require_station
-
-    settings = load(args)
-    require_station(settings)  # a wrong --data-dir says so, not "is the agent running?"
-    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
-    token_path = settings.storage.key_dir / TOKEN_FILE
-    try:
-        token = token_path.read_text().strip()
-    except OSError:
-        print(f"no se puede leer {token_path}: ¿está el agente en ejecución y es usted el usuario del servicio?",
-              file=sys.stderr)
+    agent = running_agent(args)
+    if agent is None:
         return 2
-    conn = http.client.HTTPConnection(host, settings.api.port, timeout=10)
+    host, port, token = agent
+    conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
         conn.request("POST", "/v1/simulated/swipes", body=json.dumps({"card": args.card, "reader": args.reader}),
                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         response = conn.getresponse()
         body = json.loads(response.read() or b"{}")
     except OSError as exc:
-        print(f"el agente no responde en {host}:{settings.api.port}: {exc}", file=sys.stderr)
+        print(f"el agente no responde en {host}:{port}: {exc}", file=sys.stderr)
         return 2
     finally:
         conn.close()

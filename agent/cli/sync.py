@@ -12,8 +12,7 @@ import sys
 import time
 from typing import Any
 
-from agent.cli.common import add_common_options, load
-from agent.tokens import TOKEN_FILE
+from agent.cli.common import add_common_options, running_agent
 
 
 def _request(host: str, port: int, token: str, method: str, path: str) -> dict[str, Any]:
@@ -40,22 +39,14 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from agent.station import require_station
-
-    settings = load(args)
-    require_station(settings)  # a wrong --data-dir says so, not "is the agent running?"
-    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
-    token_path = settings.storage.key_dir / TOKEN_FILE
-    try:
-        token = token_path.read_text().strip()
-    except OSError:
-        print(f"no se puede leer {token_path}: ¿está el agente en ejecución y es usted el usuario del servicio?",
-              file=sys.stderr)
+    agent = running_agent(args)
+    if agent is None:
         return 2
+    host, port, token = agent
     try:
-        first = _request(host, settings.api.port, token, "POST", "/v1/sync")
+        first = _request(host, port, token, "POST", "/v1/sync")
     except (OSError, RuntimeError) as exc:
-        print(f"el agente no responde en {host}:{settings.api.port}: {exc}", file=sys.stderr)
+        print(f"el agente no responde en {host}:{port}: {exc}", file=sys.stderr)
         return 2
     if not first["requested"]:
         print("no hay oficina central configurada (mqtt.url): los eventos quedan en cola local", file=sys.stderr)
@@ -75,7 +66,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"\nquedan {left} eventos sin confirmar (último éxito: {status['last_success_at']})", file=sys.stderr)
             return 1
         time.sleep(0.5)
-        status = _request(host, settings.api.port, token, "GET", "/v1/sync")
+        status = _request(host, port, token, "GET", "/v1/sync")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
