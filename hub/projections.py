@@ -177,7 +177,7 @@ def _points_earned(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"], p["card_number"],
          p["attendant_id"] or None, p["program_version"], p["points"], p["occurred_at"], ev.event_id,
-         p["customer_id"], p["identified_by"]))
+         p.get("customer_id"), p.get("identified_by")))  # absent from older agents' card sales
     _lines(cur, ev, "earn", p["sale_id"])
     # The first-use bonus is once per card chain-wide: other stations learn the first use.
     cur.execute("UPDATE cards SET first_used_at = %s WHERE card_number = %s AND first_used_at IS NULL",
