@@ -70,6 +70,7 @@ class LightStation:
                      "movement_id": movement, "ledger_seq": self.seq, "sale_id": uuid7(), "station": self.station_id,
                      "receipt": {"station": self.station_id, "pos": "P1", "number": f"R{self.seq}"},
                      "account_id": f"LA-{self.station_id}", "card_number": f"LC-{self.station_id}",
+                     "customer_id": None, "identified_by": "card",
                      "attendant_id": "P-01", "session_id": None, "occurred_at": _iso(now), "points": 10,
                      "by_article_group": {"FUEL": 10}, "program_version": "bench",
                      "lines": [{"line_no": 1, "sku": "95", "article_group": "FUEL", "quantity": "10.5",

@@ -173,10 +173,11 @@ def _points_earned(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     _movement(cur, ev, applied, "earn", p["sale_id"])
     cur.execute(
         "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
+        " program_version, points, occurred_at, event_id, customer_id, identified_by)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"], p["card_number"],
-         p["attendant_id"], p["program_version"], p["points"], p["occurred_at"], ev.event_id))
+         p["attendant_id"] or None, p["program_version"], p["points"], p["occurred_at"], ev.event_id,
+         p.get("customer_id"), p.get("identified_by")))  # absent from older agents' card sales
     _lines(cur, ev, "earn", p["sale_id"])
     # The first-use bonus is once per card chain-wide: other stations learn the first use.
     cur.execute("UPDATE cards SET first_used_at = %s WHERE card_number = %s AND first_used_at IS NULL",
@@ -200,6 +201,21 @@ def _reward_requested(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
         " occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (p["redemption_id"], ev.station_id, p["account_id"], p["card_number"], p["reward_id"], p["quantity"],
          p["points"], p["occurred_at"], ev.event_id))
+
+
+def _stock_counted(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
+    """A physical count is a stock movement of kind ``count``: the difference, and the counted stock."""
+    p = ev.payload
+    _stock_movement(cur, Event(ev.event_id, ev.station_id, ev.seq, ev.type, ev.created_at, {
+        "movement_id": p["movement_id"], "reward_id": p["reward_id"], "kind": "count", "quantity": p["difference"],
+        "stock_after": p["counted"], "document": p["document"], "at": p["at"]}), applied)
+
+
+def _replenishment_requested(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
+    p = ev.payload
+    cur.execute("INSERT INTO station_replenishments(replenishment_id, station_id, lines, at, event_id)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (p["replenishment_id"], ev.station_id, json.dumps(p["lines"]), p["at"], ev.event_id))
 
 
 def _stock_movement(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
@@ -238,6 +254,17 @@ def _pins_imported(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
                 " ON CONFLICT DO NOTHING", (ev.event_id, ev.station_id, ev.payload["version"], ev.payload["attendants"]))
 
 
+def _pin_key_changed(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
+    # Security: head office's bundle key was replaced at the station by a local command.
+    raise_alert(cur, ev.station_id, "station", "pin_key_changed", {"set_at": ev.payload["set_at"]})
+
+
+def _pin_paused(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
+    p = ev.payload
+    raise_alert(cur, ev.station_id, "station", "station_pin_paused",
+                {"failed_attempts": p["failed_attempts"], "paused_until": p["paused_until"]})
+
+
 def _locked_out(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     p = ev.payload
     cur.execute(
@@ -266,6 +293,10 @@ PROJECTIONS: dict[str, Projection] = {
     "partner.accrual": _partner_accrual,
     "pins.bundle_imported": _pins_imported,
     "attendant.locked_out": _locked_out,
+    "reward.stock_counted": _stock_counted,
+    "reward.replenishment_requested": _replenishment_requested,
+    "pins.key_changed": _pin_key_changed,
+    "station.pin_paused": _pin_paused,
 }
 
 
@@ -321,9 +352,10 @@ def earned_many(cur: psycopg.Cursor, lo: int, hi: int, events: list[Event], appl
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)", run)
     cur.execute(
         "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id)"
+        " program_version, points, occurred_at, event_id, customer_id, identified_by)"
         " SELECT p->>'sale_id', st, p->'receipt'->>'pos', p->'receipt'->>'number', p->>'account_id',"
-        " p->>'card_number', p->>'attendant_id', p->>'program_version', (p->>'points')::bigint, p->>'occurred_at', eid"
+        " p->>'card_number', NULLIF(p->>'attendant_id', ''), p->>'program_version', (p->>'points')::bigint,"
+        " p->>'occurred_at', eid, p->>'customer_id', p->>'identified_by'"
         f" FROM ({_RUN}) src ON CONFLICT DO NOTHING", run)
     cur.execute(
         "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"

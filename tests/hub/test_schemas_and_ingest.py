@@ -37,7 +37,7 @@ def emitted_types() -> set[str]:
 
 def test_every_emitted_type_has_a_schema_and_a_real_message(real_batch: dict[str, Any]) -> None:
     emitted = emitted_types()
-    assert len(emitted) >= 17, emitted
+    assert len(emitted) >= 21, emitted
     missing = sorted(t for t in emitted if not (DEFAULT_SCHEMAS / schema_file_for(t)).exists())
     assert not missing, f"no payload schema for {missing}"
     produced = {e["type"] for e in real_batch["events"]}
@@ -59,6 +59,13 @@ def test_real_messages_validate_event_by_event(real_batch: dict[str, Any]) -> No
     ("account.created", "is_fleet", "no"),
     ("attendant.locked_out", "locked_until", "tomorrow"),
     ("partner.accrual", "miles", -1),
+    ("points.earned", "identified_by", "swipe"),
+    ("points.reversed", "customer_id", 7),
+    ("reward.stock_counted", "counted", -1),
+    ("reward.replenishment_requested", "lines", []),
+    ("reward.requested", "slip", None),
+    ("pins.key_changed", "public_key", "not a key"),
+    ("station.pin_paused", "paused_until", "soon"),
 ])
 def test_schemas_are_not_rubber_stamps(real_batch: dict[str, Any], etype: str, field: str, bad: Any) -> None:
     event = copy.deepcopy(next(e for e in real_batch["events"] if e["type"] == etype
@@ -66,6 +73,31 @@ def test_schemas_are_not_rubber_stamps(real_batch: dict[str, Any], etype: str, f
     event["payload"][field] = bad
     refusal = SCHEMAS.check_event(event)
     assert refusal is not None and refusal.reason == "invalid_payload" and field in refusal.detail
+
+
+def test_a_transfer_out_must_take_stock_with_a_document(real_batch: dict[str, Any]) -> None:
+    transfer = next(e for e in real_batch["events"] if e["type"] == "reward.stock_movement"
+                    and e["payload"]["kind"] == "transfer_out")
+    assert SCHEMAS.check_event(transfer) is None
+    for change in ({"quantity": 2}, {"document": None}, {"redemption_id": transfer["id"]}):
+        bad = copy.deepcopy(transfer)
+        bad["payload"].update(change)
+        assert SCHEMAS.check_event(bad) is not None, change
+
+
+def test_a_sale_by_document_names_its_customer(real_batch: dict[str, Any]) -> None:
+    by_document = [e for e in real_batch["events"] if e["type"] == "points.earned"
+                   and e["payload"]["identified_by"] == "document"]
+    assert len(by_document) == 1 and by_document[0]["payload"]["card_number"] is None
+    bad = copy.deepcopy(by_document[0])
+    del bad["payload"]["customer_id"]
+    refusal = SCHEMAS.check_event(bad)
+    assert refusal is not None and "customer_id" in refusal.detail
+    # A card sale from an agent older than the sale by document has neither field: still valid.
+    older = copy.deepcopy(next(e for e in real_batch["events"] if e["type"] == "points.earned"
+                               and e["payload"]["identified_by"] == "card"))
+    del older["payload"]["customer_id"], older["payload"]["identified_by"]
+    assert SCHEMAS.check_event(older) is None
 
 
 def test_an_added_field_is_refused(real_batch: dict[str, Any]) -> None:
@@ -123,11 +155,19 @@ def test_ingest_projects_every_type_and_is_idempotent(db: psycopg.Connection, re
     assert db.execute("SELECT count(*) FROM customer_history").fetchone()[0] == 2
     by_group = dict(db.execute("SELECT article_group, points FROM points_by_station_group").fetchall())
     assert set(by_group) == {"FUEL", "SHOP"}
-    assert db.execute("SELECT count(*) FROM reward_requests").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM reward_requests").fetchone()[0] == 2
     assert db.execute("SELECT stock, low FROM station_stock WHERE reward_id = 'MUG'").fetchone() == (1, True)
+    # Receipt +2, shipment receipt +3, transfer out -2, count 3 -> 2 (one broken), grant -1.
+    assert db.execute("SELECT kind, quantity, stock_after FROM stock_movements WHERE reward_id = 'MUG'"
+                      " ORDER BY event_id").fetchall() == [("receipt", 2, 2), ("shipment_receipt", 3, 5),
+                                                          ("transfer_out", -2, 3), ("count", -1, 2), ("grant", -1, 1)]
+    maria = next(e["payload"]["customer"]["id"] for e in events if e["type"] == "customer.created")
+    assert db.execute("SELECT customer_id, identified_by, card_number, attendant_id FROM sales"
+                      " WHERE receipt_number = '0999'").fetchone() == (maria, "document", None, None)
+    assert db.execute("SELECT lines FROM station_replenishments").fetchall() == [([{"reward_id": "MUG", "quantity": 1}],)]
     assert db.execute("SELECT count(*) FROM partner_accruals").fetchone()[0] >= 1
     alerts = {r[0] for r in db.execute("SELECT type FROM alerts")}
-    assert {"reward_stock_low", "attendant_locked_out"} <= alerts
+    assert {"reward_stock_low", "attendant_locked_out", "pin_key_changed", "station_pin_paused"} <= alerts
 
 
 @pg
@@ -155,7 +195,9 @@ def test_a_refused_event_is_quarantined_acked_alerted_and_blocks_nothing(db: psy
     assert row == (bad["id"], "invalid_payload", bad["seq"])
     alert = db.execute("SELECT type, detail FROM alerts WHERE type = 'event_quarantined'").fetchone()
     assert alert[1]["event_id"] == bad["id"] and "lots" not in json.dumps(alert[1])
-    assert db.execute("SELECT count(*) FROM sales").fetchone()[0] == 0
+    good_sales = sorted(e["payload"]["sale_id"] for e in events if e["type"] == "points.earned" and e is not bad)
+    assert good_sales  # a later sale of the same message is booked; the refused one is not
+    assert sorted(r[0] for r in db.execute("SELECT sale_id FROM sales")) == good_sales
 
 
 @pg
