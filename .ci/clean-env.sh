@@ -18,6 +18,7 @@ if echo 'int main(void){return 0;}' | gcc -x c - -o /dev/null 2>/dev/null; then
 fi
 [ ! -e /usr/include/stdio.h ] || { echo "clean-env: headers still visible" >&2; exit 1; }
 
+mkdir -p build  # git-ignored: absent in a fresh clone
 venv=build/ci-clean-venv
 data="$(mktemp -d)"
 rm -rf "$venv"
