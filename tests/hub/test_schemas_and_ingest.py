@@ -158,8 +158,10 @@ def test_ingest_projects_every_type_and_is_idempotent(db: psycopg.Connection, re
     assert db.execute("SELECT count(*) FROM reward_requests").fetchone()[0] == 2
     assert db.execute("SELECT stock, low FROM station_stock WHERE reward_id = 'MUG'").fetchone() == (1, True)
     # Receipt +2, shipment receipt +3, transfer out -2, count 3 -> 2 (one broken), grant -1.
-    assert db.execute("SELECT kind, quantity, stock_after FROM stock_movements WHERE reward_id = 'MUG'"
-                      " ORDER BY event_id").fetchall() == [("receipt", 2, 2), ("shipment_receipt", 3, 5),
+    # In the station's order (its seq): two UUIDv7 ids made in one millisecond need not sort in order.
+    assert db.execute("SELECT m.kind, m.quantity, m.stock_after FROM stock_movements m"
+                      " JOIN events e USING (event_id) WHERE m.reward_id = 'MUG'"
+                      " ORDER BY e.seq").fetchall() == [("receipt", 2, 2), ("shipment_receipt", 3, 5),
                                                           ("transfer_out", -2, 3), ("count", -1, 2), ("grant", -1, 1)]
     maria = next(e["payload"]["customer"]["id"] for e in events if e["type"] == "customer.created")
     assert db.execute("SELECT customer_id, identified_by, card_number, attendant_id FROM sales"
