@@ -204,7 +204,6 @@ def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome
         outcome.stored += len(new)
         st.max_seen = max([st.max_seen, *(seq for seq, _, _ in new)])
         st.contiguous = _advance(cur, st, new, ready)
-    staging.stage_ready(cur, ((i, e.event_id, e.station_id) for i, e in enumerate(ready)))
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
     ordered = sorted(states.values(), key=lambda st: st.station_id)

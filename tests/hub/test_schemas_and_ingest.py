@@ -220,3 +220,45 @@ def test_reinstalled_station_starts_a_new_epoch(db: psycopg.Connection, real_bat
     ingest(db, _message(fresh), SCHEMAS)
     assert db.execute("SELECT epoch, contiguous_seq FROM stations").fetchone() == (2, 1)
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 2
+
+
+def _ledger(db: psycopg.Connection) -> tuple[int, int, int, int]:
+    return db.execute("SELECT (SELECT balance FROM accounts), (SELECT count(*) FROM point_movements),"
+                      " (SELECT count(*) FROM sales), (SELECT count(*) FROM sale_lines)").fetchone()
+
+
+@pg
+def test_a_group_with_resends_goes_through_staging_then_back_to_copy(db: psycopg.Connection) -> None:
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    first = [station.new_event() for _ in range(3)]
+    ingest(db, _message(first), SCHEMAS)
+    assert not getattr(db, "_hub_resends", False)  # no resend: COPY straight into events
+    more = [station.new_event() for _ in range(2)]
+    outcome = ingest(db, _message(first[1:] + more), SCHEMAS)
+    assert outcome.stored == 2 and outcome.duplicates == 2
+    assert sorted(outcome.acks[STATION]) == sorted(e["id"] for e in first[1:] + more)
+    assert getattr(db, "_hub_resends", False)  # the COPY failed on the key and was rolled back
+    assert _ledger(db) == (50, 5, 5, 5)
+    assert db.execute("SELECT contiguous_seq FROM stations").fetchone()[0] == 5
+    ingest(db, _message([station.new_event()]), SCHEMAS)  # staging again, finds no resend
+    assert not getattr(db, "_hub_resends", False)
+    assert _ledger(db) == (60, 6, 6, 6)
+
+
+@pg
+def test_a_sale_applied_twice_is_booked_once(db: psycopg.Connection) -> None:
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    ingest(db, _message([station.new_event() for _ in range(3)]), SCHEMAS)
+    first_payload = db.execute("SELECT payload FROM events ORDER BY seq LIMIT 1").fetchone()[0]
+    again = station.new_event()  # a new event carrying a movement the hub has booked already
+    again["payload"] = first_payload
+    fresh = station.new_event()
+    ingest(db, _message([again, fresh]), SCHEMAS)
+    assert db.execute("SELECT contiguous_seq FROM stations").fetchone()[0] == 5
+    # The run's COPY failed on the movement's key: the slow path books the fresh sale only.
+    assert _ledger(db) == (40, 4, 4, 4)
+    assert db.execute("SELECT count(*) FROM sales WHERE event_id = %s", (fresh["id"],)).fetchone()[0] == 1
