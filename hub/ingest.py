@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 
 from hub import staging
@@ -61,7 +62,9 @@ def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
         station = parts[3] if len(parts) == 5 else None
         text = raw.decode("utf-8", errors="replace")
         try:
-            batch = json.loads(raw)
+            # orjson: half json's time on a batch (profiled); also refuses NaN, lone surrogates and
+            # integers past 64 bits, which PostgreSQL could not store anyway.
+            batch = orjson.loads(raw)
         except ValueError as exc:
             unreadable.append((station, "invalid_json", str(exc)[:200], text))
             continue

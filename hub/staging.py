@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import psycopg
 
 _CREATE = (
@@ -39,7 +40,9 @@ def ensure_tables(conn: psycopg.Connection) -> None:
 
 
 def payload_text(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    # orjson: a tenth of json.dumps's time per payload (profiled: json.dumps was a fifth of a
+    # burst's Python time); compact UTF-8 like json.dumps(ensure_ascii=False, separators=(",", ":")).
+    return orjson.dumps(payload).decode()
 
 
 def insert_events(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
