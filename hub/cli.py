@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message(args.lang)}", file=sys.stderr)
         return 2
     except ConfigError as exc:
-        print(say["config_error"].format(error=exc), file=sys.stderr)
+        print(say["config_error"].format(error=exc.text(args.lang)), file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a database that refuses us is reported, not a traceback
         import psycopg
