@@ -140,7 +140,8 @@ def _supervise(settings: Settings, base: str, say: dict[str, str]) -> int:
         time.sleep(0.5)
         for name, proc in list(procs.items()):
             if not proc.is_alive() and not stopping:
-                logging.getLogger("hub").warning("worker %s ended (code %s); starting it again", name, proc.exitcode)
+                logging.getLogger("hub").warning("el proceso %s terminó (código %s); se inicia de nuevo [worker_restarted]",
+                                                  name, proc.exitcode)
                 procs[name] = ctx.Process(target=_worker_main, args=(blob, name), daemon=False)
                 procs[name].start()
     for proc in procs.values():

@@ -1,4 +1,4 @@
-"""Every log line a technician reads (INFO and above) is Spanish and ends in a stable code in
+"""Every log line a technician or head office reads (INFO and above) is Spanish and ends in a stable code in
 brackets, like the state changes (``[device_lost]``): journald filters and support scripts key on
 the code, the text is for people. Read from the source, so a new English or uncoded line fails
 here before it reaches a station."""
@@ -46,15 +46,17 @@ def episode_messages() -> list[tuple[str, str]]:
 
 
 AGENT_LINES = log_calls(REPO / "agent") + episode_messages()
+HUB_LINES = log_calls(REPO / "hub")
 
 
 def test_the_reader_finds_the_log_lines() -> None:
     # Guards the checks below against a reader that silently finds nothing.
     assert len(AGENT_LINES) > 40
     assert any(text.startswith("agente %s listo en") for _, text in AGENT_LINES)
+    assert any(text.endswith("[subscribed]") for _, text in HUB_LINES)
 
 
-@pytest.mark.parametrize(("where", "text"), AGENT_LINES, ids=[w for w, _ in AGENT_LINES])
-def test_agent_log_lines_are_spanish_and_coded(where: str, text: str) -> None:
+@pytest.mark.parametrize(("where", "text"), AGENT_LINES + HUB_LINES, ids=[w for w, _ in AGENT_LINES + HUB_LINES])
+def test_log_lines_are_spanish_and_coded(where: str, text: str) -> None:
     assert CODE.search(text), f"{where}: ends without a [code]: {text!r}"
     assert not ENGLISH.search(text.rsplit("[", 1)[0]), f"{where}: reads as English: {text!r}"
