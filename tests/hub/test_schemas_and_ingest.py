@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hub.config import DEFAULT_SCHEMAS
-from hub.ingest import ingest
+from hub.ingest import ingest, parse_messages
 from hub.schemas import EventSchemas, schema_file_for
 from tests.hub.agent_events import produce_all
 from tests.hub.conftest import ROOT, needs_services
@@ -262,3 +262,15 @@ def test_a_sale_applied_twice_is_booked_once(db: psycopg.Connection) -> None:
     # The run's COPY failed on the movement's key: the slow path books the fresh sale only.
     assert _ledger(db) == (40, 4, 4, 4)
     assert db.execute("SELECT count(*) FROM sales WHERE event_id = %s", (fresh["id"],)).fetchone()[0] == 1
+
+
+@pg
+def test_nan_is_not_json_and_big_integers_are_not_rounded(db: psycopg.Connection, real_batch: dict[str, Any]) -> None:
+    unreadable: list[tuple[str | None, str, str, str]] = []
+    assert parse_messages([(TOPIC, b'{"station_id": "x", "events": [{"seq": NaN}]}')], SCHEMAS, unreadable) == {}
+    assert unreadable[0][1] == "invalid_json"
+    event = copy.deepcopy(next(e for e in real_batch["events"] if e["type"] == "customer.updated"))
+    event["payload"]["changes"] = [{"field": "x", "old": 2**70, "new": 2**70 + 1}]
+    ingest(db, _message([event]), SCHEMAS)
+    stored = db.execute("SELECT payload->'changes'->0->>'new' FROM events").fetchone()
+    assert stored == (str(2**70 + 1),)  # exact, not a float
