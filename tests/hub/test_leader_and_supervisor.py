@@ -16,7 +16,7 @@ from tests.hub.conftest import HubProcess, needs_services
 from tests.hub.test_hub_mqtt import ScriptedStation, _hubs, _rows
 
 pytestmark = needs_services
-LEADING = "this worker now runs the chain-wide duties"
+LEADING = "[leader]"  # "este proceso asume las tareas de toda la cadena [leader]"
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_the_supervisor_runs_n_workers_restarts_a_dead_one_and_stops_them_all(
         victim = sorted(workers)[0]
         os.kill(victim, signal.SIGKILL)
         assert wait_until(lambda: len(_worker_pids(sup.proc.pid) - {victim}) == 2, 30), _log(sup)[-2000:]
-        assert "starting it again" in _log(sup)
+        assert "[worker_restarted]" in _log(sup)
         sup.wait_subscribed(connections=3)
         events = station.events(20)
         for event in events:
