@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agent.idcard.config import IdCardSettings
 from agent.idcard.decode_files import run_decode
 from agent.idcard.errors import IdCardError
-from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
+from agent.idcard.frame_reader import MRZ_UNREADABLE_EN, MRZ_UNREADABLE_ES, FrameReader
 from agent.idcard.mrz.correct import MAX_GAP, TD1, TD3, Unreadable, correct
 from agent.idcard.mrz.glyphs import ALPHABET, glyph_set
 from agent.idcard.mrz.reader import read_mrz
@@ -219,6 +219,8 @@ def test_recognised_but_unreadable_mrz_gets_its_own_message(tmp_path: Path) -> N
     session = service.read_document(service.start_capture())
     assert session.status == "mrz_unreadable" and session.warnings == ["mrz_unreadable"]
     assert session.message == MRZ_UNREADABLE_ES and session.document is None
+    # The API answers in English on request (Accept-Language: en picks the language).
+    assert session.to_dict("en")["message"] == MRZ_UNREADABLE_EN != session.to_dict("es")["message"]
 
 
 def test_cli_decode_reads_an_mrz_image(tmp_path: Path, capsys) -> None:
