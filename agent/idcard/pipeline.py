@@ -230,7 +230,7 @@ class DecodePipeline:
                 return found
         for index, quad in enumerate(locate_candidates(gray, self.settings)):
             for name, variant in self._variants(gray, quad):
-                found = _read(variant, f"candidate{index}_{name}", accept, try_downscale=False)
+                found = _read(variant, f"candidate{index}_{name}", accept, try_downscale=False, try_invert=False)
                 if found:
                     return found
                 if time.perf_counter() > deadline:
