@@ -118,7 +118,8 @@ class IdScanners(Part):
             self.inbox.add(scan)
             if self.hub is not None:
                 self.hub.publish("idcard.scanned", scan.event())
-            log.info("idcard scan from %s: %s %s", source, scan.status, scan.code or scan.format)
+            log.info("lectura del escáner de documentos %s: %s %s [idcard_scanned]", source, scan.status,
+                     scan.code or scan.format)
         return deliver
 
     def _build(self) -> None:
@@ -144,7 +145,8 @@ class IdScanners(Part):
             try:
                 reader.start()
             except Exception as exc:  # noqa: BLE001 - device errors come in many types
-                log.error("ID scanner %s could not start: %s", source, exc)
+                log.error("el escáner de documentos %s no pudo iniciar: %s [idcard_scanner_start_failed]", source,
+                          type(exc).__name__)
                 self.failed[source] = type(exc).__name__
 
     def stop(self) -> None:
