@@ -122,3 +122,11 @@ def test_scanners_are_off_by_default_and_their_routes_say_so(client: TestClient,
         assert answer.status_code == 503 and answer.json()["code"] == "idcard_scanners_disabled"
     finally:
         plain.close()
+
+
+def test_doctor_checks_each_configured_scanner_node(station: Station, pty_pair: tuple[int, str]) -> None:
+    from agent.ops.doctor import FAIL, OK, run_checks
+
+    checks = {c.code: c for c in run_checks(station.settings, network=False) if c.code.startswith("device_idcard")}
+    assert checks["device_idcard_mrz_reader"].status == OK and pty_pair[1] in checks["device_idcard_mrz_reader"].message
+    assert checks["device_idcard_wedge_scanner"].status == FAIL
