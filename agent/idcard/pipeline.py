@@ -152,18 +152,15 @@ def wiener(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
     h, w = crop.shape
     ph, pw = cv2.getOptimalDFTSize(h), cv2.getOptimalDFTSize(w)
     image = cv2.copyMakeBorder(crop, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE).astype(np.float32) / 255.0
-    yy = np.minimum(np.arange(ph), ph - np.arange(ph)).astype(np.float32)[:, None]
-    xx = np.minimum(np.arange(pw), pw - np.arange(pw)).astype(np.float32)[None, :]
-    psf = np.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2))
-    psf /= psf.sum()
-    otf = cv2.dft(psf, flags=cv2.DFT_COMPLEX_OUTPUT)
+    # A Gaussian's transfer function is a Gaussian (real, no transform of the PSF needed):
+    # H(f) = exp(-2 pi^2 sigma^2 |f|^2), f in cycles per pixel; the Wiener gain H / (H^2 + k) is real too.
+    fy = np.fft.fftfreq(ph).astype(np.float32)[:, None]
+    fx = np.fft.fftfreq(pw).astype(np.float32)[None, :]
+    otf = np.exp(np.float32(-2.0 * (np.pi * sigma) ** 2) * (fx * fx + fy * fy))
+    gain = otf / (otf * otf + np.float32(noise))
     spectrum = cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT)
-    power = otf[:, :, 0] ** 2 + otf[:, :, 1] ** 2
-    gain = 1.0 / (power + noise)
-    # G * conj(H) / (|H|^2 + k), the OTF of a symmetric PSF is real up to rounding: use both parts anyway.
-    re = (spectrum[:, :, 0] * otf[:, :, 0] + spectrum[:, :, 1] * otf[:, :, 1]) * gain
-    im = (spectrum[:, :, 1] * otf[:, :, 0] - spectrum[:, :, 0] * otf[:, :, 1]) * gain
-    out = cv2.idft(np.dstack([re, im]), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w]
+    spectrum *= gain[:, :, None]
+    out = cv2.idft(spectrum, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w]
     return np.clip(out * 255.0, 0, 255).astype(np.uint8)
 
 
