@@ -91,6 +91,8 @@ def test_an_mrz_read_on_the_serial_port_reaches_the_pos_and_enrolls(station: Sta
     nothing = client.post(f"/v1/idcard/captures/{refused['scan_id']}/customer", json={})
     assert nothing.status_code == 409 and nothing.json()["code"] == "no_document_read"
     assert client.get("/v1/idcard/scans/0123456789abcdef01234567").json()["code"] == "unknown_scan"
+    gone = client.post("/v1/idcard/captures/0123456789abcdef01234567/customer", json={})
+    assert gone.status_code == 404 and gone.json()["code"] == "unknown_scan"  # no camera here: not a 503
 
 
 def test_health_and_devices_report_each_scanner(station: Station, client: TestClient) -> None:

@@ -60,7 +60,16 @@ def _capture_or_scan(station: Station, capture_id: str) -> "CaptureSession | Sca
     """A capture, or a hand-held scanner's read under its scan id: both enroll the same way."""
     scanners = station.idcard_scanners
     scan = scanners.inbox.get(capture_id) if scanners is not None else None
-    return scan if scan is not None else _service(station).result(capture_id)
+    if scan is not None:
+        return scan
+    if scanners is not None and station.idcard is None:  # scanners only: no captures to look in
+        raise _unknown_scan()
+    return _service(station).result(capture_id)
+
+
+def _unknown_scan() -> AgentError:
+    return AgentError("unknown_scan", "No existe esa lectura del escáner (puede haber expirado): escanee de nuevo.",
+                      "No such scan (it may have expired): scan again.", status=404, field="scan_id")
 
 
 _SCAN_DISABLED = problem_responses({503: "No hand-held ID scanner is configured (`idcard_scanners_disabled`)"})
@@ -82,8 +91,7 @@ def latest_scan(request: Request, station: Station = Depends(get_station)) -> di
 def get_scan(scan_id: str, request: Request, station: Station = Depends(get_station)) -> dict[str, Any]:
     scan = _scanners(station).inbox.get(scan_id)
     if scan is None:
-        raise AgentError("unknown_scan", "No existe esa lectura del escáner (puede haber expirado): escanee de nuevo.",
-                         "No such scan (it may have expired): scan again.", status=404, field="scan_id")
+        raise _unknown_scan()
     return scan.to_dict(language(request))
 
 
@@ -114,8 +122,10 @@ async def capture_image(capture_id: str, side: str, station: Station = Depends(g
             "image_id": service.result(capture_id).image_ids[side]}
 
 
-@router.post("/captures/{capture_id}/customer", summary="Create or update the customer from the capture",
-             responses={**_UNAVAILABLE, **_NOT_FOUND, **problem_responses({
+@router.post("/captures/{capture_id}/customer", summary="Create or update the customer from the capture "
+                                                 "(or from a hand-held scanner's read, by its scan id)",
+             responses={**_UNAVAILABLE, **problem_responses({
+                 404: "No such capture or scan, or it expired: start a new one (`unknown_capture`, `unknown_scan`)",
                  409: "No document was read in this capture (`no_document_read`), the loyalty id belongs to another "
                       "customer (`loyalty_id_taken`, with `customer_id`), or a concurrent enrollment "
                       "(`enrollment_conflict`: retry)",
