@@ -34,7 +34,10 @@ def _gradient_angle(image: np.ndarray) -> float:
 def level_bars(crop: np.ndarray) -> np.ndarray:
     """Shear each column so the bars stand vertical: the lean (tan of the gradient angle) is
     measured in vertical strips and fitted by a line across the crop, which follows the change
-    of lean a tilt (perspective) gives."""
+    of lean a tilt (perspective) gives. A crop whose bars lie horizontal (a symbol taller than
+    wide: the crop's long side runs along the bars) is turned a quarter first."""
+    if abs(_gradient_angle(crop)) > np.pi / 4:
+        crop = cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE)
     h, w = crop.shape
     centres, leans = [], []
     for k in range(_STRIPS):
