@@ -137,10 +137,14 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, scale: float = 0.5,
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return quad
-    best = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(best) < 0.1 * out_w * out_h:
+    areas = [cv2.contourArea(contour) for contour in contours]
+    largest = max(areas)
+    if largest < 0.1 * out_w * out_h:
         return quad
-    found = _quad(best)[None].astype(np.float32)
+    # Glare across the symbol can split its blob in two: big pieces are joined (C seeds 11+12:
+    # one more read, none lost).
+    pieces = [contour for contour, area in zip(contours, areas) if area >= 0.25 * largest]
+    found = _quad(np.concatenate(pieces))[None].astype(np.float32)
     return cv2.perspectiveTransform(found, np.linalg.inv(matrix).astype(np.float32))[0]
 
 
