@@ -89,13 +89,16 @@ async def lookup_customer(
 
 @router.get("/search", response_model=SearchResult, summary="Search by name, document or loyalty id",
             responses=_READ)
-def search_customers(
+async def search_customers(
     q: str = Query(..., min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
     station: Station = Depends(get_station),
     _: Client = Depends(require_client),
-) -> SearchResult:
-    return SearchResult(items=station.customers.search(q, limit))
+) -> JSONResponse:
+    # One worker-thread hop for the query (a plain ``def`` route took a second one just to
+    # validate the response model); the summaries are built from the stored canonical JSON.
+    items = await run_in_threadpool(station.customers.search_json, q, limit)
+    return JSONResponse({"items": items})
 
 
 @router.get("/{customer_id}", response_model=CustomerOnScreen, summary="Get a customer, with accounts and cards",
