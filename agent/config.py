@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,7 +51,9 @@ class StorageSettings(_Section):
     min_free_bytes: int | None = Field(
         64 * 1024 * 1024, ge=0,
         description="Free disk space kept in reserve: new work is refused (507 storage_full) below it, so "
-                    "security events, head office's acknowledgements and checkpoints always have room.")
+                    "security events, head office's acknowledgements and checkpoints always have room. "
+                    "monitoring.disk_free_min_bytes (health disk_low, a warning) must be at least this: "
+                    "the station warns before it refuses.")
 
     @property
     def database_path(self) -> Path:
@@ -87,6 +89,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None
+
+    @model_validator(mode="after")
+    def _warn_before_refusing(self) -> Settings:
+        # Two thresholds on the same disk, one relation: health says disk_low (a warning to
+        # free space) before writes are refused with storage_full, never after.
+        reserve = self.storage.min_free_bytes
+        if reserve is not None and self.monitoring.disk_free_min_bytes < reserve:
+            raise ValueError("monitoring.disk_free_min_bytes must be at least storage.min_free_bytes "
+                             "(health warns disk_low before writes are refused with storage_full)")
+        return self
 
     @classmethod
     def settings_customise_sources(
