@@ -197,3 +197,15 @@ def test_a_name_shared_by_many_is_listed_unranked_and_a_rare_one_ranked(services
     assert sorted(ranked) == ["Ema Rojas", "Eva Rojas"]
     monkeypatch.setattr(service, "RANKED_MATCHES_MAX", 10)
     assert [item.name for item in services.customers.search("rojas", limit=4)][-1] == "Ana Rojas Rojas Soto Soto"
+
+
+def test_searches_leave_the_event_loop_once_the_registry_is_big(services: Station,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.customers import service
+
+    monkeypatch.setattr(service, "CHEAP_SEARCH_MAX_CUSTOMERS", 0)
+    assert services.customers.search_is_cheap()  # empty
+    services.customers.create(CustomerCreate.model_validate(MARIA), "test")
+    assert services.customers.search_is_cheap()  # the size is looked at again only after a while
+    monkeypatch.setattr(service, "_SIZE_RECHECK_S", 0.0)
+    assert not services.customers.search_is_cheap()

@@ -95,9 +95,16 @@ async def search_customers(
     station: Station = Depends(get_station),
     _: Client = Depends(require_client),
 ) -> JSONResponse:
-    # One worker-thread hop for the query (a plain ``def`` route took a second one just to
-    # validate the response model); the summaries are built from the stored canonical JSON.
-    items = await run_in_threadpool(station.customers.search_json, q, limit)
+    # Where the store is small enough for every search to cost about a millisecond, it runs on
+    # the event loop like the document lookup: a worker thread waited for the GIL behind the
+    # other requests' work (p99 41 ms at 8 POS vs 11 ms on the loop, bench concurrency). A big
+    # store's short-prefix searches take tens of ms and go to a worker thread. Summaries come
+    # from the stored canonical JSON (no response-model pass).
+    customers = station.customers
+    if customers.search_is_cheap():
+        items = customers.search_json(q, limit)
+    else:
+        items = await run_in_threadpool(customers.search_json, q, limit)
     return JSONResponse({"items": items})
 
 

@@ -11,6 +11,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from time import monotonic as time_now
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +79,8 @@ class CustomerService:
         # Called inside the update transaction with (conn, customer_id, {field: (old, new)}):
         # features react to a change atomically (e.g. consent withdrawn -> templates deleted).
         self.change_hooks: list[Callable[[sqlite3.Connection, str, dict[str, tuple[Any, Any]]], None]] = []
+        self._registry_size = 0
+        self._size_checked_at = float("-inf")
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -204,6 +207,18 @@ class CustomerService:
             raise CustomerNotFound()
         return _row_json(row)
 
+    def search_is_cheap(self) -> bool:
+        """True while the registry is small enough (``CHEAP_SEARCH_MAX_CUSTOMERS``) for any search
+        to cost about a millisecond. Measured (bench data): 20,000 customers, every query shape
+        under 1.4 ms; 1,000,000: 2-13 ms for words, 40-50 ms for short prefixes ("m p")."""
+        now = time_now()
+        if now >= self._size_checked_at + _SIZE_RECHECK_S:
+            self._size_checked_at = now
+            # max(rowid) is one index step; deleted rows only make it an overestimate.
+            self._registry_size = self._db.read(
+                lambda c: c.execute("SELECT coalesce(max(rowid), 0) FROM customers").fetchone()[0])
+        return self._registry_size <= CHEAP_SEARCH_MAX_CUSTOMERS
+
     def search(self, q: str, limit: int = 20) -> list[CustomerSummary]:
         return [CustomerSummary.model_validate(item) for item in self.search_json(q, limit)]
 
@@ -303,6 +318,10 @@ _META = ("id", "version", "created_at", "updated_at")
 
 
 # By a bare number (any document type) or a loyalty id; both are indexed (see tests/test_store.py).
+# Searches run on the API's event loop up to this many customers (``search_is_cheap``); the
+# registry's size is looked at again after _SIZE_RECHECK_S.
+CHEAP_SEARCH_MAX_CUSTOMERS = 50_000
+_SIZE_RECHECK_S = 60.0
 # Name matches ranked at most (see ``CustomerService.search_json``).
 RANKED_MATCHES_MAX = 200
 
