@@ -31,7 +31,7 @@ def renew_pin_bundles(conn: psycopg.Connection, client: mqtt.Client, key: Ed2551
         bundle = attendants.build_bundle(conn, key, station_id, days=settings.pin_bundle_days, now=now)
         client.publish(topic(station_id, "config/pin_bundle"), bundle.body, qos=1, retain=True).wait_for_publish(30)
         attendants.mark_published(conn, ACTOR, bundle)
-        log.info("PIN bundle of %s renewed (version %d)", station_id, bundle.version)
+        log.info("paquete de PIN de %s renovado (versión %d) [pin_bundle_renewed]", station_id, bundle.version)
     return len(due)
 
 
@@ -41,7 +41,7 @@ def weekly_order(conn: psycopg.Connection, settings: CentralSettings, now: datet
         return None
     order_id, created = rewards.make_order(conn, ACTOR, weekday=settings.order_weekday, today=today)
     if created:
-        log.info("weekly reward order %s made", order_id)
+        log.info("pedido semanal de premios %s generado [reward_order_made]", order_id)
     return order_id
 
 
