@@ -103,7 +103,7 @@ def test_the_disk_warning_must_come_before_the_refusal() -> None:
     one relation between the two, checked, so the station never refuses before it warned."""
     from agent.config import ConfigError, load_settings
 
-    with pytest.raises(ConfigError, match="disk_free_min_bytes must be at least storage.min_free_bytes"):
+    with pytest.raises(ConfigError, match="disk_free_min_bytes debe ser al menos storage.min_free_bytes"):
         load_settings(None, {"storage": {"min_free_bytes": 300 * 1024 * 1024}})
     ok = load_settings(None, {"storage": {"min_free_bytes": 300 * 1024 * 1024},
                               "monitoring": {"disk_free_min_bytes": 400 * 1024 * 1024}})

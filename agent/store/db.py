@@ -194,7 +194,10 @@ class Database:
             return 0
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises.
+
+        ``fn`` may run on another caller's thread (group commit, ``_write``): it must not rely on
+        thread-local state nor wait for a lock its own caller holds."""
         try:
             return self._write(fn)
         except OutboxFull as refused:
