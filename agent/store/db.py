@@ -197,7 +197,8 @@ class Database:
         """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises.
 
         ``fn`` may run on another caller's thread (group commit, ``_write``): it must not rely on
-        thread-local state nor wait for a lock its own caller holds."""
+        thread-local state nor wait for a lock its own caller holds; and when its group's
+        transaction is lost it runs again alone, so its only effects are on ``conn``."""
         try:
             return self._write(fn)
         except OutboxFull as refused:
@@ -257,9 +258,17 @@ class Database:
             except sqlite3.OperationalError as exc:
                 raise self._storage_error(exc) from None
         except BaseException as exc:  # noqa: BLE001 - handed to every caller whose write was lost
-            for item in group:
-                if item.error is None:  # a write that failed by itself keeps its own error
-                    item.fail(exc)
+            lost = [item for item in group if item.error is None]  # a write that failed alone keeps its error
+            if len(group) > 1 and not self._closed:
+                # The whole transaction was lost (a full disk, a constraint checked at COMMIT):
+                # each write that had not failed by itself runs again alone, as it would have
+                # without group commit, so one write's trouble never fails the others.
+                for item in lost:
+                    item.result = None
+                    self._commit_group([item])
+                return
+            for item in lost:
+                item.fail(exc)
             return
         finally:
             for item in group:
