@@ -209,3 +209,15 @@ def test_searches_leave_the_event_loop_once_the_registry_is_big(services: Statio
     assert services.customers.search_is_cheap()  # the size is looked at again only after a while
     monkeypatch.setattr(service, "_SIZE_RECHECK_S", 0.0)
     assert not services.customers.search_is_cheap()
+
+
+def test_a_replay_releases_an_event_set_aside_as_too_large(services: Station) -> None:
+    from agent.store import outbox
+
+    seq = services.db.write(lambda c: (append_event(c, "test.huge", {"n": 1}),
+                                       c.execute("SELECT max(seq) FROM outbox").fetchone()[0])[1])
+    assert services.db.write(lambda c: outbox.set_aside(c, seq, "2026-01-01T00:00:00Z"))
+    assert not services.db.write(lambda c: outbox.set_aside(c, seq, "2026-01-01T00:00:01Z"))  # once
+    assert services.db.read(outbox.set_aside_seqs) == [seq]
+    services.db.write(lambda c: outbox.reopen_range(c, seq, seq))
+    assert services.db.read(outbox.set_aside_seqs) == []

@@ -203,6 +203,9 @@ def reopen_range(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> dic
     """
     reopened = conn.execute("UPDATE outbox SET state='pending' WHERE seq BETWEEN ? AND ? AND state='confirmed'",
                             (first_seq, last_seq)).rowcount
+    # Set aside as too large: head office raised the broker's limit and asks for it.
+    conn.execute("UPDATE outbox SET set_aside_at = NULL WHERE seq BETWEEN ? AND ? AND set_aside_at IS NOT NULL",
+                 (first_seq, last_seq))
     highest = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='outbox'").fetchone()[0]
     top = min(last_seq, highest)
     expected = max(0, top - first_seq + 1)
