@@ -290,7 +290,7 @@ class Database:
                 item.result = item.fn(conn)
             except BaseException as exc:  # noqa: BLE001 - this caller's own error, the others go on
                 if not conn.in_transaction:
-                    raise  # SQLite gave up the whole transaction (disk full, I/O error): all fail
+                    raise  # SQLite gave up the whole transaction (disk full, I/O error): rerun alone
                 conn.execute("ROLLBACK TO one_write")
                 conn.execute("RELEASE one_write")
                 item.fail(self._storage_error(exc) if isinstance(exc, sqlite3.OperationalError) else exc)
