@@ -371,8 +371,7 @@ class SyncPublisher:
             if not first_time:
                 continue
             alert = too_large_alert(self.station_id, row, self._schedule.max_packet)
-            log.error("el evento seq %d (%d bytes) es más grande de lo que el broker acepta: se aparta y los demás "
-                      "siguen [event_too_large]",
+            log.error("evento seq %d (%d bytes) mayor que lo que acepta el broker: apartado [event_too_large]",
                       row["seq"], alert["bytes"])
             self.alert("event_too_large", alert)
         return fitted
