@@ -29,6 +29,7 @@ from agent.api.limits import AsyncSlots, FailuresPerClient, pos_pin_paused
 from agent.api.problems import problem_responses
 from agent.api.streams import MAX_SEQ, StreamRegistry, TrackedStream, event_json, parse_last_event_id, sse
 from agent.cards.pins import busy as pins_busy
+from agent.cards.events import EventHub
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
 from agent.station import Station
@@ -56,6 +57,14 @@ def get_sessions(station: Station = Depends(get_station)) -> SwipeSessions:
     return sessions
 
 
+def get_event_hub(station: Station = Depends(get_station)) -> EventHub:
+    """The POS event stream: swipes, and the hand-held ID scanners' reads (``idcard.scanned``),
+    which a station may have without any card reader."""
+    if station.swipe_sessions is None and station.idcard_scanners is not None:
+        return station.cards.hub
+    return get_sessions(station).hub
+
+
 class PinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attendant_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
@@ -71,14 +80,13 @@ class PinBody(BaseModel):
             })})
 async def events(
     request: Request,
-    sessions: SwipeSessions = Depends(get_sessions),
+    hub: EventHub = Depends(get_event_hub),
     client: Client = Depends(require_client),
     after: int = Query(0, ge=0, le=MAX_SEQ),
     timeout: float = Query(25.0, ge=0, le=30),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     accept: str = Header("application/json"),
 ):
-    hub = sessions.hub
     registry: StreamRegistry = request.app.state.streams
     if "text/event-stream" in accept:
         start = parse_last_event_id(last_event_id) if last_event_id is not None else after
