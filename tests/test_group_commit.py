@@ -81,6 +81,21 @@ def test_queued_writes_commit_together_and_a_failing_one_is_rolled_back_alone(db
     assert sorted(events) == [0, 1, 2, 3, 6, 7]
 
 
+def test_a_write_queued_past_the_group_limit_is_still_written(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # More writes queued ahead than one group takes (the lock is not handed out in queue order):
+    # the caller commits groups from the head of the queue until its own write is in one, and
+    # never returns before its write committed.
+    import agent.store.db as store_db
+
+    monkeypatch.setattr(store_db, "_GROUP_MAX", 2)
+    ahead = [store_db._Pending(lambda conn, n=n: conn.execute("INSERT INTO t VALUES (?, 'ahead')", (n,)) and n)
+             for n in (1, 2, 3)]
+    db._queue.extend(ahead)  # queued by callers that have not got the lock yet
+    assert db.write(lambda conn: (conn.execute("INSERT INTO t VALUES (9, 'mine')"), 9)[1]) == 9
+    assert all(item.done and item.error is None for item in ahead)
+    assert db.read(lambda c: [r[0] for r in c.execute("SELECT n FROM t ORDER BY n")]) == [1, 2, 3, 9]
+
+
 def test_a_failed_commit_reruns_the_other_writes_of_the_group_alone(db: Database) -> None:
     release = threading.Event()
     outcome: dict[str, object] = {}

@@ -222,9 +222,10 @@ class Database:
         with self._queue_lock:
             self._queue.append(item)
         with self._write_lock:
-            # Either an earlier holder already committed our write, or it is still queued and
-            # we commit it now, with whatever queued up behind it.
-            if not item.done:
+            # Either an earlier holder already committed our write, or it is still queued and we
+            # commit the queue from its head, group after group, until ours is in one (more than
+            # _GROUP_MAX writers may be queued ahead of it).
+            while not item.done:
                 with self._queue_lock:
                     group, self._queue = self._queue[:_GROUP_MAX], self._queue[_GROUP_MAX:]
                 self._commit_group(group)
