@@ -23,12 +23,6 @@ def _shear(image: np.ndarray, lean: float) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderValue=255)
 
 
-def _column_sharpness(image: np.ndarray) -> float:
-    """How well the bars line up vertically: contrast of the column means (high when every row's
-    bar edges sit in the same columns, low when they lean)."""
-    return float(image.astype(np.float32).mean(axis=0).std())
-
-
 def _read(image: np.ndarray) -> bool:
     return bool(zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.PDF417, try_downscale=False))
 
