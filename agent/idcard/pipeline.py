@@ -5,8 +5,9 @@ so a hand-held card under a document camera usually needs help: find the symbol 
 gradient, threshold, close, contours), find it again at half resolution in a levelled window
 (``refine_quad``), warp it level and upscale it, then retry with variants (a wide crop, PDF417
 bar filters from :mod:`agent.idcard.bar_filters`, CLAHE, unsharp mask, Wiener, thresholds)
-until one read is accepted or the CPU budget is spent. The caller's ``accept`` callback (normally "parses as an ID document") decides
-which reads count, so a product barcode or a stray QR in view does not end the search.
+until one read is accepted or the CPU budget is spent. The caller's ``accept`` callback
+(normally "parses as an ID document") decides which reads count, so a product barcode or a
+stray QR in view does not end the search.
 """
 from __future__ import annotations
 
