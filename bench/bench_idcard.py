@@ -179,6 +179,8 @@ def main(argv: list[str]) -> int:
             decoders.append(("pipeline, barcode only", reader_decoder(barcode_only), len(grays)))
         decoders.append(("pipeline (MRZ + barcode)", reader_decoder(reader), len(grays)))
         for name, decoder, count in decoders:
+            if count == 0:  # e.g. --tesseract-frames 0: nothing to time
+                continue
             score = evaluate(name, decoder, grays[:count], truths[:count])
             results[(corpus, name)] = score
             print(score.row())
