@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from hub.central.config import CentralSettings
+from hub.central.config import CentralSettings, ChainSettings
 
 CONFIG_ENV = "LOYALTY_HUB_CONFIG"
 ENV_PREFIX = "LOYALTY_HUB_"
@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     downlink: DownlinkSettings = Field(default_factory=DownlinkSettings)
     central: CentralSettings = Field(default_factory=CentralSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     toml_file: ClassVar[Path | None] = None

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from hub import directory, gaps
+from hub.central import enrollment
 from hub.central.errors import CentralError
 from hub.central.keys import load_signing_key
 from hub.central.scheduled import Scheduler
@@ -76,17 +77,19 @@ class Leader(threading.Thread):
         downlink, ingest = self.settings.downlink, self.settings.ingest
         deferred: dict[str, set[str]] = {}
         last_confirmed = time.monotonic()
-        key, months = self._signing_key(), self.settings.central.expiry_months
-        scheduler = Scheduler(self.settings.central)
+        key, months, zone = self._signing_key(), self.settings.central.expiry_months, self.settings.chain.zone
+        scheduler = Scheduler(self.settings.central, zone)
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
                 if key is not None:  # stations refuse unsigned deltas: without the key, none are sent
-                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months)
-                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months)
+                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months, zone)
+                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months, zone)
                     if started - last_confirmed >= downlink.confirm_interval_s:
-                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months)
+                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months,
+                                                   zone)
                         last_confirmed = started
+                    enrollment.run(conn, self.client, key, self.settings.central.enrollment_request_days)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
                 scheduler.run_due(conn, self.client, key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)

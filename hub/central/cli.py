@@ -186,7 +186,8 @@ def cmd_close(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     from hub.central import close, report
 
     with _connect(settings) as conn:
-        result = close.close_month(conn, _actor(settings), args.month, expiry_months=settings.central.expiry_months)
+        result = close.close_month(conn, _actor(settings), args.month, expiry_months=settings.central.expiry_months,
+                                  zone=settings.chain.zone)
         month = f"{result.month:%Y-%m}"
         if result.first_run:
             print(f"mes {month} cerrado: {result.expired_points} puntos vencidos en {result.expired_accounts} cuentas, "

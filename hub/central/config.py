@@ -2,8 +2,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ChainSettings(BaseModel):
+    """The chain as a whole (mounted as ``Settings.chain`` of the hub)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field("America/Bogota", description="IANA time zone of the chain's calendar: month boundaries "
+                                                        "of the monthly close (expiry, settlement, fleet), statistics "
+                                                        "and the scheduled close use it, not UTC.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"zona horaria desconocida {value!r} (use un nombre IANA, p. ej. America/Bogota)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class CentralSettings(BaseModel):
@@ -21,4 +45,12 @@ class CentralSettings(BaseModel):
                                                            "(0 = Monday ... 6 = Sunday).")
     immobilized_days: int = Field(90, ge=1, description="Station stock with no movement for this long is listed "
                                                         "as immobilized.")
+    enrollment_request_days: int = Field(90, ge=1, le=366, description="Enrollment requests from the website are "
+                                         "deleted this many days after they were made, at head office and at the "
+                                         "stations (the customer's data are kept no longer).")
+    close_day: int = Field(1, ge=1, le=28, description="Day of the month on which the leader closes the previous "
+                                                       "month by itself (chain time zone).")
+    close_hour: int = Field(3, ge=0, le=23, description="Hour (chain time zone) of that automatic close.")
+    close_business_day: bool = Field(True, description="Move the automatic close from a Saturday or Sunday to the "
+                                                       "next Monday (holidays are not known).")
     actor: str | None = Field(None, description="Who runs the CLI, for the audit trail (default: the OS user).")

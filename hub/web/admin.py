@@ -138,7 +138,8 @@ def run_close(request: Request, month: str = Form("", max_length=7), csrf: str =
     _allow(user, "admin")
     settings = request.app.state.settings
     try:
-        result = close.close_month(conn, f"web:{user.username}", month, expiry_months=settings.central.expiry_months)
+        result = close.close_month(conn, f"web:{user.username}", month, expiry_months=settings.central.expiry_months,
+                                  zone=settings.chain.zone)
     except CentralError as exc:
         return closes(request, user, conn, error=exc.es)
     return RedirectResponse(f"/admin/cierre/{result.month:%Y-%m}", status_code=303)
