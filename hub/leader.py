@@ -14,7 +14,7 @@ import psycopg
 from hub import directory, gaps
 from hub.central import enrollment
 from hub.central.errors import CentralError
-from hub.central.keys import load_signing_key
+from hub.central.keys import load_pin_key, load_signing_key
 from hub.central.scheduled import Scheduler
 from hub.config import Settings
 from hub.mqtt import broker_address, connect_properties, make_client
@@ -65,6 +65,14 @@ class Leader(threading.Thread):
             log.error("directory deltas are not published: %s", exc.en)
             return None
 
+    def _pin_key(self):  # type: ignore[no-untyped-def]
+        central = self.settings.central
+        try:
+            return load_pin_key(central.signing_key_file, central.pin_signing_key_file)
+        except CentralError as exc:
+            log.error("PIN bundles are not renewed: %s", exc.en)
+            return None
+
     def _lead(self, conn: psycopg.Connection) -> None:
         while not self.stopping.is_set():
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
@@ -78,6 +86,7 @@ class Leader(threading.Thread):
         deferred: dict[str, set[str]] = {}
         last_confirmed = time.monotonic()
         key, months, zone = self._signing_key(), self.settings.central.expiry_months, self.settings.chain.zone
+        pin_key = self._pin_key()
         scheduler = Scheduler(self.settings.central, zone)
         while not self.stopping.is_set():
             started = time.monotonic()
@@ -91,6 +100,6 @@ class Leader(threading.Thread):
                         last_confirmed = started
                     enrollment.run(conn, self.client, key, self.settings.central.enrollment_request_days)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
-                scheduler.run_due(conn, self.client, key)
+                scheduler.run_due(conn, self.client, pin_key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
             self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))

@@ -36,6 +36,9 @@ class CentralSettings(BaseModel):
     signing_key_file: Path | None = Field(
         None, description="Head office Ed25519 private key (PEM, mode 0600) that signs every configuration "
                           "document and PIN bundle (`loyalty-hub keys generate`).")
+    pin_signing_key_file: Path | None = Field(
+        None, description="Optional separate Ed25519 key (PEM, mode 0600) for PIN bundles; the stations' "
+                          "[cards.pins] bundle_public_key is then its public key. Default: signing_key_file.")
     pepper_dir: Path | None = Field(
         None, description="Folder of the stations' PIN peppers (one <station>.key each, mode 0600).")
     pin_min_length: int = Field(4, ge=4, le=8, description="Shortest attendant PIN accepted (digits; at most 8).")

@@ -82,12 +82,12 @@ class Scheduler:
     def __init__(self, settings: CentralSettings, zone: tzinfo = timezone.utc, interval_s: float = 600) -> None:
         self.settings, self.zone, self.interval_s, self._next = settings, zone, interval_s, 0.0
 
-    def run_due(self, conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey | None) -> None:
+    def run_due(self, conn: psycopg.Connection, client: mqtt.Client, pin_key: Ed25519PrivateKey | None) -> None:
         if time.monotonic() < self._next:
             return
         self._next = time.monotonic() + self.interval_s
-        if key is not None:
-            renew_pin_bundles(conn, client, key, self.settings)
+        if pin_key is not None:  # central.pin_signing_key_file, or the configuration key
+            renew_pin_bundles(conn, client, pin_key, self.settings)
         weekly_order(conn, self.settings, zone=self.zone)
         monthly_close(conn, self.settings, zone=self.zone)
         # Rate-limit counters only matter for minutes; expired back-office sessions not at all.

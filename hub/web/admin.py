@@ -115,15 +115,16 @@ def attendant_lock(station_id: str, attendant_id: str, request: Request, locked:
 def publish_bundle(request: Request, conn: psycopg.Connection, station_id: str, actor: str) -> None:
     """Publish at once when the web app has a broker and the signing key; else it waits for
     ``loyalty-hub pins publish`` (recorded so the page can say so)."""
-    from hub.central.keys import load_signing_key
+    from hub.central.keys import load_pin_key
     from hub.central.publisher import publish_retained
 
     settings = request.app.state.settings
-    if not settings.mqtt.url or settings.central.signing_key_file is None:
+    central = settings.central
+    if not settings.mqtt.url or (central.pin_signing_key_file or central.signing_key_file) is None:
         audit.record(conn, actor, "pin_bundle.pending", {"station": station_id})
         return
-    bundle = attendants.build_bundle(conn, load_signing_key(settings.central.signing_key_file), station_id,
-                                     days=settings.central.pin_bundle_days)
+    bundle = attendants.build_bundle(conn, load_pin_key(central.signing_key_file, central.pin_signing_key_file),
+                                     station_id, days=central.pin_bundle_days)
     publish_retained(settings.mqtt, [(station_id, "pin_bundle", bundle.body)])
     attendants.mark_published(conn, actor, bundle)
 
