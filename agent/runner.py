@@ -32,7 +32,7 @@ def _maintain(station: Station) -> None:
     try:
         station.maintenance()
     except Exception:  # noqa: BLE001 - housekeeping must never take the agent down
-        log.exception("maintenance failed")
+        log.exception("falló el mantenimiento periódico [maintenance_failed]")
 
 
 async def _supervise(server: uvicorn.Server, station: Station) -> None:
@@ -42,7 +42,7 @@ async def _supervise(server: uvicorn.Server, station: Station) -> None:
             return
         await asyncio.sleep(0.05)
     notify("READY=1\n" + _status_line(station))
-    log.info("agent %s ready on %s:%s", __version__, station.settings.api.host, station.settings.api.port)
+    log.info("agente %s listo en %s:%s [ready]", __version__, station.settings.api.host, station.settings.api.port)
     interval = watchdog_interval_s()
     period = interval if interval is not None else 30.0
     next_maintenance = 0.0
@@ -55,7 +55,7 @@ async def _supervise(server: uvicorn.Server, station: Station) -> None:
         try:
             line = _status_line(station)  # also proves the store answers
         except Exception:  # noqa: BLE001 - a failing store must stop the pings, not the agent
-            log.exception("store check failed; withholding watchdog ping")
+            log.exception("falló la verificación de la base de datos; se retiene el aviso al watchdog [store_check_failed]")
             continue
         notify(("WATCHDOG=1\n" if interval is not None else "") + line)
 
@@ -106,7 +106,7 @@ def run(settings: Settings) -> int:
             asyncio.run(serve(settings, station))
         finally:
             station.close()
-            log.info("agent stopped")
+            log.info("agente detenido [stopped]")
     finally:
         lock.release()
     return 0

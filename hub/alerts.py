@@ -14,4 +14,4 @@ def raise_alert(cur: psycopg.Cursor, station_id: str | None, source: str, type: 
     """``detail`` holds ids, codes and counts only (it is logged)."""
     cur.execute("INSERT INTO alerts(station_id, source, type, detail) VALUES (%s, %s, %s, %s)",
                 (station_id, source, type, json.dumps(detail, ensure_ascii=False, default=str)))
-    log.warning("alert %s station=%s %s", type, station_id, json.dumps(detail, default=str)[:300])
+    log.warning("alerta %s estación=%s %s [alert]", type, station_id, json.dumps(detail, default=str)[:300])

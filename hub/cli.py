@@ -140,7 +140,8 @@ def _supervise(settings: Settings, base: str, say: dict[str, str]) -> int:
         time.sleep(0.5)
         for name, proc in list(procs.items()):
             if not proc.is_alive() and not stopping:
-                logging.getLogger("hub").warning("worker %s ended (code %s); starting it again", name, proc.exitcode)
+                logging.getLogger("hub").warning("el proceso %s terminó (código %s); se inicia de nuevo [worker_restarted]",
+                                                  name, proc.exitcode)
                 procs[name] = ctx.Process(target=_worker_main, args=(blob, name), daemon=False)
                 procs[name].start()
     for proc in procs.values():
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message(args.lang)}", file=sys.stderr)
         return 2
     except ConfigError as exc:
-        print(say["config_error"].format(error=exc), file=sys.stderr)
+        print(say["config_error"].format(error=exc.text(args.lang)), file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a database that refuses us is reported, not a traceback
         import psycopg

@@ -4,25 +4,23 @@ The same conventions as the station agent (agent/config.py): the file is named b
 or ``LOYALTY_HUB_CONFIG``; environment variables are ``LOYALTY_HUB_<SECTION>__<FIELD>`` (e.g.
 ``LOYALTY_HUB_DATABASE__URL``); every section forbids unknown keys, and a ``LOYALTY_HUB_*``
 variable that names no setting is an error rather than silently ignored. Errors name the
-setting but never echo its value: URLs and passwords end up pasted into tickets.
+setting but never echo its value: URLs and passwords end up pasted into tickets. The loading
+itself is shared with the agent (agent/settings_loader.py).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
+from agent.settings_loader import ConfigError, TomlSettings, bilingual, check_broker_url, load
 from hub.central.config import CentralSettings, ChainSettings
+
+__all__ = ["CONFIG_ENV", "ConfigError", "Settings", "load_settings", "require"]
 
 CONFIG_ENV = "LOYALTY_HUB_CONFIG"
 ENV_PREFIX = "LOYALTY_HUB_"
@@ -52,19 +50,7 @@ class MqttSettings(_Section):
     @field_validator("url")
     @classmethod
     def _plain_broker_url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        parsed = urlparse(value)
-        if "@" in parsed.netloc:
-            raise ValueError("no debe contener usuario ni contraseña: use mqtt.username y mqtt.password")
-        try:
-            port = parsed.port
-        except ValueError:
-            port = -1
-        if (parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port in (0, -1)
-                or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
-            raise ValueError("debe ser mqtt://host:puerto o mqtts://host:puerto")
-        return value
+        return check_broker_url(value, "LOYALTY_HUB_MQTT__PASSWORD")
 
 
 class DatabaseSettings(_Section):
@@ -77,7 +63,7 @@ class DatabaseSettings(_Section):
         if not value:
             return None
         if "://" in value and urlparse(value).scheme not in ("postgresql", "postgres"):
-            raise ValueError("debe ser una URL postgresql://...")
+            raise bilingual("debe ser una URL postgresql://...", "must be a postgresql://... URL")
         return value
 
 
@@ -105,7 +91,7 @@ class DownlinkSettings(_Section):
                                       description="A balance a station alone changed is confirmed to it this often.")
 
 
-class Settings(BaseSettings):
+class Settings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
@@ -116,66 +102,11 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    toml_file: ClassVar[Path | None] = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls.toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
-        return tuple(sources)
-
-
-class ConfigError(Exception):
-    pass
-
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings; ``overrides`` are nested dicts from command-line flags."""
-    env = os.environ if environ is None else environ
-    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
-    if path is not None and not path.is_file():
-        raise ConfigError(f"no existe el archivo de configuración: {path}")
-    _reject_unknown_variables(env)
-
-    class _FileSettings(Settings):  # a subclass per call keeps the file choice off the shared class
-        pass
-
-    _FileSettings.toml_file = path
-    try:
-        return _FileSettings(**(overrides or {}))
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
-    except Exception as exc:  # a TOML syntax error
-        raise ConfigError(f"archivo de configuración ilegible: {exc}") from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {message}" if where else message)
-    return "configuración inválida:\n  " + "\n  ".join(lines)
-
-
-def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
-    known = set(Settings.model_fields)
-    for name in sorted(environ):
-        if not name.upper().startswith(ENV_PREFIX) or name.upper() == CONFIG_ENV:
-            continue
-        head = name[len(ENV_PREFIX):].split("__", 1)[0].lower()
-        if head not in known:
-            raise ConfigError(f"variable de entorno desconocida {name}: use {ENV_PREFIX}<SECCIÓN>__<CAMPO> "
-                              f"con SECCIÓN una de {', '.join(sorted(known))}")
+    return load(Settings, CONFIG_ENV, config_file, overrides, environ)
 
 
 def require(settings: Settings, *names: str) -> None:
@@ -183,4 +114,6 @@ def require(settings: Settings, *names: str) -> None:
     missing = [n for n in names if getattr(getattr(settings, n), "url") is None]
     if missing:
         flags = ", ".join(f"--{n if n == 'mqtt' else 'database'}-url" for n in missing)
-        raise ConfigError(f"falta {', '.join(f'{n}.url' for n in missing)} (opción {flags} o archivo de configuración)")
+        names_ = ", ".join(f"{n}.url" for n in missing)
+        raise ConfigError(f"falta {names_} (opción {flags} o archivo de configuración)",
+                          f"{names_} missing (option {flags} or the config file)")

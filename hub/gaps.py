@@ -66,7 +66,7 @@ def request_replays(conn: psycopg.Connection, client: mqtt.Client, grace_s: floa
                          " VALUES (%s, %s, %s, %s, %s)", (request_id, station, epoch, from_seq, to_seq))
         client.publish(topic(station, "replay"),
                        json.dumps({"from_seq": from_seq, "to_seq": to_seq, "request_id": request_id}), qos=1)
-        log.info("station %s: seq %d..%d missing; replay %s requested", station, from_seq, to_seq, request_id)
+        log.info("estación %s: faltan seq %d..%d; reenvío %s pedido [replay_requested]", station, from_seq, to_seq, request_id)
         asked += 1
     return asked
 

@@ -52,9 +52,9 @@ class Leader(threading.Thread):
                                      connect_timeout=self.settings.database.connect_timeout_s) as conn:
                     self._lead(conn)
             except psycopg.OperationalError as exc:
-                log.info("leader: database unavailable (%s)", type(exc).__name__)
+                log.info("líder: base de datos no disponible (%s) [database_unavailable]", type(exc).__name__)
             except Exception:  # noqa: BLE001 - a failed duty must not end leadership for good
-                log.exception("leader: duty failed")
+                log.exception("líder: falló una tarea [leader_duty_failed]")
             self.is_leader = False
             self.stopping.wait(1.0)
 
@@ -62,7 +62,7 @@ class Leader(threading.Thread):
         try:
             return load_signing_key(self.settings.central.signing_key_file)
         except CentralError as exc:
-            log.error("directory deltas are not published: %s", exc.en)
+            log.error("no se publican los deltas del directorio: %s [directory_unpublished]", exc.es)
             return None
 
     def _pin_key(self):  # type: ignore[no-untyped-def]
@@ -70,7 +70,7 @@ class Leader(threading.Thread):
         try:
             return load_pin_key(central.signing_key_file, central.pin_signing_key_file)
         except CentralError as exc:
-            log.error("PIN bundles are not renewed: %s", exc.en)
+            log.error("no se renuevan los paquetes de PIN: %s [pin_bundles_unrenewed]", exc.es)
             return None
 
     def _lead(self, conn: psycopg.Connection) -> None:
@@ -81,7 +81,7 @@ class Leader(threading.Thread):
         else:
             return
         self.is_leader = True
-        log.info("this worker now runs the chain-wide duties")
+        log.info("este proceso asume las tareas de toda la cadena [leader]")
         downlink, ingest = self.settings.downlink, self.settings.ingest
         deferred: dict[str, set[str]] = {}
         last_confirmed = time.monotonic()

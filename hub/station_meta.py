@@ -42,7 +42,7 @@ def _parse(topic: str, payload: bytes) -> tuple[str, str, dict[str, Any]] | None
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        log.warning("station %s sent a malformed %s message; ignored", station, leaf)
+        log.warning("la estación %s envió un mensaje %s mal formado; se ignora [station_message_malformed]", station, leaf)
         return None
     return station, leaf, body
 

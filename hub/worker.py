@@ -62,20 +62,20 @@ class Worker:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.warning("broker refused the connection: %s", reason)
+            log.warning("el broker rechazó la conexión: %s [broker_refused]", reason)
             return
         self.generation += 1
         group = self.settings.mqtt.share_group
         client.subscribe([(f"$share/{group}/{EVENTS}", 1)]
                          + [(f"$share/{group}-meta/{t}", 1) for t in SHARED_META] + [(t, 1) for t in DIRECT_META])
-        log.info("connected to the broker (connection %d)", self.generation)
+        log.info("conectado al broker (conexión %d) [broker_connected]", self.generation)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         refused = [r for r in reasons if r.is_failure]
         if refused:
-            log.error("the broker refused %d subscription(s): %s", len(refused), refused[0])
+            log.error("el broker rechazó %d suscripción(es): %s [subscription_refused]", len(refused), refused[0])
         else:
-            log.info("subscribed (connection %d)", self.generation)  # tests and benchmarks wait for this line
+            log.info("suscrito (conexión %d) [subscribed]", self.generation)  # tests and benchmarks wait for this line
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self.inbox.put(Inbound(self.generation, message.mid, message.qos, message.topic, bytes(message.payload)))
@@ -145,7 +145,7 @@ class Worker:
                 for one in meta:  # find the one the database refuses; record the others
                     self._station_meta([one])
             else:
-                log.exception("station message on %s could not be stored; skipped", meta[0][0])
+                log.exception("un mensaje de estación en %s no se pudo guardar; se omite [station_message_failed]", meta[0][0])
 
     def _ingest(self, events: list[Inbound]) -> Outcome:
         pairs = [(m.topic, m.payload) for m in events]
@@ -157,7 +157,7 @@ class Worker:
                 self._db = None
             if len(pairs) == 1:
                 return self._with_db(lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
-            log.warning("group of %d messages failed (%s); retrying one by one", len(pairs), type(exc).__name__)
+            log.warning("falló un grupo de %d mensajes (%s); se reintenta uno por uno [group_split]", len(pairs), type(exc).__name__)
             total = Outcome()
             for message in events:
                 one = self._ingest([message])
@@ -170,7 +170,7 @@ class Worker:
         alerted instead of blocking the worker; its events are not acknowledged: the station keeps them."""
         station = pair[0].split("/")[3] if pair[0].count("/") == 4 else None
         # The error text may quote a value from the payload: it goes to the quarantine row, not the log.
-        log.error("a message of station %s could not be processed (%s); quarantined", station, type(exc).__name__)
+        log.error("un mensaje de la estación %s no se pudo procesar (%s); en cuarentena [quarantined]", station, type(exc).__name__)
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("INSERT INTO quarantine(station_id, reason, detail, raw) VALUES (%s, 'processing_error', %s, %s)",
                         (station, f"{type(exc).__name__}: {str(exc)[:500]}", pair[1].decode("utf-8", errors="replace")))
@@ -198,7 +198,7 @@ class Worker:
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
                     continue
-                log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                log.warning("base de datos no disponible (%s); se reintenta en %.1f s [database_unavailable]", type(exc).__name__, delay)
                 if self._db is not None:
                     self._db.close()
                 self._db = None

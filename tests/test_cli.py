@@ -83,7 +83,7 @@ def test_credentials_in_the_broker_url_are_refused_not_printed(tmp_path: Path) -
     for bad in ("http://ho.example.com", "mqtt://ho.example.com:0", "mqtt://ho.example.com:99999",
                 "mqtt://ho.example.com/loyalty?x=1"):
         r = cli("check-config", env={**env, "LOYALTY_AGENT_MQTT__URL": bad})
-        assert r.returncode == 2 and "mqtt://host:port" in r.stderr, bad
+        assert r.returncode == 2 and "mqtt://host:puerto" in r.stderr, bad
 
 
 def test_status_and_lookup(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ def test_missing_tls_files_and_a_plain_url_with_tls_files_are_errors(tmp_path: P
     r = check_config(tmp_path, f'[mqtt]\nurl = "mqtt://ho.example.com:1883"\nca_file = "{tmp_path}/ca.crt"\n'
                                f'cert_file = "{tmp_path}/st.crt"\n')
     assert r.returncode == 2
-    assert "mqtt.url is mqtt:// (plain TCP) but mqtt.ca_file, mqtt.cert_file is set" in r.stderr
+    assert "mqtt.url es mqtt:// (TCP sin cifrar) pero mqtt.ca_file, mqtt.cert_file está configurado" in r.stderr
+    assert "||en:" not in r.stderr  # one language at a time
     assert "configuración válida" not in r.stderr
     # With mqtts://, check-config looks at the files themselves.
     r = check_config(tmp_path, f'[mqtt]\nurl = "mqtts://ho.example.com:8883"\nca_file = "{tmp_path}/ca.crt"\n'

@@ -15,7 +15,7 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 # The bottom layer: the package's own plumbing, used by everything, using nothing above it
 # (agent._version is written by setuptools-scm when the wheel is built: the version from git).
 CORE = {"agent", "agent._version", "agent.clock", "agent.errors", "agent.ids", "agent.keys", "agent.lifecycle", "agent.logmask", "agent.logsetup",
-        "agent.secret_fields", "agent.systemd"}
+        "agent.secret_fields", "agent.settings_loader", "agent.systemd"}
 FEATURES = ("customers", "cards", "biometric", "idcard", "loyalty", "queue", "simulators", "ops", "printing")
 # Composition and delivery: who builds the station and who serves it. No feature may import these.
 ABOVE_FEATURES = ("agent.config", "agent.station", "agent.api", "agent.cli", "agent.runner")

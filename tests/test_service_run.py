@@ -56,9 +56,9 @@ def test_run_notifies_ready_watchdog_and_stopping_and_logs_no_personal_data(tmp_
         assert any("STOPPING=1" in m for m in stopping), stopping
         assert proc.wait(timeout=15) == 0
         logs = proc.stderr.read() if proc.stderr else ""
-        assert "customer created" in logs  # the log line exists...
+        assert "cliente creado" in logs and "[customer_created]" in logs  # the log line exists...
         # The running agent still warns (journal) about what one-shot commands keep quiet about.
-        assert "station PIN key not installed" in logs
+        assert "clave de PIN de la estación no instalada" in logs
         after_stop = logs.split("Shutting down", 1)[1]
         assert " WARNING " not in after_stop and " ERROR " not in after_stop, after_stop  # a clean stop is quiet
         for secret in ("12345678", "123456785", "María", "Peña", "maria@example.com", "98765", token):

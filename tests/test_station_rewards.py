@@ -62,6 +62,17 @@ def test_stock_in_out_count_and_movements(api):
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_kind"
     naive = client.get("/v1/rewards/stock/movements", params={"from": "2026-03-10T10:00:00"})
     assert naive.status_code == 422 and naive.json()["code"] == "invalid_date"
+    # Paged with a cursor: two pages of two and one of one give the same five, in the same order.
+    seen, cursor = [], None
+    for expected_size in (2, 2, 1):
+        page = client.get("/v1/rewards/stock/movements", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        assert len(page.json()["items"]) == expected_size
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+    assert cursor is None and [m["movement_id"] for m in seen] == [m["movement_id"] for m in everything]
+    broken = client.get("/v1/rewards/stock/movements", params={"cursor": "not-a-cursor"})
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid_cursor"
     counted = events(db, "reward.stock_counted")
     assert counted[0]["difference"] == -1 and counted[0]["station"] == STATION
 

@@ -43,8 +43,8 @@ class _Episode:
 class GuardedH11Protocol(H11Protocol):
     header_timeout_s: float = 10.0
     max_connections: int = 200
-    _full = _Episode("API connection limit (%d) reached: closing idle connections, refusing new ones while "
-                     "all are busy")
+    _full = _Episode("límite de conexiones de la API (%d) alcanzado: se cierran las inactivas y se rechazan "
+                     "nuevas mientras todas estén ocupadas [api_connections_full]")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

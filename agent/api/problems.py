@@ -203,7 +203,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Only the type and path: exception messages can carry personal data.
-        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+        log.error("error inesperado en %s %s: %s [internal_error]", request.method, request.url.path, type(exc).__name__,
                   exc_info=exc)
         return problem(request, 500, "internal_error", "Error interno del agente. Intente de nuevo.",
                        "Internal agent error. Try again.")

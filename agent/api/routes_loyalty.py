@@ -168,9 +168,9 @@ def post_stock_count(body: StockCountRequest, loyalty: LoyaltyService = Depends(
     return JSONResponse(loyalty.count_stock(body), status_code=201)
 
 
-@router.get("/rewards/stock/movements", summary="Stock movements, newest first, with filters",
+@router.get("/rewards/stock/movements", summary="Stock movements, newest first, with filters (paged)",
             responses={**_NOT_CONFIGURED, **problem_responses({
-                422: "Unknown kind (`invalid_kind`) or a bad date (`invalid_date`)"})})
+                422: "Unknown kind (`invalid_kind`), a bad date (`invalid_date`) or paging cursor (`invalid_cursor`)"})})
 def get_stock_movements(
     reward_id: str | None = Query(None, max_length=64),
     kind: str | None = Query(None, max_length=32, description="receipt, consignment_transfer_in, shipment_receipt, "
@@ -178,13 +178,14 @@ def get_stock_movements(
     from_: datetime | None = Query(None, alias="from", description="ISO 8601 date-time (with offset), included"),
     to: datetime | None = Query(None, description="ISO 8601 date-time (with offset), excluded"),
     limit: int = Query(100, ge=1, le=1000),
+    cursor: str | None = Query(None, max_length=200, description="`next_cursor` of the previous page"),
     loyalty: LoyaltyService = Depends(get_loyalty),
 ) -> dict:
     for name, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise AgentError("invalid_date", f"{name}: indique la zona horaria (por ejemplo -03:00 o Z).",
                              f"{name}: give the time zone offset (for example -03:00 or Z).", status=422, field=name)
-    return {"items": loyalty.stock_movements(reward_id=reward_id, kind=kind, start=from_, end=to, limit=limit)}
+    return loyalty.stock_movements(reward_id=reward_id, kind=kind, start=from_, end=to, limit=limit, cursor=cursor)
 
 
 @router.get("/rewards/requests", summary="Scheduled rewards waiting for delivery, with the warehouse slip",

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.secret_fields import secret_field
+from agent.settings_loader import bilingual
 
 SensorModel = Literal["R305", "R307", "R503", "ZFM-20", "AS608"]
 
@@ -36,5 +37,5 @@ class FingerprintSettings(BaseModel):
     @classmethod
     def _baud_is_9600_multiple(cls, value: int) -> int:
         if value % 9600 or not 1 <= value // 9600 <= 12:
-            raise ValueError("baud must be 9600 x N with N in 1..12")
+            raise bilingual("la velocidad debe ser 9600 x N con N entre 1 y 12", "baud must be 9600 x N with N in 1..12")
         return value

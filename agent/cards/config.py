@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.cards.lines import CardLineSettings
 from agent.secret_fields import secret_field
+from agent.settings_loader import bilingual
 
 
 class _Section(BaseModel):
@@ -26,7 +27,8 @@ class PcscSettings(_Section):
         for key in keys:
             raw = key.removeprefix("B:").removeprefix("A:")
             if len(raw) != 12 or any(c not in "0123456789abcdefABCDEF" for c in raw):
-                raise ValueError("a MIFARE key is 12 hex digits (optionally prefixed A: or B:)")
+                raise bilingual("una clave MIFARE son 12 dígitos hexadecimales (opcionalmente con prefijo A: o B:)",
+                                "a MIFARE key is 12 hex digits (optionally prefixed A: or B:)")
         return keys
 
 

@@ -198,7 +198,8 @@ class AttendantPins:
                                                     "set_at": now}, security=True)
 
         self.db.write(store)
-        log.warning("head office PIN bundle key changed by a local command (reported to head office)")
+        log.warning("la clave de los paquetes de PIN de la oficina central se cambió con un comando local "
+                    "(informado a la oficina central) [pin_key_changed]")
 
     def import_bundle(self, data: bytes) -> PinBundle:
         public_key = self.bundle_key()
@@ -230,7 +231,7 @@ class AttendantPins:
                          {"version": bundle.version, "attendants": len(bundle.attendants)}, security=True)
 
         self.db.write(store)
-        log.info("PIN bundle version %d imported (%d attendants)", bundle.version, len(bundle.attendants))
+        log.info("paquete de PIN versión %d importado (%d playeros) [pin_bundle_imported]", bundle.version, len(bundle.attendants))
         return bundle
 
     def installed_version(self) -> int | None:
@@ -346,7 +347,7 @@ class AttendantPins:
         locked_for = self.db.write(record)
         if locked_for is not None:
             TELEMETRY.count("pin_lockouts")
-            log.warning("attendant %s locked out for %d s after repeated PIN failures", attendant_id, locked_for)
+            log.warning("playero %s bloqueado %d s por PIN errados repetidos [attendant_locked_out]", attendant_id, locked_for)
         return locked_for
 
     def _count_station_failure(self, conn: sqlite3.Connection, now: float) -> None:
@@ -365,7 +366,7 @@ class AttendantPins:
                 "paused_for_s": s.station_lockout_s,
                 "paused_until": datetime.fromtimestamp(locked_until, timezone.utc).isoformat(),
             }, security=True)
-            log.warning("PIN checks paused for %d s: %d failures at this station in %d s",
+            log.warning("verificación de PIN pausada %d s: %d fallos en esta estación en %d s [station_pin_paused]",
                         s.station_lockout_s, failures, s.station_window_s)
             window_start, failures = now, 0
         conn.execute(

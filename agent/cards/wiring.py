@@ -100,10 +100,11 @@ class CardStation(Part):
         # Said when the agent starts, not when the parts are built: tools that build them (CLI
         # commands, tests) are not the running station the warning is about.
         if self.demo_pins:
-            log.warning("station PIN key not installed: simulated mode uses the development key and the demo "
-                        "attendants %s (a real station refuses them)", ", ".join(sorted(DEMO_ATTENDANTS)))
+            log.warning("clave de PIN de la estación no instalada: el modo simulado usa la clave de desarrollo y "
+                        "los playeros de demostración %s (una estación real los rechaza) [pin_key_missing]", ", ".join(sorted(DEMO_ATTENDANTS)))
         elif not self.pins.pepper_installed:
-            log.warning("station PIN key not installed: attendant PINs will be refused until it is")
+            log.warning("clave de PIN de la estación no instalada: los PIN de los playeros se rechazarán hasta "
+                        "instalarla [pin_key_missing]")
         # A reader that cannot start (unplugged, grabbed by another program) is reported in the
         # health endpoint; the agent and the other readers keep working.
         self.failed = {}
@@ -111,7 +112,7 @@ class CardStation(Part):
             try:
                 reader.start()
             except Exception as exc:  # noqa: BLE001 - device errors come in many types (OSError, termios, evdev)
-                log.error("card reader %s could not start: %s", self._name(reader), exc)
+                log.error("el lector de tarjetas %s no pudo iniciar: %s [card_reader_failed]", self._name(reader), exc)
                 self.failed[self._name(reader)] = type(exc).__name__
         self.started = [r for r in self.readers if self._name(r) not in self.failed]
 
@@ -139,10 +140,12 @@ def _development_keys(pepper: bytes | None, public_key: Ed25519PublicKey | None,
     real one is installed."""
     if not simulated:
         if pepper == DEV_PEPPER:
-            log.error("the development PIN key is installed on a real station: ignored, PINs are refused")
+            log.error("la clave de PIN de desarrollo está instalada en una estación real: se ignora y los PIN se "
+                      "rechazan [pin_key_development]")
             pepper = None
         if public_key is not None and is_dev_public_key(public_key):
-            log.error("cards.pins.bundle_public_key is the development key: ignored, no bundle is accepted")
+            log.error("cards.pins.bundle_public_key es la clave de desarrollo: se ignora y no se acepta ningún "
+                      "paquete de PIN [pin_bundle_key_development]")
             public_key = None
         return pepper, public_key, False
     if demo and pepper is None and public_key is None:

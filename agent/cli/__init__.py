@@ -29,25 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from agent.config import ConfigError
     from agent.errors import AgentError
+    from agent.settings_loader import preferred_language
     from agent.station import NoStationData
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "customers" and not (args.q or args.number):
         parser.error("indique --number o -q")
+    english = preferred_language() == "en"  # LOYALTY_LANG=en; Spanish otherwise
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"error de configuración: {exc}", file=sys.stderr)
+        print(f"{'configuration error' if english else 'error de configuración'}: {exc.text()}", file=sys.stderr)
         return 2
     except NoStationData as exc:  # 2 like a configuration error: 1 means "not found" for lookups
-        print(f"error: {exc.es} ({exc.code})", file=sys.stderr)
+        print(f"error: {exc.en if english else exc.es} ({exc.code})", file=sys.stderr)
         return 2
     except AgentError as exc:
-        print(f"error: {exc.es} ({exc.code})", file=sys.stderr)
+        print(f"error: {exc.en if english else exc.es} ({exc.code})", file=sys.stderr)
         for err in exc.errors:
             if (err.es, err.code) != (exc.es, exc.code):  # the detail, unless it repeats the headline
-                print(f"  {err.field}: {err.es} ({err.code})", file=sys.stderr)
+                print(f"  {err.field}: {err.en if english else err.es} ({err.code})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.settings_loader import bilingual
+
 
 _DEFAULT_REQUIRED: dict[str, list[str]] = {
     # Minimum fields to enroll a natural person, per country (seed 000: "campos obligatorios
@@ -39,11 +41,12 @@ class EnrollmentSettings(BaseModel):
         for country, names in value.items():
             code = country.strip().upper()
             if code not in phonenumbers.SUPPORTED_REGIONS:
-                raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
+                raise bilingual(f"{country!r} no es un código de país ISO 3166 alfa-2", f"{country!r} is not an ISO 3166 alpha-2 country code")
             if code in checked:
-                raise ValueError(f"{code} is listed twice (country codes are not case-sensitive)")
+                raise bilingual(f"{code} aparece dos veces (los códigos de país no distinguen mayúsculas)", f"{code} is listed twice (country codes are not case-sensitive)")
             unknown = [n for n in names if n not in allowed]
             if unknown:
-                raise ValueError(f"unknown field(s) {unknown} for {code}; allowed: {', '.join(allowed)}")
+                raise bilingual(f"campo(s) desconocido(s) {unknown} para {code}; permitidos: {', '.join(allowed)}",
+                                f"unknown field(s) {unknown} for {code}; allowed: {', '.join(allowed)}")
             checked[code] = list(names)
         return checked

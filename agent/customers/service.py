@@ -119,7 +119,7 @@ class CustomerService:
              if value not in (None, [], {})],
         )
         append_event(conn, "customer.created", {"customer": customer, "actor": actor})
-        log.info("customer created id=%s document=%s/%s/%s", customer_id, doc["country"], doc["type"], mask(doc["number"]))
+        log.info("cliente creado id=%s documento=%s/%s/%s [customer_created]", customer_id, doc["country"], doc["type"], mask(doc["number"]))
         return customer
 
     def update(self, customer_id: str, patch: CustomerPatch, actor: str) -> Customer:
@@ -164,7 +164,7 @@ class CustomerService:
             "changes": [{"field": f, "old": o, "new": n} for f, (o, n) in changes.items()],
             "actor": actor,
         }, security=any(f.startswith("consents.") for f in changes))  # a withdrawn consent is never refused
-        log.info("customer updated id=%s fields=%s", customer_id, ",".join(sorted(changes)))
+        log.info("cliente modificado id=%s campos=%s [customer_updated]", customer_id, ",".join(sorted(changes)))
         return customer
 
     # ---- reads -------------------------------------------------------------------------

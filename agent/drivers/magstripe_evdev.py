@@ -42,7 +42,7 @@ def pump(events: Iterable[Any], decoder: WedgeDecoder, on_record: Callable[[str]
             try:
                 on_record(record)
             except Exception:
-                log.exception("magstripe record callback failed")
+                log.exception("falló el manejo de una lectura de banda magnética [card_callback_failed]")
     return delivered
 
 
@@ -116,7 +116,7 @@ class EvdevMagstripeReader:
                 return
             if not ready:
                 if self.decoder.expire(time.time()):
-                    log.info("partial magstripe record dropped after inter-key timeout")
+                    log.info("lectura de banda magnética incompleta descartada (pausa entre teclas) [magstripe_partial]")
                 continue
             try:
                 pump(device.read(), self.decoder, self._on_record)

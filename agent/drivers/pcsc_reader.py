@@ -205,7 +205,7 @@ class PcscCardReader:
                 self._set_down("pcscd_unavailable")
                 self._stop.wait(self.config.service_backoff_s)
             except Exception:  # never let a driver bug kill the reader thread silently
-                log.exception("PC/SC watcher failed; restarting")
+                log.exception("falló la vigilancia de PC/SC; se reinicia [pcsc_error]")
                 self._stop.wait(self.config.service_backoff_s)
             finally:
                 with self._ctx_lock:
@@ -227,7 +227,7 @@ class PcscCardReader:
         while not self._stop.is_set():
             readers = self._list_matching(ctx)
             if set(readers) != self.readers_seen:
-                log.info("readers: %s", readers or "none matching")
+                log.info("lectores: %s [pcsc_readers]", readers or "ninguno coincide")
                 self.readers_seen = set(readers)
             if readers:
                 self.connected.set()
@@ -249,7 +249,7 @@ class PcscCardReader:
                 states.clear()
                 continue
             if rc != scard.SCARD_S_SUCCESS:
-                log.warning("SCardGetStatusChange: %s", scard.SCardGetErrorMessage(rc))
+                log.warning("SCardGetStatusChange: %s [pcsc_error]", scard.SCardGetErrorMessage(rc))
                 self._stop.wait(self.config.retry_backoff_s)
                 continue
             now = time.monotonic()
@@ -287,14 +287,14 @@ class PcscCardReader:
                 read = self._connect_and_read(ctx, reader, atr, detected_at)
             except _Retry as exc:
                 last_rc = exc.rc
-                log.info("card on %s not ready (%s), retrying", reader, exc)
+                log.info("tarjeta en %s no lista (%s), se reintenta [card_not_ready]", reader, exc)
                 continue
             except _CardGone:
                 return  # the card left before we could read it: nothing to report
             except _ReadFailed as exc:
                 self._report(CardReadError(reader, exc.code, exc.es, exc.en, atr.hex().upper()))
                 return
-            log.info("card %s (%s) on %s", mask_uid(read.uid), read.card_type, reader)
+            log.info("tarjeta %s (%s) en %s [card_read]", mask_uid(read.uid), read.card_type, reader)
             self._safe_call(self._on_read, read)
             return
         self._report(CardReadError(
@@ -302,7 +302,7 @@ class PcscCardReader:
             "No se pudo leer la tarjeta. Retírela y acérquela de nuevo al lector.",
             "The card could not be read. Remove it and present it again.",
             atr.hex().upper()))
-        log.warning("card on %s unreadable after retries: %s", reader,
+        log.warning("tarjeta en %s ilegible tras reintentos: %s [card_unreadable]", reader,
                     scard.SCardGetErrorMessage(last_rc))
 
     def _connect_and_read(self, ctx: int, reader: str, atr: bytes, detected_at: float) -> CardRead:
@@ -412,7 +412,7 @@ class PcscCardReader:
 
     # ---- callbacks -------------------------------------------------------------------------
     def _report(self, error: CardReadError) -> None:
-        log.warning("card read failed on %s: %s", error.reader, error.code)
+        log.warning("falló la lectura de tarjeta en %s: %s [card_read_failed]", error.reader, error.code)
         if self._on_error is not None:
             self._safe_call(self._on_error, error)
 
@@ -421,4 +421,4 @@ class PcscCardReader:
         try:
             fn(*args)
         except Exception:  # a consumer bug must not stop the reader
-            log.exception("card callback failed")
+            log.exception("falló el manejo de una lectura de tarjeta [card_callback_failed]")

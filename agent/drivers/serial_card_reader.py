@@ -86,7 +86,7 @@ class SerialCardReader:
         try:
             self._on_line(line)
         except Exception:
-            log.exception("serial card line callback failed")
+            log.exception("falló el manejo de una lectura del lector serie [card_callback_failed]")
 
     def stop(self) -> None:
         self._stop.set()

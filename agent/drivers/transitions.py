@@ -101,7 +101,7 @@ class LinkState:
             self._log.info("%s: conexión restablecida tras %s sin servicio [%s]", self.what,
                               describe_duration(lasted), self._codes[1])
         else:
-            self._log.info("%s: conectado", self.what)
+            self._log.info("%s: conectado [connected]", self.what)
         return True
 
     def _mark_change(self) -> None:

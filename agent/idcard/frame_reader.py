@@ -46,7 +46,8 @@ class FrameReader:
             attempt = read_mrz(gray, self.mrz_budget_ms)
         except FontMissing:
             # A station without the OCR-B font still reads barcodes; say so once, loudly.
-            log.warning("MRZ reading is off: the OCR-B font is missing (install the Debian package fonts-ocr-b)")
+            log.warning("lectura de MRZ apagada: falta la fuente OCR-B (instale el paquete Debian fonts-ocr-b) "
+                        "[mrz_font_missing]")
             self.mrz = False
             return False
         if attempt.text is None:

@@ -121,17 +121,17 @@ class IdCardService:
             session.document, session.symbology = found
             session.status = "read"
             session.warnings = list(found[0].warnings)
-            log.info("idcard read %s %s from %s after %d frames", found[0].country, found[0].masked_number(),
+            log.info("documento leído %s %s por %s tras %d cuadros [idcard_read]", found[0].country, found[0].masked_number(),
                      found[1], frames)
         elif seen["mrz"]:
             # The card was recognised (its MRZ is in view) but no frame gave a validated read.
             session.status, session.message = "mrz_unreadable", MRZ_UNREADABLE_ES
             session.warnings = ["mrz_unreadable"]
-            log.info("idcard MRZ seen but not validated after %d frames", frames)
+            log.info("MRZ vista pero no validada tras %d cuadros [mrz_unreadable]", frames)
         else:
             session.status = "no_barcode"
             session.warnings = ["invalid_id_barcode" if seen["rejected"] else "no_barcode_found"]
-            log.info("idcard no document after %d frames", frames)
+            log.info("ningún documento tras %d cuadros [idcard_not_found]", frames)
         return session
 
     def capture_image(self, capture_id: str, side: str, frame: np.ndarray | None = None) -> QualityReport:

@@ -272,9 +272,9 @@ class LoyaltyService(LoyaltyViews):
         return self.db.write(lambda c: stock.count_stock(c, request=request, station=self.station_id, at=at))
 
     def stock_movements(self, *, reward_id: str | None = None, kind: str | None = None, start: datetime | None = None,
-                        end: datetime | None = None, limit: int = 100) -> list[dict]:
+                        end: datetime | None = None, limit: int = 100, cursor: str | None = None) -> dict:
         return self.db.read(lambda c: stock.movements(c, reward_id=reward_id, kind=kind, start=start, end=end,
-                                                      limit=limit))
+                                                      limit=limit, cursor=cursor))
 
     def pending_requests(self) -> list[dict]:
         return self.db.read(lambda c: stock.pending_requests(c, self.station_id))

@@ -17,6 +17,7 @@ from agent.ids import new_id
 from agent.store.outbox import append_event
 
 from .errors import LoyaltyError, conflict, not_found
+from .history import decode_cursor, encode_cursor
 from .requests import StockCountRequest
 from .rewards import slip_data
 
@@ -58,22 +59,29 @@ def _movement(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def movements(conn: sqlite3.Connection, *, reward_id: str | None, kind: str | None, start: datetime | None,
-              end: datetime | None, limit: int) -> list[dict[str, Any]]:
-    """Stock movements, newest first, filtered by reward, kind and time range."""
+              end: datetime | None, limit: int, cursor: str | None = None) -> dict[str, Any]:
+    """Stock movements, newest first, filtered by reward, kind and time range; ``next_cursor``
+    (keyset on time and id, so a movement booked meanwhile neither repeats nor hides one) pages on."""
     if kind is not None and kind not in MOVEMENT_KINDS:
         raise LoyaltyError("invalid_kind", f"Tipo de movimiento desconocido: use uno de {', '.join(MOVEMENT_KINDS)}.",
                            f"Unknown movement kind: use one of {', '.join(MOVEMENT_KINDS)}.", field="kind")
+    after = decode_cursor(cursor) if cursor is not None else None
     where, args = [], []
     for clause, value in (("m.reward_id = ?", reward_id), ("m.kind = ?", kind),
                           ("m.occurred_at >= ?", iso(start) if start else None),
-                          ("m.occurred_at < ?", iso(end) if end else None)):
+                          ("m.occurred_at < ?", iso(end) if end else None),
+                          ("(m.occurred_at, m.movement_id) < (?, ?)", after)):
         if value is not None:
             where.append(clause)
-            args.append(value)
+            args.extend(value if isinstance(value, tuple) else (value,))
     sql = ("SELECT m.*, r.name FROM loyalty_stock_movements m JOIN loyalty_rewards r ON r.reward_id = m.reward_id"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.occurred_at DESC, m.movement_id DESC"
            " LIMIT ?")
-    return [_movement(r) for r in conn.execute(sql, (*args, limit))]
+    rows = conn.execute(sql, (*args, limit + 1)).fetchall()
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1] if page and more else None
+    return {"items": [_movement(r) for r in page],
+            "next_cursor": encode_cursor(last["occurred_at"], last["movement_id"]) if last is not None else None}
 
 
 def redemption(conn: sqlite3.Connection, redemption_id: str) -> dict[str, Any]:

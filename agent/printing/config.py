@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.settings_loader import bilingual
+
 
 class PrinterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -24,5 +26,6 @@ class PrinterSettings(BaseModel):
         needed = {"usb": ("usb_vendor_id", "usb_product_id"), "serial": ("serial_port",), "file": ("file",)}
         missing = [name for name in needed.get(self.kind, ()) if getattr(self, name) is None]
         if missing:
-            raise ValueError(f"printer kind {self.kind!r} needs {', '.join(missing)}")
+            raise bilingual(f"la impresora de tipo {self.kind!r} necesita {', '.join(missing)}",
+                            f"printer kind {self.kind!r} needs {', '.join(missing)}")
         return self

@@ -57,10 +57,10 @@ class ReceiptPrinter(Part):
                     device.close()
             except Exception as exc:  # noqa: BLE001 - USB, serial and OS errors come in many types
                 self.last_error = type(exc).__name__
-                log.warning("printer %s unavailable: %s", self.settings.kind, type(exc).__name__)
+                log.warning("impresora %s no disponible: %s [printer_offline]", self.settings.kind, type(exc).__name__)
                 raise PrinterOffline() from None
             self.last_error = None
-        log.info("printed %s (%d lines)", document.kind, len(document.lines))
+        log.info("impreso %s (%d líneas) [printed]", document.kind, len(document.lines))
 
     def health(self) -> dict[str, Any]:
         return {"state": "ok" if self.last_error is None else "degraded", "kind": self.settings.kind,

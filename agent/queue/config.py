@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.secret_fields import secret_field
+from agent.settings_loader import bilingual, check_broker_url
 
 
 class MqttSettings(BaseModel):
@@ -40,22 +41,7 @@ class MqttSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _plain_broker_url(cls, value: str | None) -> str | None:
-        # Checked here so check-config catches it, not the sync thread hours later. The value is
-        # never echoed: it may hold a password (credentials in the URL are refused, first).
-        if not value:
-            return None
-        parsed = urlparse(value)
-        if "@" in parsed.netloc:
-            raise ValueError("must not contain a user or password: set mqtt.username and mqtt.password "
-                             "(or LOYALTY_AGENT_MQTT__PASSWORD)")
-        try:
-            port = parsed.port
-        except ValueError:
-            port = -1
-        if (parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port == 0 or port == -1
-                or parsed.path not in ("", "/") or parsed.query or parsed.fragment):
-            raise ValueError("must be mqtt://host:port or mqtts://host:port (port 1-65535, nothing after it)")
-        return value
+        return check_broker_url(value, "LOYALTY_AGENT_MQTT__PASSWORD")
 
     @model_validator(mode="after")
     def _no_silent_plaintext(self) -> "MqttSettings":
@@ -64,9 +50,13 @@ class MqttSettings(BaseModel):
         set_ = [name for name in ("password", "ca_file", "cert_file", "key_file") if getattr(self, name)]
         if set_:
             names = ", ".join(f"mqtt.{n}" for n in set_)
-            raise ValueError(f"mqtt.url is mqtt:// (plain TCP) but {names} is set: TLS would be silently off"
-                             f"{' and the password sent in clear' if 'password' in set_ else ''}. Use mqtts://, "
-                             "or set mqtt.allow_plaintext = true if this is really wanted")
+            raise bilingual(
+                f"mqtt.url es mqtt:// (TCP sin cifrar) pero {names} está configurado: TLS quedaría apagado sin "
+                f"aviso{' y la contraseña viajaría en claro' if 'password' in set_ else ''}. Use mqtts://, o "
+                "ponga mqtt.allow_plaintext = true si de verdad es lo que quiere",
+                f"mqtt.url is mqtt:// (plain TCP) but {names} is set: TLS would be silently off"
+                f"{' and the password sent in clear' if 'password' in set_ else ''}. Use mqtts://, "
+                "or set mqtt.allow_plaintext = true if this is really wanted")
         return self
 
 class SyncSettings(BaseModel):
@@ -86,5 +76,9 @@ class SyncSettings(BaseModel):
         if value:
             from agent.queue.signed_config import load_public_key
 
-            load_public_key(value)
+            try:
+                load_public_key(value)
+            except ValueError:
+                raise bilingual("debe ser una clave pública Ed25519 en base64 (32 bytes)",
+                                "must be a base64 Ed25519 public key (32 bytes)") from None
         return value or None

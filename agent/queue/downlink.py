@@ -92,7 +92,7 @@ class Downlink:
         try:
             return self._handle(kind, raw)
         except Exception as exc:  # noqa: BLE001 - a bad message must never take the agent down
-            log.exception("downlink %s: unexpected failure", kind)
+            log.exception("configuración %s: falla inesperada [config_failed]", kind)
             return DownlinkResult(kind, "rejected", code="internal_error", message=type(exc).__name__)
 
     def _handle(self, kind: str, raw: bytes) -> DownlinkResult:
@@ -131,11 +131,11 @@ class Downlink:
             "INSERT INTO downlink_state(name, version, digest, applied_at) VALUES (?,?,?,?)"
             " ON CONFLICT(name) DO UPDATE SET version=excluded.version, digest=excluded.digest,"
             " applied_at=excluded.applied_at", (kind, version, digest, now_iso())))
-        log.info("downlink %s version %s applied", kind, version)
+        log.info("configuración %s versión %s aplicada [config_applied]", kind, version)
         return DownlinkResult(kind, "applied", version)
 
     def _reject(self, kind: str, version: int | None, code: str, message: str) -> DownlinkResult:
-        log.warning("downlink %s rejected (%s): %s", kind, code, message)
+        log.warning("configuración %s rechazada (%s): %s [config_rejected]", kind, code, message)
         return DownlinkResult(kind, "rejected", version, code, message)
 
     def state(self) -> dict[str, dict[str, Any]]:

@@ -45,11 +45,12 @@ class ProgressRecorder:
             self.next_try = time.monotonic() + RETRY_AFTER_FAILURE_S
             if not self._failing:
                 self._failing = True
-                log.error("could not record sync progress (%s); kept in memory and retried", type(exc).__name__)
+                log.error("no se pudo registrar el avance de la sincronización (%s); se guarda en memoria y se "
+                          "reintenta [sync_progress_failed]", type(exc).__name__)
             return
         if self._failing:
             self._failing = False
-            log.warning("sync progress recorded again")
+            log.warning("el avance de la sincronización se registra de nuevo [sync_progress_back]")
         self.marks = Progress()
 
 

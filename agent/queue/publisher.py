@@ -122,7 +122,7 @@ class SyncPublisher:
                 try:
                     self._step()
                 except Exception:  # noqa: BLE001 - keep syncing whatever one step did
-                    log.exception("sync step failed")
+                    log.exception("falló un paso de la sincronización [sync_failed]")
                     self._drop_connection("internal error")
                     time.sleep(1.0)
         finally:
@@ -266,7 +266,7 @@ class SyncPublisher:
         if getattr(reason, "is_failure", False):
             # Not delivered. Resend on the normal timeout/backoff (not at once: a broker that
             # refuses by ACL or quota would refuse again) and tell head office.
-            log.error("head office broker refused an event batch: %s", reason)
+            log.error("el broker de la oficina central rechazó un lote de eventos: %s [publish_refused]", reason)
             self.alert("publish_refused", {"reason": str(reason)})
             return
         self._progress.marks.delivered.extend(seqs)
@@ -285,13 +285,13 @@ class SyncPublisher:
                     if result.status == "rejected":
                         client.publish(self.topics.config_errors, json.dumps(result.report()), qos=1)
         except Exception:  # noqa: BLE001 - one bad message must not stop the sync loop
-            log.exception("could not handle a message on %s", message.topic)
+            log.exception("no se pudo procesar un mensaje en %s [downlink_failed]", message.topic)
 
     def _on_ack(self, payload: bytes) -> None:
         try:
             ids = parse_ack(payload)
         except ValueError as exc:
-            log.warning("ignored a malformed ack: %s", exc)
+            log.warning("confirmación mal formada ignorada: %s [ack_malformed]", exc)
             return
         seqs, earlier = self._schedule.acked(ids, time.monotonic())
         self._progress.marks.confirmed.extend(seqs)  # confirm by primary key: the cheap path
@@ -315,7 +315,7 @@ class SyncPublisher:
             "request_id": request_id, "status": status, "from_seq": first, "to_seq": last,
             "reopened": result["reopened"], "missing": result["expected"] - result["stored"],
             "oldest_available_seq": oldest}), qos=1)
-        log.info("head office asked for a replay of seq %s-%s: %s reopened, %s no longer stored", first, last,
+        log.info("la oficina central pidió reenviar seq %s-%s: %s reabiertos, %s ya no guardados [replay]", first, last,
                  result["reopened"], result["expected"] - result["stored"])
 
     # ---- sending -------------------------------------------------------------------------
@@ -357,7 +357,8 @@ class SyncPublisher:
         fitted, too_large = self._schedule.fit_packet(rows, event_size)
         for row in too_large:
             alert = too_large_alert(self.station_id, row, self._schedule.max_packet)
-            log.error("event seq %d (%d bytes) is larger than the broker accepts: set aside, the others go on",
+            log.error("el evento seq %d (%d bytes) es más grande de lo que el broker acepta: se aparta y los demás "
+                      "siguen [event_too_large]",
                       row["seq"], alert["bytes"])
             self.alert("event_too_large", alert)
         return fitted
@@ -381,7 +382,7 @@ class SyncPublisher:
             try:
                 status.update(self.status_extra())
             except Exception:  # noqa: BLE001 - the counters still go out if a health probe fails
-                log.exception("could not assess health for the status message")
+                log.exception("no se pudo evaluar la salud para el mensaje de estado [status_failed]")
         client.publish(self.topics.status, json.dumps(status), qos=1, retain=True)
 
     def _shutdown(self) -> None:

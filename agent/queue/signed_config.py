@@ -75,7 +75,8 @@ class ConfigVerifier:
                 raise _refuse("config_unsigned",
                               "Configuración sin firma de la oficina central: rechazada.",
                               "Configuration without a head office signature: refused.")
-            log.warning("downlink %s: unsigned document accepted (sync.require_signed_config = false)", kind)
+            log.warning("configuración %s: documento sin firma aceptado (sync.require_signed_config = false) "
+                        "[config_unsigned_accepted]", kind)
             return raw
         if self._public_key is None:
             raise _refuse("config_no_key",

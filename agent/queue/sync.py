@@ -65,7 +65,8 @@ class SyncService(Part):
                 return
             self._next_alert_at[reason] = now + ALERT_EVERY_S
             refusals = self._refused_since_alert.pop(reason)
-        log.error("sync queue full (%s): new work is being refused until head office confirms events", reason)
+        log.error("cola de sincronización llena (%s): se rechaza trabajo nuevo hasta que la oficina central "
+                      "confirme eventos [outbox_full]", reason)
         if self.publisher is not None:
             self.publisher.alert("outbox_full", {"reason": reason, "refusals": refusals})
 

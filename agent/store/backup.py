@@ -55,7 +55,7 @@ def pre_migration_backup(database: Path, pending: list[str]) -> Path:
     dest = folder / f"pre-migration-{time.strftime('%Y%m%dT%H%M%S')}-{pending[0]}.db"
     started = time.monotonic()
     snapshot(database, dest)
-    log.warning("database backed up to %s before migrations %s (%.1f s)", dest, ", ".join(pending),
+    log.warning("base de datos respaldada en %s antes de las migraciones %s (%.1f s) [backup_before_migration]", dest, ", ".join(pending),
                 time.monotonic() - started)
     old = sorted(folder.glob("pre-migration-*.db"), key=lambda p: p.stat().st_mtime)
     for stale in old[:-KEEP_PRE_MIGRATION]:

@@ -182,7 +182,7 @@ class Database:
                 try:
                     hook(refused.reason)
                 except Exception:  # noqa: BLE001 - the caller must still see the refusal itself
-                    log.exception("outbox-full hook failed")
+                    log.exception("falló el aviso de cola llena [outbox_hook_failed]")
             raise
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -202,17 +202,17 @@ class Database:
                         try:
                             conn.execute("ROLLBACK")
                         except sqlite3.Error:
-                            log.warning("rollback failed after a failed write")
+                            log.warning("falló el rollback tras una escritura fallida [rollback_failed]")
                     raise
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
                     if self.storage_problem != "disk_full":
-                        log.error("the station's disk is full: writes are refused until there is space")
+                        log.error("el disco de la estación está lleno: se rechazan escrituras hasta que haya espacio [disk_full]")
                     self.storage_problem = "disk_full"
                     raise StorageFull() from None
                 raise
             if self.storage_problem is not None:
-                log.warning("writes work again (there is disk space)")
+                log.warning("las escrituras funcionan de nuevo (hay espacio en disco) [disk_back]")
                 self.storage_problem = None
             if self._wal_bytes() > self.wal_soft_limit_bytes:
                 self._truncate_wal()
@@ -229,7 +229,7 @@ class Database:
         try:
             self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.Error as exc:
-            log.warning("WAL checkpoint failed (%s); retried after the next write", type(exc).__name__)
+            log.warning("falló el checkpoint del WAL (%s); se reintenta tras la próxima escritura [checkpoint_failed]", type(exc).__name__)
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on this thread's read connection inside one read transaction (a consistent snapshot)."""

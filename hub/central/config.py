@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.settings_loader import bilingual
+
 
 class ChainSettings(BaseModel):
     """The chain as a whole (mounted as ``Settings.chain`` of the hub)."""
@@ -22,7 +24,8 @@ class ChainSettings(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"zona horaria desconocida {value!r} (use un nombre IANA, p. ej. America/Bogota)") from None
+            raise bilingual(f"zona horaria desconocida {value!r} (use un nombre IANA, p. ej. America/Bogota)",
+                            f"unknown time zone {value!r} (use an IANA name, e.g. America/Bogota)") from None
         return value
 
     @property

@@ -78,7 +78,8 @@ def _requests(rows: list[tuple[Any, ...]], days: int) -> list[dict[str, Any]]:
         try:
             EnrollmentRequestIn.model_validate(request)
         except ValidationError:
-            log.warning("enrollment request %s does not fit the stations' model; not sent", row[0])
+            log.warning("solicitud de adhesión %s no cabe en el modelo de las estaciones; no se envía "
+                        "[enrollment_request_unfit]", row[0])
             continue
         out.append(request)
     return out
@@ -123,7 +124,8 @@ def publish(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKe
             conn.execute("UPDATE stations SET enrollment_full_sent = true WHERE station_id = ANY(%s)"
                          " AND %s = ANY(features)", (fresh, FEATURE))
     if deliveries:
-        log.info("enrollment requests: %d changes to %d stations, all pending to %d newly capable stations",
+        log.info("solicitudes de adhesión: %d cambios a %d estaciones, todas las pendientes a %d estaciones nuevas "
+                 "[enrollment_requests_sent]",
                  len(changes), len(current) if changes else 0, len(fresh))
     return len(deliveries)
 

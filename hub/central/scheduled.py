@@ -35,7 +35,7 @@ def renew_pin_bundles(conn: psycopg.Connection, client: mqtt.Client, key: Ed2551
         bundle = attendants.build_bundle(conn, key, station_id, days=settings.pin_bundle_days, now=now)
         client.publish(topic(station_id, "config/pin_bundle"), bundle.body, qos=1, retain=True).wait_for_publish(30)
         attendants.mark_published(conn, ACTOR, bundle)
-        log.info("PIN bundle of %s renewed (version %d)", station_id, bundle.version)
+        log.info("paquete de PIN de %s renovado (versión %d) [pin_bundle_renewed]", station_id, bundle.version)
     return len(due)
 
 
@@ -46,7 +46,7 @@ def weekly_order(conn: psycopg.Connection, settings: CentralSettings, now: datet
         return None
     order_id, created = rewards.make_order(conn, ACTOR, weekday=settings.order_weekday, today=today)
     if created:
-        log.info("weekly reward order %s made", order_id)
+        log.info("pedido semanal de premios %s generado [reward_order_made]", order_id)
     return order_id
 
 
@@ -71,7 +71,7 @@ def monthly_close(conn: psycopg.Connection, settings: CentralSettings, now: date
         return None
     result = close.close_month(conn, ACTOR, f"{previous:%Y-%m}", expiry_months=settings.expiry_months,
                                now=local, zone=zone)
-    log.info("month %s closed by the scheduler: %d points expired, %d stations incomplete",
+    log.info("mes %s cerrado por el programador: %d puntos vencidos, %d estaciones incompletas [month_closed_by_scheduler]",
              f"{previous:%Y-%m}", result.expired_points, len(result.incomplete))
     return f"{previous:%Y-%m}"
 

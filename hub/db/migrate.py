@@ -34,7 +34,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             conn.execute(sql)
             conn.execute("INSERT INTO hub_migrations(name) VALUES (%s)", (name,))
             applied_now.append(name)
-            log.info("migration %s applied", name)
+            log.info("migración %s aplicada [migration_applied]", name)
     return applied_now
 
 

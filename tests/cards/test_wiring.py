@@ -32,8 +32,8 @@ def test_missing_pin_key_is_warned_when_the_agent_starts_not_when_its_parts_are_
     caplog.set_level(logging.WARNING)
     services = build_station(make_settings(tmp_path / "data"))
     try:
-        assert "PIN key not installed" not in caplog.text
+        assert "[pin_key_missing]" not in caplog.text
         services.start()
-        assert "station PIN key not installed" in caplog.text
+        assert "clave de PIN de la estación no instalada" in caplog.text and "[pin_key_missing]" in caplog.text
     finally:
         services.close()

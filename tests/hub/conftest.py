@@ -77,7 +77,7 @@ class HubProcess:
     def wait_subscribed(self, timeout: float = 60.0, connections: int = 1) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log.exists() and self.log.read_text().count("subscribed (connection") >= connections:
+            if self.log.exists() and self.log.read_text().count("[subscribed]") >= connections:
                 return
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"hub worker {self.name} exited: {self.log.read_text()[-2000:]}")
