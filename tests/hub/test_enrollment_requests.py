@@ -46,7 +46,7 @@ def web(database: str, tmp_path: Path) -> Iterator[str]:
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "web.log").open("w"))
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: httpx.get(f"{url}/adhesion").status_code == 200, 30, tolerate=(httpx.HTTPError,))
+        assert wait_until(lambda: httpx.get(f"{url}/adhesion").status_code == 200, 90, tolerate=(httpx.HTTPError,))
         yield url
     finally:
         proc.terminate()
