@@ -54,8 +54,8 @@ def _availability(cur: psycopg.Cursor, station: str, body: dict[str, Any]) -> No
     # ``features`` (optional downlink fields the agent accepts) comes with "online" only; an agent
     # that starts accepting enrollment requests gets every pending one again (hub.central.enrollment).
     raw = body.get("features")
-    features = sorted({f for f in raw if isinstance(f, str)})[:32] if state == "online" and isinstance(raw, list) \
-        else ([] if state == "online" else None)
+    features = None if state != "online" else \
+        sorted({f for f in raw if isinstance(f, str) and len(f) <= 64})[:32] if isinstance(raw, list) else []
     cur.execute("UPDATE stations SET availability = %s, availability_at = now(),"
                 " agent_version = COALESCE(%s, agent_version), features = COALESCE(%s::text[], features),"
                 " enrollment_full_sent = enrollment_full_sent AND features = COALESCE(%s::text[], features)"
