@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from agent.api.config import ApiSettings
@@ -24,7 +24,7 @@ from agent.loyalty.config import LoyaltySettings
 from agent.ops.config import MonitoringSettings
 from agent.printing.config import PrinterSettings
 from agent.queue.config import MqttSettings, SyncSettings
-from agent.settings_loader import ConfigError, TomlSettings, load
+from agent.settings_loader import ConfigError, TomlSettings, bilingual, load
 
 __all__ = ["CONFIG_ENV", "ConfigError", "Settings", "load_settings"]
 
@@ -47,7 +47,9 @@ class StorageSettings(_Section):
     min_free_bytes: int | None = Field(
         64 * 1024 * 1024, ge=0,
         description="Free disk space kept in reserve: new work is refused (507 storage_full) below it, so "
-                    "security events, head office's acknowledgements and checkpoints always have room.")
+                    "security events, head office's acknowledgements and checkpoints always have room. "
+                    "monitoring.disk_free_min_bytes (health disk_low, a warning) must be at least this: "
+                    "the station warns before it refuses.")
 
     @property
     def database_path(self) -> Path:
@@ -81,6 +83,19 @@ class Settings(TomlSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     printer: PrinterSettings = Field(default_factory=PrinterSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _warn_before_refusing(self) -> "Settings":
+        # Two thresholds on the same disk, one relation: health says disk_low (a warning to
+        # free space) before writes are refused with storage_full, never after.
+        reserve = self.storage.min_free_bytes
+        if reserve is not None and self.monitoring.disk_free_min_bytes < reserve:
+            raise bilingual(
+                "monitoring.disk_free_min_bytes debe ser al menos storage.min_free_bytes (la salud avisa disk_low "
+                "antes de que las escrituras se rechacen con storage_full)",
+                "monitoring.disk_free_min_bytes must be at least storage.min_free_bytes (health warns disk_low "
+                "before writes are refused with storage_full)")
+        return self
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -43,6 +43,7 @@ from agent.tokens import TokenStore
 
 if TYPE_CHECKING:  # device features are imported only when configured: an idle agent stays small
     from agent.biometric.service import BiometricService
+    from agent.idcard.scanners import IdScanners
     from agent.idcard.wiring import LazyIdCardService
     from agent.loyalty.demo import DemoProgram
     from agent.loyalty.service import LoyaltyService
@@ -79,12 +80,15 @@ class Station:
     # Simulated mode only: installs a demo earning program and catalog where the station has none.
     demo_program: DemoProgram | None = None
     printer: ReceiptPrinter | None = None  # None unless [printer] is configured (503 printer_not_configured)
+    # Hand-held ID scanners (serial MRZ reader, wedge PDF417/QR): None unless [idcard.scanners] names one.
+    idcard_scanners: IdScanners | None = None
 
     def parts(self) -> Iterator[tuple[str, Lifecycle]]:
         """The running parts that exist, in start order, with their name in ``/v1/health``."""
         candidates: tuple[tuple[str, Lifecycle | None], ...] = (
             ("cards", self.cards), ("sync", self.sync), ("idcard", self.idcard), ("fingerprint", self.fingerprint),
-            ("demo_program", self.demo_program), ("printer", self.printer))
+            ("demo_program", self.demo_program), ("printer", self.printer),
+            ("idcard_scanners", self.idcard_scanners))
         for name, part in candidates:
             if part is not None:
                 yield name, part
@@ -231,6 +235,11 @@ def _add_optional_parts(station: Station) -> None:
 
             station.idcard = LazyIdCardService(settings.idcard, settings.storage.data_dir, settings.storage.key_dir,
                                                simulated=simulated, db=station.db)
+        scanners = settings.idcard.scanners
+        if scanners.mrz_serial_port or scanners.wedge_device:
+            from agent.idcard.scanners import IdScanners
+
+            station.idcard_scanners = IdScanners(scanners, station.cards.hub)
         if settings.fingerprint.enabled or simulated:
             from agent.biometric.wiring import build_biometric_service, consent_withdrawal_hook
 

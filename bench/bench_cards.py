@@ -20,6 +20,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.common import target_status
+
 PIN_TARGET_MS = 60.0
 TAP_TARGET_MS = 50.0
 
@@ -168,7 +170,7 @@ def bench_tap(taps: int = 8) -> bool | None:
 def main(argv: list[str]) -> int:
     pin_ok = bench_pin()
     tap_ok = bench_tap()
-    return 0 if pin_ok and tap_ok is not False else 1
+    return target_status(pin_ok and tap_ok is not False)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ read within 5, 10 and 30 frames and time to the first correct read at 15 and 30 
 
 Targets: B >= 93%, MRZ >= 90%, median <= 80 ms (barcode) / 150 ms (MRZ), 0 false or wrong reads,
 bursts >= 99% within 10 frames. ``python -m bench idcard [--frames-a N --frames-b N --frames-mrz N
---tesseract-frames N --bursts N --seed S]``.
+--tesseract-frames N --bursts N --seed S --frames-b-holdout N --holdout-seed S]``.
 """
 from __future__ import annotations
 
@@ -68,9 +68,16 @@ def _corpora(args: argparse.Namespace) -> dict[str, tuple[list[np.ndarray], list
     frames_b = [make_field_frame(rng) for _ in range(args.frames_b)]
     out["B (untuned)"] = ([_gray(f.jpeg) for f in frames_b],
                           [parse_or_none(f.payload, f.symbology) if f.payload else None for f in frames_b])
+    if args.frames_b_holdout:
+        # A second corpus-B draw from its own seed, for decisions made on the first: report both,
+        # and never look at this one while choosing a change.
+        holdout_rng = random.Random(args.holdout_seed)
+        frames_h = [make_field_frame(holdout_rng) for _ in range(args.frames_b_holdout)]
+        out["B holdout"] = ([_gray(f.jpeg) for f in frames_h],
+                            [parse_or_none(f.payload, f.symbology) if f.payload else None for f in frames_h])
     frames_m = [make_mrz_frame(rng) for _ in range(args.frames_mrz)]
     out["MRZ"] = ([_gray(f.jpeg) for f in frames_m], [parse_or_none(f.mrz, "MRZ") if f.mrz else None for f in frames_m])
-    print(f"corpora: A {len(frames_a)}, B {len(frames_b)}, MRZ {len(frames_m)} frames of 1920x1080 "
+    print(f"corpora: A {len(frames_a)}, B {len(frames_b)}, B holdout {args.frames_b_holdout}, MRZ {len(frames_m)} frames of 1920x1080 "
           f"made in {time.perf_counter() - started:.0f} s")
     for name, (_, truths) in out.items():
         assert sum(t is not None for t in truths) > 0, name
@@ -131,6 +138,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tesseract-frames", type=int, default=25)
     parser.add_argument("--bursts", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--frames-b-holdout", type=int, default=0)
+    parser.add_argument("--holdout-seed", type=int, default=202)
     args = parser.parse_args(argv)
 
     corpora = _corpora(args)

@@ -31,6 +31,7 @@ the outage), so neither side loses messages published before head office reconne
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -42,6 +43,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -221,6 +223,52 @@ def _head_office_class() -> type:
     return TimedHeadOffice
 
 
+def _slow_ack_head_office_class() -> type:
+    """Head office that acks each batch ``ack_delay_s`` after it arrived (a busy consumer, a
+    database commit far away): at any SIGKILL many events are delivered but unconfirmed, which
+    is what tells "resend only what was in flight" from "resend everything unconfirmed"."""
+    Base = _head_office_class()
+
+    class SlowAckHeadOffice(Base):  # type: ignore[misc, valid-type]
+        def __init__(self, port: int, *, ack_delay_s: float, **kw: Any) -> None:
+            self.ack_delay_s = ack_delay_s
+            self.due: collections.deque[tuple[float, str, list[str]]] = collections.deque()
+            self.stopping = threading.Event()
+            super().__init__(port, acking=False, **kw)
+            self.acker = threading.Thread(target=self._ack_loop, name="slow-acks", daemon=True)
+            self.acker.start()
+
+        def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+            super()._on_message(client, userdata, message)
+            parts = message.topic.split("/")
+            if parts[4] == "events":
+                ids = [event["id"] for event in json.loads(message.payload)["events"]]
+                with self.lock:
+                    self.due.append((time.monotonic() + self.ack_delay_s, parts[3], ids))
+
+        def awaiting_ack(self) -> int:
+            """Events head office holds but has not acked yet (delivered, unconfirmed at the station)."""
+            with self.lock:
+                return sum(len(ids) for _, _, ids in self.due)
+
+        def _ack_loop(self) -> None:
+            while not self.stopping.wait(0.02):
+                now = time.monotonic()
+                while True:
+                    with self.lock:
+                        if not self.due or self.due[0][0] > now:
+                            break
+                        _, station, ids = self.due.popleft()
+                    self.client.publish(f"loyalty/v1/stations/{station}/acks", json.dumps({"event_ids": ids}), qos=1)
+
+        def close(self) -> None:
+            self.stopping.set()
+            self.acker.join(2)
+            super().close()
+
+    return SlowAckHeadOffice
+
+
 def prime_central(central: Any) -> None:
     """Head office subscribed before the outage: its persistent session survives a clean broker stop,
     so whatever stations send before head office reconnects is kept for it."""
@@ -379,39 +427,62 @@ def run_ours_kill(work: Path, n: int, cleanup: Cleanup) -> Drain:
     return result
 
 
+@dataclass
+class KillRun:
+    """``run_ours_kills_during_drain``: the drain, the in-flight window, and per kill how many
+    events head office held unacked at the kill and how many duplicates the next run sent."""
+
+    drain: Drain
+    window: int
+    awaiting_ack: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+
+
 def run_ours_kills_during_drain(work: Path, n: int, kills: int, cleanup: Cleanup,
-                                every_s: float = 1.5) -> tuple[Drain, int]:
-    """Head office up and acking; the agent is SIGKILLed ``kills`` times while it drains, and
-    restarted each time. Duplicates per kill, against the in-flight window (max_inflight x
-    batch_max_events events may be on the wire, unacknowledged, at any moment)."""
-    Broker, HeadOffice = _broker_class(), _head_office_class()
+                                every_s: float = 1.5, ack_delay_s: float = 0.0) -> KillRun:
+    """Head office up and acking (after ``ack_delay_s``); the agent is SIGKILLed ``kills`` times
+    while it drains, and restarted each time. Duplicates per kill, against the in-flight window
+    (max_inflight x batch_max_events events may be on the wire, not yet PUBACKed, at any moment)
+    and against what head office held unacked at the kill (delivered, unconfirmed: resending
+    those after a restart is what multiplied duplicates before)."""
+    Broker = _broker_class()
     data = work / "data"
     result = Drain(f"ours, {kills} SIGKILLs during the drain", n, enqueue_s=queue_outbox(data, n))
     central = Broker(work / "central")
     cleanup.add("central", central.kill)
     central.start()
-    ho = HeadOffice(central.port)
+    if ack_delay_s > 0:
+        ho = _slow_ack_head_office_class()(central.port, ack_delay_s=ack_delay_s)
+    else:
+        ho = _head_office_class()(central.port)
     cleanup.add("head office", ho.close)
     env = agent_env({})
+    from agent.queue.config import MqttSettings
+
+    defaults = MqttSettings()
+    run = KillRun(result, defaults.max_inflight * defaults.batch_max_events)
     t0 = time.monotonic()
+    dups_at_kill: list[int] = []
     for i in range(kills):
         agent, _ = start_agent(data, central.url, env, work / "agent.log")
         time.sleep(every_s)
+        run.awaiting_ack.append(ho.awaiting_ack() if ack_delay_s > 0 else 0)
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
+        dups_at_kill.append(ho.received - ho.unique())
     agent, _ = start_agent(data, central.url, env, work / "agent.log")
     cleanup.add("agent", lambda: _stop_proc(agent))
     done = wait_until(lambda: ho.unique() >= n, DRAIN_TIMEOUT_S)
     done = done and wait_until(lambda: confirmed_count(data / "agent.db") >= n, DRAIN_TIMEOUT_S, poll=0.05)
     result.total_s = time.monotonic() - t0
     result.unique, result.received, result.gaps = ho.unique(), ho.received, len(ho.gaps(STATION))
+    # Duplicates sent by the run after each kill (the last one: until the drain was done).
+    marks = [*dups_at_kill, result.received - result.unique]
+    run.duplicates = [after - before for before, after in zip(marks, marks[1:])]
     if not done:
         result.notes.append(f"TIMEOUT: {ho.unique()} received, {confirmed_count(data / 'agent.db')} confirmed")
-    from agent.queue.config import MqttSettings
-
-    defaults = MqttSettings()
     cleanup.run()
-    return result, defaults.max_inflight * defaults.batch_max_events
+    return run
 
 
 # ---- the bridge ------------------------------------------------------------------------------
@@ -632,6 +703,27 @@ def print_table(columns: list[Drain]) -> None:
             print(f"  note ({d.name}): {note}")
 
 
+def print_kills(run: KillRun, kills: int, ack_delay_s: float) -> None:
+    d = run.drain
+    duplicates = d.received - d.unique
+    per_kill = duplicates / max(1, kills)
+    print(f"{kills} SIGKILLs during a drain of {d.events:,}, head office acking {ack_delay_s:g} s late: "
+          f"{d.unique:,} unique at head office, lost {d.events - d.unique:,}, {duplicates:,} duplicates = "
+          f"{per_kill:,.0f} per kill; in-flight window {run.window:,} events (ratio {per_kill / run.window:.2f}); "
+          f"{_fmt_s(d.total_s)} {' '.join(d.notes)}", flush=True)
+    for i, (held, dups) in enumerate(zip(run.awaiting_ack, run.duplicates), 1):
+        print(f"  kill {i:2d}: head office held {held:6,} events unacked; the next run sent {dups:6,} duplicates",
+              flush=True)
+    held = sum(run.awaiting_ack) / max(1, len(run.awaiting_ack))
+    print(f"  mean unacked at a kill {held:,.0f}, mean duplicates per kill {per_kill:,.0f}"
+          f" ({_ratio(per_kill, held)} of the unacked, {_ratio(per_kill, run.window)} of the window)", flush=True)
+
+
+def _ratio(a: float, b: float) -> str:
+    """a/b for the report, "-" when undefined (nothing measured, a timed-out drain): never "nan"."""
+    return "-" if not b or math.isnan(a) or math.isnan(b) else f"{a / b:.2f}x"
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     # `timeout` or a CI runner sends SIGTERM: turn it into an exception so cleanup runs.
@@ -654,6 +746,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of the agent during one drain")
     parser.add_argument("--only-kills", action="store_true", help="only the SIGKILLs-during-drain measurement")
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds each agent runs before its SIGKILL")
+    parser.add_argument("--ack-delay", type=float, default=2.0,
+                        help="head office acks each batch this many seconds after it arrived (SIGKILL phase)")
     args = parser.parse_args(argv)
     from tests.fakes.mosquitto import mosquitto_binary
 
@@ -668,14 +762,10 @@ def main(argv: list[str]) -> int:
     try:
         with _sigterm_as_interrupt():
             print(f"{n:,} events of {PAYLOAD_BYTES}-byte payload; work dir {root}", flush=True)
-            kill_drain, window = run_ours_kills_during_drain(root / "ours-kills", n, args.kills, cleanup,
-                                                          every_s=args.kill_every)
-            duplicates = kill_drain.received - kill_drain.unique
-            print(f"{args.kills} SIGKILLs during a drain of {n:,}: {kill_drain.unique:,} unique at head office, "
-                  f"{duplicates:,} duplicates = {duplicates / max(1, args.kills):,.0f} per kill (in-flight window "
-                  f"{window:,} events: ratio {duplicates / max(1, args.kills) / window:.2f}); "
-                  f"lost {n - kill_drain.unique:,}; {_fmt_s(kill_drain.total_s)} {' '.join(kill_drain.notes)}",
-                  flush=True)
+            kill_run = run_ours_kills_during_drain(root / "ours-kills", n, args.kills, cleanup,
+                                                   every_s=args.kill_every, ack_delay_s=args.ack_delay)
+            kill_drain = kill_run.drain
+            print_kills(kill_run, args.kills, args.ack_delay)
             if kill_drain.unique < n:
                 status = 1
             if args.only_kills:
@@ -718,10 +808,10 @@ def main(argv: list[str]) -> int:
             print()
             for base in [bridge] + ([bridge_fast] if bridge_fast else []):
                 for d in ours:
-                    print(f"ratio {d.name} / {base.name}: {d.rate / base.rate:.2f}x HO back -> done,"
-                          f" {d.drain_rate / base.drain_rate:.2f}x first event -> done")
-            headline = ours[0].rate / bridge.rate
-            print(f"target >= 2x (ours defaults / bridge to the same head office, HO back -> done): {headline:.2f}x "
+                    print(f"ratio {d.name} / {base.name}: {_ratio(d.rate, base.rate)} HO back -> done,"
+                          f" {_ratio(d.drain_rate, base.drain_rate)} first event -> done")
+            headline = ours[0].rate / bridge.rate if bridge.rate > 0 else float("nan")
+            print(f"target >= 2x (ours defaults / bridge to the same head office, HO back -> done): {_ratio(ours[0].rate, bridge.rate)} "
                   f"{'met' if headline >= 2 else 'NOT met'}")
             lost_ours = ours_kill.events - ours_kill.unique
             lost_bridge = bridge_kill.events - bridge_kill.unique

@@ -87,3 +87,15 @@ def outbox_count(db_path: Path, where: str) -> int:
         return conn.execute(f"SELECT count(*) FROM outbox WHERE {where}").fetchone()[0]
     finally:
         conn.close()
+
+
+SMOKE_ENV = "LOYALTY_BENCH_SMOKE"
+
+
+def target_status(met: bool) -> int:
+    """Exit status for a speed or memory target: 1 when missed, so ``make bench`` says so; 0 under
+    the smoke test (``LOYALTY_BENCH_SMOKE=1``), which checks that a benchmark runs, not how fast a
+    shared CI machine is at a tiny size. Correctness checks (events lost, wrong answers) never go
+    through here: they fail in both."""
+    return 0 if met or os.environ.get(SMOKE_ENV) == "1" else 1
+

@@ -57,6 +57,7 @@ class LightStation:
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time first sent, seconds to ack)
     resent: int = 0
     acked: int = 0
+    directory_messages: int = 0
 
     def topic(self, leaf: str) -> str:
         return f"{ROOT}/{self.station_id}/{leaf}"
@@ -207,6 +208,8 @@ class Fleet:
             station.on_replay(message.payload, self.ack_timeout_s)
         else:
             self.downlink_messages += 1
+            if message.topic.endswith("/config/directory"):
+                station.directory_messages += 1
 
     def pump(self, timeout: float) -> None:
         for key, mask in self.selector.select(timeout):

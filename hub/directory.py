@@ -182,20 +182,42 @@ def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519
     return len(deliveries)
 
 
+# A station refuses a configuration document over 16 MiB (docs/head-office.md): a complete delta
+# for a new station is sent in pages, each a valid delta of its own (accounts with their cards:
+# rows are upserts and gaps in seq are fine), published in seq order on the station's topic.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+PAGE_ACCOUNTS = 5000
+
+
 def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey,
-                                 max_movements: int, expiry_months: int = 24, zone: tzinfo = timezone.utc) -> int:
+                                 max_movements: int, expiry_months: int = 24, zone: tzinfo = timezone.utc,
+                                 max_page_bytes: int = MAX_PAGE_BYTES) -> int:
     new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
     if not new:
         return 0
     ids = [r[0] for r in conn.execute("SELECT account_id FROM accounts ORDER BY account_id")]
     catalog = catalog_rows(conn)
     if ids or any(catalog.values()):
-        seq = reserve_seq(conn)
-        as_of = iso_ms(datetime.now(timezone.utc))
-        accounts = account_rows(conn, ids, max_movements, as_of, expiry_months, zone)
-        cards = card_rows(conn, ids)
-        body = delta_body(seq, as_of, [accounts[a] for a in ids], [c for a in ids for c in cards[a]], catalog)
-        publish_signed(client, key, [(station, body) for station in new])
+        pending = [ids[i:i + PAGE_ACCOUNTS] for i in range(0, len(ids), PAGE_ACCOUNTS)] or [[]]
+        while pending:
+            page = pending.pop(0)
+            signed = _signed_page(conn, key, page, catalog, max_movements, expiry_months, zone)
+            if len(signed) > max_page_bytes and len(page) > 1:  # too big: two halves (its seq stays unused)
+                pending[:0] = [page[:len(page) // 2], page[len(page) // 2:]]
+                continue
+            infos = [client.publish(topic(station, "config/directory"), signed, qos=1, retain=True) for station in new]
+            for info in infos:
+                info.wait_for_publish(30)
     with conn.transaction():
         conn.execute("UPDATE stations SET directory_full_sent = true WHERE station_id = ANY(%s)", (new,))
     return len(new)
+
+
+def _signed_page(conn: psycopg.Connection, key: Ed25519PrivateKey, ids: list[str], catalog: dict[str, list[Any]],
+                 max_movements: int, expiry_months: int, zone: tzinfo = timezone.utc) -> bytes:
+    seq = reserve_seq(conn)
+    as_of = iso_ms(datetime.now(timezone.utc))
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months, zone)
+    cards = card_rows(conn, ids)
+    return sign_config(key, "directory", delta_body(seq, as_of, [accounts[a] for a in ids],
+                                                    [c for a in ids for c in cards[a]], catalog))

@@ -52,6 +52,10 @@ class Outcome:
     directory: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
                    unreadable: list[tuple[str | None, str, str, str]]) -> dict[str, Parsed]:
     """Topic and bytes -> per station events; unreadable messages go to ``unreadable``."""
@@ -61,7 +65,10 @@ def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
         station = parts[3] if len(parts) == 5 else None
         text = raw.decode("utf-8", errors="replace")
         try:
-            batch = json.loads(raw)
+            # json, not orjson: orjson turns an integer past 64 bits into a float, which would then
+            # be stored altered. NaN and Infinity are not JSON (RFC 8259): refused here, as orjson
+            # (payload_text) would write them as null.
+            batch = json.loads(raw, parse_constant=_not_json)
         except ValueError as exc:
             unreadable.append((station, "invalid_json", str(exc)[:200], text))
             continue
@@ -204,7 +211,6 @@ def _ingest_stations(cur: psycopg.Cursor, by_station: dict[str, Parsed], outcome
         outcome.stored += len(new)
         st.max_seen = max([st.max_seen, *(seq for seq, _, _ in new)])
         st.contiguous = _advance(cur, st, new, ready)
-    staging.stage_ready(cur, ((i, e.event_id, e.station_id) for i, e in enumerate(ready)))
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
     ordered = sorted(states.values(), key=lambda st: st.station_id)

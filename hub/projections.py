@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from hub.alerts import raise_alert
+from hub.earned import earned_run
 
 
 @dataclass
@@ -305,10 +306,9 @@ def apply(cur: psycopg.Cursor, event: Event, applied: Applied) -> None:
 
 
 def apply_in_order(cur: psycopg.Cursor, events: list[Event], applied: Applied) -> None:
-    """Apply the group's events in order (each station's in seq order). ``events[i]`` is row
-    ``ord = i`` of ``stage_ready`` (hub.staging): a run of consecutive ``points.earned`` (the
-    fleet's bulk, and commutative: sums, maxima, set-once) is applied by a few statements over
-    its range; the other types one by one, pipelined."""
+    """Apply the group's events in order (each station's in seq order): a run of consecutive
+    ``points.earned`` (the fleet's bulk, and commutative: sums, maxima, set-once) by a few
+    statements (hub.earned); the other types one by one, pipelined."""
     start = 0
     while start < len(events):
         end = start
@@ -316,54 +316,9 @@ def apply_in_order(cur: psycopg.Cursor, events: list[Event], applied: Applied) -
         while end < len(events) and (events[end].type == "points.earned") == earned:
             end += 1
         if earned:
-            earned_many(cur, start, end, events[start:end], applied)
+            earned_run(cur, start, events[start:end], applied)
         else:
             with cur.connection.pipeline():
                 for event in events[start:end]:
                     apply(cur, event, applied)
         start = end
-
-
-# A run of points.earned, read from the stored events by their place in stage_ready.
-_RUN = ("SELECT r.station_id AS st, e.event_id AS eid, e.payload AS p FROM stage_ready r"
-        " JOIN events e ON e.event_id = r.event_id WHERE r.ord >= %(lo)s AND r.ord < %(hi)s")
-
-
-def earned_many(cur: psycopg.Cursor, lo: int, hi: int, events: list[Event], applied: Applied) -> None:
-    """``points.earned`` rows ``lo <= ord < hi`` of stage_ready, set-based (same effects as
-    ``_points_earned`` once per event)."""
-    run = {"lo": lo, "hi": hi}
-    cur.execute(f"INSERT INTO accounts(account_id, station_id) SELECT DISTINCT ON (a) a, st"
-                f" FROM (SELECT p->>'account_id' AS a, st FROM ({_RUN}) x) y ON CONFLICT DO NOTHING", run)
-    cur.execute(
-        f"WITH src AS ({_RUN}),"
-        " m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
-        "  card_number, reference_id, occurred_at, event_id)"
-        "  SELECT p->>'movement_id', p->>'account_id', st, (p->>'ledger_seq')::bigint, 'earn', (p->>'points')::bigint,"
-        "  p->>'card_number', p->>'sale_id', p->>'occurred_at', eid FROM src ON CONFLICT DO NOTHING"
-        "  RETURNING account_id, station_id, ledger_seq, points),"
-        # Several movements of one account: sum them first (an UPDATE ... FROM applies one match per row).
-        " b AS (UPDATE accounts SET balance = balance + t.total, updated_at = now()"
-        "  FROM (SELECT account_id, sum(points) AS total FROM m GROUP BY account_id) t"
-        "  WHERE accounts.account_id = t.account_id)"
-        " INSERT INTO account_station_seq(account_id, station_id, ledger_seq)"
-        " SELECT account_id, station_id, max(ledger_seq) FROM m GROUP BY account_id, station_id"
-        " ON CONFLICT (account_id, station_id) DO UPDATE SET"
-        " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)", run)
-    cur.execute(
-        "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id, customer_id, identified_by)"
-        " SELECT p->>'sale_id', st, p->'receipt'->>'pos', p->'receipt'->>'number', p->>'account_id',"
-        " p->>'card_number', NULLIF(p->>'attendant_id', ''), p->>'program_version', (p->>'points')::bigint,"
-        " p->>'occurred_at', eid, p->>'customer_id', p->>'identified_by'"
-        f" FROM ({_RUN}) src ON CONFLICT DO NOTHING", run)
-    cur.execute(
-        "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"
-        " points, occurred_at) SELECT p->>'movement_id', (l->>'line_no')::int, p->>'sale_id', st, 'earn', l->>'sku',"
-        " l->>'article_group', (l->>'quantity')::numeric, (l->>'amount')::numeric, (l->>'points')::bigint,"
-        f" p->>'occurred_at' FROM ({_RUN}) src, jsonb_array_elements(p->'lines') AS l ON CONFLICT DO NOTHING", run)
-    cur.execute(
-        "UPDATE cards SET first_used_at = t.at FROM (SELECT p->>'card_number' AS card, min(p->>'occurred_at') AS at"
-        f" FROM ({_RUN}) src GROUP BY 1) t WHERE cards.card_number = t.card AND cards.first_used_at IS NULL", run)
-    for event in events:
-        applied.account_changed(event.payload["account_id"], False, event.station_id)

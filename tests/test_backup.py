@@ -165,3 +165,41 @@ def test_a_backup_from_a_newer_build_is_refused(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert "core_999_future" in err and "9.9.9" in err
     assert not (tmp_path / "r" / "agent.db").exists()
+
+
+def test_restore_moves_aside_a_leftover_wal_of_the_same_database(tmp_path: Path) -> None:
+    """A WAL left by the running station (a crash, a power cut) belongs to the same database as
+    the backup, so the start-up guard cannot call it foreign: restore must not leave it beside
+    the restored file, or SQLite would apply newer pages over the older copy."""
+    data = tmp_path / "data"
+    settings = make_settings(data)
+    db = open_database(settings)
+    customers = customer_service(db, settings)
+    for i in range(10):
+        customers.create(body(i), "test")
+    dest = tmp_path / "station.tar"
+    assert main(["backup", str(dest), "--data-dir", str(data)]) == 0
+    db._stop_checkpoints.set()  # keep the later writes in the WAL, as at a crash
+    db._checkpointer.join(5)
+    for i in range(10, 20):
+        customers.create(body(i), "test")
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    for name in ("agent.db-wal", "agent.db-shm", "agent.db.wal-id"):
+        (crash / name).write_bytes((data / name).read_bytes())
+    wal = (crash / "agent.db-wal").read_bytes()
+    assert len(wal) > 32, "no WAL content: the test would prove nothing"
+    db.close()
+    for name in ("agent.db-wal", "agent.db-shm", "agent.db.wal-id"):
+        (data / name).write_bytes((crash / name).read_bytes())
+
+    assert main(["restore", str(dest), "--data-dir", str(data)]) == 0
+    assert not (data / "agent.db-wal").exists() and not (data / "agent.db-shm").exists()
+    aside = next(data.glob("before-restore-*"))
+    assert (aside / "agent.db-wal").read_bytes() == wal  # kept, never deleted
+    reopened = open_database(make_settings(data))
+    try:
+        assert reopened.read(lambda c: c.execute("SELECT count(*) FROM customers").fetchone()[0]) == 10
+        assert reopened.integrity_ok()
+    finally:
+        reopened.close()

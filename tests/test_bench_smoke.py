@@ -13,11 +13,14 @@ which CI must not depend on).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.common import SMOKE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,7 @@ def test_benchmark_runs_at_a_tiny_size(name: str) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench", name, *options],
         cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
+        env={**os.environ, SMOKE_ENV: "1"},  # a missed speed target is not a crash here
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"bench {name} exited {run.returncode}:\n{output[-4000:]}"

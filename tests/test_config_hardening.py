@@ -96,3 +96,16 @@ def test_pins_import_verifies_only_with_head_office_key_and_a_key_change_is_its_
     types = [row[0] for row in conn.execute("SELECT type FROM outbox WHERE type LIKE 'pins.%' ORDER BY seq")]
     conn.close()
     assert types == ["pins.bundle_imported", "pins.key_changed", "pins.bundle_imported"]
+
+
+def test_the_disk_warning_must_come_before_the_refusal() -> None:
+    """storage.min_free_bytes refuses writes (507); monitoring.disk_free_min_bytes warns (disk_low):
+    one relation between the two, checked, so the station never refuses before it warned."""
+    from agent.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="disk_free_min_bytes debe ser al menos storage.min_free_bytes"):
+        load_settings(None, {"storage": {"min_free_bytes": 300 * 1024 * 1024}})
+    ok = load_settings(None, {"storage": {"min_free_bytes": 300 * 1024 * 1024},
+                              "monitoring": {"disk_free_min_bytes": 400 * 1024 * 1024}})
+    assert ok.monitoring.disk_free_min_bytes > ok.storage.min_free_bytes
+    assert load_settings(None, {"storage": {"min_free_bytes": None}}).storage.min_free_bytes is None

@@ -210,3 +210,58 @@ def test_cli_runs_as_a_process_and_keeps_accents(frames) -> None:
     record = json.loads(proc.stdout)
     person = frames["co_rotated"].person
     assert record["document"]["first_surname"] == person.first_surname
+
+
+def _pdf417_image(module: int = 4) -> np.ndarray:
+    barcode = zxingcpp.create_barcode(b"1234567890" * 8, zxingcpp.BarcodeFormat.PDF417)
+    symbol = np.array(zxingcpp.write_barcode_to_image(barcode))
+    return cv2.resize(symbol, None, fx=module, fy=module, interpolation=cv2.INTER_NEAREST)
+
+
+def test_wiener_undoes_a_gaussian_blur_of_the_spec_sigma() -> None:
+    from agent.idcard.pipeline import wiener
+
+    sharp = _pdf417_image()
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 2.5)
+    restored = wiener(blurred, 2.5)
+    error = lambda image: float(np.abs(image.astype(np.float32) - sharp).mean())  # noqa: E731
+    assert error(restored) < 0.6 * error(blurred)
+
+
+def test_flatten_glare_removes_an_additive_highlight_and_keeps_the_bars() -> None:
+    from agent.idcard.pipeline import flatten_glare
+
+    symbol = _pdf417_image().astype(np.float32) * 0.6 + 40  # printed: paper ~193, ink ~40
+    spot = np.zeros_like(symbol)
+    cv2.circle(spot, (symbol.shape[1] // 2, symbol.shape[0] // 2), symbol.shape[0] // 3, 1.0, -1)
+    glared = np.clip(symbol + cv2.GaussianBlur(spot, (0, 0), 15) * 150, 0, 255).astype(np.uint8)
+    flat = flatten_glare(glared, 32)
+    dark = symbol < 100
+    centre = spot > 0.5
+    # Under the highlight, bars and paper are far apart again, as they are outside it.
+    assert flat[centre & ~dark].mean() - flat[centre & dark].mean() > 120
+    assert glared[centre & dark].mean() > 150  # the highlight did wash the bars out
+
+
+def test_a_qr_whose_blob_stops_short_of_its_edge_is_read_from_the_wide_crop() -> None:
+    """Under blur or glare the edge-density blob can end a few modules inside the symbol: the
+    tight crop then cuts finder patterns off, the wide crop keeps them and the quiet zone."""
+    from agent.idcard.pipeline import DecodePipeline, PipelineSettings, rectify
+
+    barcode = zxingcpp.create_barcode(b"https://portal.sidiv.registrocivil.cl/docstatus?RUN=12345678-5&type=CEDULA"
+                                      b"&serial=123456789&mrz=123456789", zxingcpp.BarcodeFormat.QRCode)
+    symbol = cv2.resize(np.array(zxingcpp.write_barcode_to_image(barcode)), None, fx=3, fy=3,
+                        interpolation=cv2.INTER_NEAREST)
+    frame = np.full((600, 800), 90, np.uint8)
+    h, w = symbol.shape
+    frame[100:100 + h, 200:200 + w] = symbol
+    inset = 4 * 3 + 5 * 3  # the writer's 4-module quiet zone, then 5 modules into the symbol
+    quad = np.float32([[200 + inset, 100 + inset], [200 + w - inset, 100 + inset],
+                       [200 + w - inset, 100 + h - inset], [200 + inset, 100 + h - inset]])
+    settings = PipelineSettings()
+    read = lambda image: zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode,  # noqa: E731
+                                                try_downscale=False)
+    assert not read(rectify(frame, quad, settings))
+    assert read(rectify(frame, quad, settings, margin=(0.4, 0.4)))
+    names = [name for name, _ in DecodePipeline(settings)._variants(frame, quad)]
+    assert names[:2] == ["plain", "wide"]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agent.idcard.config import IdCardSettings
 from agent.idcard.decode_files import run_decode
 from agent.idcard.errors import IdCardError
-from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
+from agent.idcard.frame_reader import MRZ_UNREADABLE_EN, MRZ_UNREADABLE_ES, FrameReader
 from agent.idcard.mrz.correct import MAX_GAP, TD1, TD3, Unreadable, correct
 from agent.idcard.mrz.glyphs import ALPHABET, glyph_set
 from agent.idcard.mrz.reader import read_mrz
@@ -219,6 +219,8 @@ def test_recognised_but_unreadable_mrz_gets_its_own_message(tmp_path: Path) -> N
     session = service.read_document(service.start_capture())
     assert session.status == "mrz_unreadable" and session.warnings == ["mrz_unreadable"]
     assert session.message == MRZ_UNREADABLE_ES and session.document is None
+    # The API answers in English on request (Accept-Language: en picks the language).
+    assert session.to_dict("en")["message"] == MRZ_UNREADABLE_EN != session.to_dict("es")["message"]
 
 
 def test_cli_decode_reads_an_mrz_image(tmp_path: Path, capsys) -> None:
@@ -251,3 +253,71 @@ def test_without_the_ocr_b_font_barcodes_still_read_and_mrz_is_switched_off(monk
         assert reader.read(_gray(card)).document is not None
     finally:
         glyphs.glyph_set.cache_clear()
+
+
+# --- TD3: a passport number is A-Z, 0-9 and '<' in every cell (ICAO 9303-4) -------------------
+
+def _passport(number: str) -> SyntheticPerson:
+    return SyntheticPerson("PE", number, "ROSA", None, "QUISPE", None, "F", "1988-11-30", None)
+
+
+@pytest.mark.parametrize("number", ["C01X00T47", "AB12345O7", "X1234567<", "P0I8B5S2Z", "123456789"])
+def test_td3_passport_numbers_with_letters_after_the_second_cell_are_read(number: str) -> None:
+    text = td3_mrz(_passport(number)).decode()
+    assert correct(_scores(text, 44), TD3) == text
+    assert parse_any(text.encode(), "MRZ").document_number == number.replace("<", "")
+
+
+def test_td3_a_cell_between_letter_and_digit_is_no_read() -> None:
+    """O or 0 at the same score: the check digit must not be what decides."""
+    text = td3_mrz(_passport("AB12345O7")).decode()
+    scores = _scores(text, 44)
+    scores[1, 7, _INDEX["0"]] = 0.88  # the 'O' of the number, a '0' nearly as likely
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD3)
+    assert err.value.reason == "character_class"
+
+
+def _mrz_value(char: str) -> int:
+    return 0 if char == "<" else int(char, 36)
+
+
+_PASSPORT_NUMBERS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=5, max_size=9).map(
+    lambda n: n.ljust(9, "<"))
+_TD3_GROUPS = [[(1, c) for c in range(0, 10)], [(1, c) for c in range(13, 20)], [(1, c) for c in range(21, 28)]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PASSPORT_NUMBERS, st.lists(st.tuples(st.integers(0, 2), st.sampled_from(ALPHABET), st.floats(0.0, 0.3),
+                                             st.floats(0.0, 0.3), st.integers(0, 9)), max_size=3),
+       st.integers(0, 2 ** 32 - 1))
+def test_fuzz_td3_corrector_never_gives_a_wrong_passport(number, misreads, seed) -> None:
+    """Passport numbers of any letters and digits, up to one misread per check digit (a wrong
+    glyph on top, the true one somewhere below) and noise everywhere: the true passport or nothing.
+
+    Misreads are those a mod-10 check digit can see: a letter whose value equals a digit's mod 10
+    (U=30 and 0, S=28 and 8) read confidently as that digit passes any check, as a confident
+    misread of sex or state does; OCR-B's real confusions (O/0, I/1, B/8, S/5, Z/2) all change
+    the value mod 10, and a close call between classes is refused (test above)."""
+    truth = td3_mrz(_passport(number)).decode()
+    scores = _scores(truth, 44) + np.random.default_rng(seed).uniform(-0.08, 0.08, (2, 44, 37)).astype(np.float32)
+    used = set()
+    for group, char, lead, drop, pick in misreads:
+        if group in used:
+            continue
+        used.add(group)
+        line, col = _TD3_GROUPS[group][pick % len(_TD3_GROUPS[group])]
+        true_char = truth.split("\n")[line][col]
+        if char == true_char or _mrz_value(char) % 10 == _mrz_value(true_char) % 10:
+            continue
+        scores[line, col, _INDEX[char]] = 0.9 + lead
+        scores[line, col, _INDEX[true_char]] = 0.9 - drop
+    try:
+        text = correct(scores, TD3)
+    except Unreadable:
+        return
+    try:
+        doc = parse_any(text.encode(), "MRZ")
+    except IdCardError:
+        return
+    assert _key(doc) == _key(parse_any(truth.encode(), "MRZ"))

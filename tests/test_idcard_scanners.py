@@ -77,3 +77,43 @@ def test_scanned_junk_is_refused(text: str) -> None:
 def test_scanned_foreign_url_is_not_an_id() -> None:
     with pytest.raises(NotAnIdDocument):
         parse_scanned("https://tienda.example.com/p/1")
+
+
+def _type(decoder: WedgeDecoder, events: list[tuple[int, int]]) -> list[str]:
+    """Recorded key events (code, value) as the kernel reports them, 2 ms apart."""
+    out = [decoder.feed(code, value, 1.0 + 0.002 * i) for i, (code, value) in enumerate(events)]
+    return [r for r in out if r]
+
+
+def _press(code: int, *held: int) -> list[tuple[int, int]]:
+    return [(h, 1) for h in held] + [(code, 1), (code, 0)] + [(h, 0) for h in held]
+
+
+SHIFT, ALTGR, ALT, ENTER = 42, 100, 56, 28
+
+
+@pytest.mark.parametrize("layout, events, text", [
+    # Key codes and symbols from xkb-data symbols/es and symbols/latam (not from our own table).
+    ("es", _press(39, SHIFT) + _press(40) + _press(18, SHIFT) + _press(3, ALTGR), "ÑÉ@"),  # Ñ, ´ then E, AltGr+2
+    ("latam", _press(39, SHIFT) + _press(26) + _press(18, SHIFT) + _press(16, ALTGR), "ÑÉ@"),  # ´ is AD11 here
+    ("es", _press(40, SHIFT) + _press(22, SHIFT) + _press(40) + _press(57), "Ü´"),  # ¨ then U; ´ then space
+    ("us", _press(39, SHIFT), ":"),  # the same key on a US layout
+    # Alt + keypad: 0209 is Windows-1252 Ñ, 165 is code page 437 Ñ.
+    ("us", [(ALT, 1)] + _press(82) + _press(80) + _press(82) + _press(73) + [(ALT, 0)]
+     + [(ALT, 1)] + _press(79) + _press(77) + _press(76) + [(ALT, 0)], "ÑÑ"),
+])
+def test_wedge_layouts_decode_recorded_key_events(layout: str, events: list[tuple[int, int]], text: str) -> None:
+    assert _type(WedgeDecoder(layout=layout), events + _press(ENTER)) == [text]
+
+
+def test_a_spanish_layout_scanner_keeps_the_ene_and_accents_of_an_argentine_dni() -> None:
+    person = SyntheticPerson("AR", "23456789", "JOSÉ", "MARÍA", "PEÑA", "MUÑOZ", "M", "1985-03-04", None)
+    payload = ar_dni_payload(person).decode("utf-8")
+    for layout in ("es", "latam"):
+        decoder = WedgeDecoder(layout=layout, max_record_chars=2048)
+        typed = [r for r in (decoder.feed(c, v, t) for c, v, t in keystrokes(payload + "\n", layout=layout)) if r]
+        assert typed == [payload]
+        assert parse_scanned(typed[0]).first_surname == "PEÑA"
+    us = WedgeDecoder(layout="us", max_record_chars=2048)  # the same key presses read as US lose the Ñ
+    typed = [r for r in (us.feed(c, v, t) for c, v, t in keystrokes(payload + "\n", layout="es")) if r]
+    assert typed and "Ñ" not in typed[0]

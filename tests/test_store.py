@@ -173,3 +173,51 @@ def test_search_by_a_bare_number_or_loyalty_id_uses_an_index(services: Station) 
     plan = services.db.read(lambda c: " ".join(r[3] for r in c.execute(
         "EXPLAIN QUERY PLAN " + SEARCH_BY_NUMBER, ("1", "1", "X", 20))))
     assert "SCAN customers" not in plan and "customers_doc_number" in plan, plan
+
+
+def test_a_name_shared_by_many_is_listed_unranked_and_a_rare_one_ranked(services: Station,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranking scores every match (seconds for a common surname at 1,000,000 customers), so only
+    a narrow query is ranked; a broad one lists the first matches in enrollment order."""
+    from agent.customers import service
+
+    monkeypatch.setattr(service, "RANKED_MATCHES_MAX", 3)
+    numbers = ["11111111-1", "22222222-2", "33333333-3", "44444444-4"]
+    # The first enrolled has the longest name: bm25 ranks the short ones first.
+    names = [("Ana", "Rojas Rojas Soto Soto"), ("Bea", "Rojas"), ("Eva", "Rojas"), ("Ema", "Rojas")]
+    for number, (first, surname) in zip(numbers, names):
+        services.customers.create(CustomerCreate.model_validate(
+            {"document": {"country": "CL", "type": "RUT", "number": number}, "first_name": first,
+             "first_surname": surname, "phones": [], "consents": {}}), "test")
+    broad = [item.name for item in services.customers.search("rojas", limit=2)]
+    assert broad == ["Ana Rojas Rojas Soto Soto", "Bea Rojas"]  # 4 matches > 3: enrollment order
+    narrow = [item.name for item in services.customers.search("soto", limit=2)]
+    assert narrow == ["Ana Rojas Rojas Soto Soto"]
+    ranked = [item.name for item in services.customers.search("rojas e", limit=3)]  # Eva, Ema (and Ana? no e)
+    assert sorted(ranked) == ["Ema Rojas", "Eva Rojas"]
+    monkeypatch.setattr(service, "RANKED_MATCHES_MAX", 10)
+    assert [item.name for item in services.customers.search("rojas", limit=4)][-1] == "Ana Rojas Rojas Soto Soto"
+
+
+def test_searches_leave_the_event_loop_once_the_registry_is_big(services: Station,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.customers import service
+
+    monkeypatch.setattr(service, "CHEAP_SEARCH_MAX_CUSTOMERS", 0)
+    assert services.customers.search_is_cheap()  # empty
+    services.customers.create(CustomerCreate.model_validate(MARIA), "test")
+    assert services.customers.search_is_cheap()  # the size is looked at again only after a while
+    monkeypatch.setattr(service, "_SIZE_RECHECK_S", 0.0)
+    assert not services.customers.search_is_cheap()
+
+
+def test_a_replay_releases_an_event_set_aside_as_too_large(services: Station) -> None:
+    from agent.store import outbox
+
+    seq = services.db.write(lambda c: (append_event(c, "test.huge", {"n": 1}),
+                                       c.execute("SELECT max(seq) FROM outbox").fetchone()[0])[1])
+    assert services.db.write(lambda c: outbox.set_aside(c, seq, "2026-01-01T00:00:00Z"))
+    assert not services.db.write(lambda c: outbox.set_aside(c, seq, "2026-01-01T00:00:01Z"))  # once
+    assert services.db.read(outbox.set_aside_seqs) == [seq]
+    services.db.write(lambda c: outbox.reopen_range(c, seq, seq))
+    assert services.db.read(outbox.set_aside_seqs) == []

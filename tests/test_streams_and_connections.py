@@ -147,7 +147,7 @@ def test_idle_connections_are_closed_and_cannot_starve_the_api(agent: Agent) -> 
         for s in idle:
             s.close()
     logs = Path(agent.log).read_text()
-    assert logs.count("API connection limit (60) reached") == 1, logs[-2000:]
+    assert logs.count("límite de conexiones de la API (60) alcanzado") == 1 and logs.count("[api_connections_full]") == 1, logs[-2000:]
     assert "Traceback" not in logs
 
 

@@ -117,6 +117,15 @@ def test_a_replay_reopens_the_range_and_rewinds_the_forward_pass() -> None:
     assert s.fresh(rows(2, 3, 4)) == rows(2)
 
 
+def test_a_replay_tries_an_event_set_aside_as_too_large_again() -> None:
+    s = scheduler(batch_max_events=10)
+    s.quarantined.update({3, 9})  # set aside (this run or, loaded from the outbox, an earlier one)
+    assert s.fresh(rows(2, 3, 4)) == rows(2, 4)
+    s.replay(3, 5)  # head office raised the broker's limit and asks for seq 3 again
+    assert s.quarantined == {9}
+    assert s.fresh(rows(3)) == rows(3)
+
+
 def test_forget_drops_a_row_confirmed_meanwhile() -> None:
     s = scheduler()
     s.published(1, rows(1), now=0.0)

@@ -31,7 +31,7 @@ def test_lost_and_back_are_logged_once_with_the_outage_length(caplog: pytest.Log
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert [w.getMessage() for w in warnings] == [
         "lector de prueba: se perdió la conexión (pcscd_unavailable) [device_lost]"]
-    assert infos == ["lector de prueba: conectado",
+    assert infos == ["lector de prueba: conectado [connected]",
                      "lector de prueba: conexión restablecida tras 1 h 23 min sin servicio [device_back]"]
     assert sum(r.levelno == logging.DEBUG for r in caplog.records) == 499
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent.errors import prefers_english
+from agent.errors import AgentError, prefers_english
 
 
 class _TooLarge(Exception):
@@ -99,3 +102,46 @@ class AsyncSlots:
 
     def release(self) -> None:
         self.held -= 1
+
+
+class FailuresPerClient:
+    """Wrong PINs per API client (POS token) in a sliding window: at most ``limit``.
+
+    The station pauses every PIN check after ``station_max_failures`` wrong PINs (30 in 10 min)
+    from anyone: without this, one misbehaving POS (or one stolen token) could pause the whole
+    station. A client is refused (423 ``pos_pin_paused``) while it has ``limit`` failures in the
+    last ``window_s``; with ``limit`` a third of the station's it takes three POS to pause the
+    station. Kept in memory (a restart forgets it; the station's own count is persisted).
+    Only the event loop's thread touches it, so it needs no lock."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after_s(self, client_id: str) -> int | None:
+        """Seconds until ``client_id`` may try a PIN again, None if it may now."""
+        times = self._failures.get(client_id)
+        if not times:
+            return None
+        now = self._clock()
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if len(times) < self.limit:
+            if not times:
+                del self._failures[client_id]
+            return None
+        return max(1, math.ceil(times[0] + self.window_s - now))
+
+    def record(self, client_id: str) -> None:
+        self._failures.setdefault(client_id, deque()).append(self._clock())
+
+
+def pos_pin_paused(retry_after_s: int) -> AgentError:
+    minutes = max(1, round(retry_after_s / 60))
+    return AgentError("pos_pin_paused",
+                      f"Demasiados PIN incorrectos desde este punto de venta: pausado por {minutes} min; "
+                      "avise al supervisor.",
+                      f"Too many wrong PINs from this point of sale: paused for {minutes} min; tell the supervisor.",
+                      status=423, extra={"retry_after_s": retry_after_s})

@@ -25,10 +25,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.api.deps import get_station, require_client
-from agent.api.limits import AsyncSlots
+from agent.api.limits import AsyncSlots, FailuresPerClient, pos_pin_paused
 from agent.api.problems import problem_responses
 from agent.api.streams import MAX_SEQ, StreamRegistry, TrackedStream, event_json, parse_last_event_id, sse
 from agent.cards.pins import busy as pins_busy
+from agent.cards.events import EventHub
 from agent.cards.sessions import SwipeSessions
 from agent.errors import AgentError
 from agent.station import Station
@@ -56,6 +57,14 @@ def get_sessions(station: Station = Depends(get_station)) -> SwipeSessions:
     return sessions
 
 
+def get_event_hub(station: Station = Depends(get_station)) -> EventHub:
+    """The POS event stream: swipes, and the hand-held ID scanners' reads (``idcard.scanned``),
+    which a station may have without any card reader."""
+    if station.swipe_sessions is None and station.idcard_scanners is not None:
+        return station.cards.hub
+    return get_sessions(station).hub
+
+
 class PinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attendant_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
@@ -71,14 +80,13 @@ class PinBody(BaseModel):
             })})
 async def events(
     request: Request,
-    sessions: SwipeSessions = Depends(get_sessions),
+    hub: EventHub = Depends(get_event_hub),
     client: Client = Depends(require_client),
     after: int = Query(0, ge=0, le=MAX_SEQ),
     timeout: float = Query(25.0, ge=0, le=30),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     accept: str = Header("application/json"),
 ):
-    hub = sessions.hub
     registry: StreamRegistry = request.app.state.streams
     if "text/event-stream" in accept:
         start = parse_last_event_id(last_event_id) if last_event_id is not None else after
@@ -107,7 +115,8 @@ async def get_swipe(session_id: str, sessions: SwipeSessions = Depends(get_sessi
                  409: "This swipe is already authorized (`swipe_already_authorized`), a PIN is being checked "
                       "for it (`swipe_pin_in_progress`), or the card cannot buy (`card_blocked`, ...)",
                  423: "Too many wrong PINs: attendant locked for `retry_after_s` seconds (`attendant_locked_out`), "
-                      "or every PIN check at the station paused (`station_pin_paused`)",
+                      "this POS token's PIN entries paused (`pos_pin_paused`: a third of the station's limit "
+                      "within its window), or every PIN check at the station paused (`station_pin_paused`)",
                  503: "Card readers not enabled (`card_readers_disabled`), no valid attendant PINs installed "
                       "(`pin_bundle_missing`, `pin_bundle_expired`), or too many PIN checks at once "
                       "(`pin_checks_busy`, with `Retry-After`)",
@@ -117,12 +126,34 @@ async def authorize_swipe(session_id: str, body: PinBody, request: Request,
                           client: Client = Depends(require_client)) -> dict:
     # argon2id takes ~50 ms and 19 MiB: off the event loop, and only a few at once; the others
     # wait here on the loop (not holding a worker thread) and get a 503 with Retry-After.
+    failures = _failures_per_pos(request, sessions)
+    wait_s = failures.retry_after_s(client.id)
+    if wait_s is not None:
+        raise pos_pin_paused(wait_s)
     slots: AsyncSlots = request.app.state.pin_slots
     if not await slots.acquire(sessions.pins.settings.check_wait_s):
         raise pins_busy()
     try:
         session = await anyio.to_thread.run_sync(
             partial(sessions.authorize, session_id, body.attendant_id, body.pin, pos=client.id))
+    except AgentError as exc:
+        if exc.code in _COUNTED_PER_POS:
+            failures.record(client.id)
+        raise
     finally:
         slots.release()
     return session.public()
+
+
+# The failures the station counts toward its pause (a wrong PIN, an unknown or locked attendant).
+_COUNTED_PER_POS = ("attendant_pin_invalid", "attendant_locked_out")
+
+
+def _failures_per_pos(request: Request, sessions: SwipeSessions) -> FailuresPerClient:
+    """One POS may use at most a third of the station's wrong-PIN allowance (``FailuresPerClient``)."""
+    failures: FailuresPerClient | None = getattr(request.app.state, "pin_failures_per_pos", None)
+    if failures is None:
+        s = sessions.pins.settings
+        failures = FailuresPerClient(max(1, s.station_max_failures // 3), s.station_window_s)
+        request.app.state.pin_failures_per_pos = failures
+    return failures

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from agent.api.deps import actor, get_station, require_client
-from agent.api.problems import problem_responses, translate_validation
+from agent.api.problems import language, problem_responses, translate_validation
 from agent.clock import utcnow
 from agent.errors import AgentError, FieldError
 from agent.idcard import photos
@@ -19,7 +19,8 @@ from agent.idcard.enroll import upsert_customer
 from agent.station import Station
 
 if TYPE_CHECKING:  # the service module pulls in OpenCV: load it only when a capture starts
-    from agent.idcard.service import IdCardService
+    from agent.idcard.scanners import IdScanners, Scan
+    from agent.idcard.service import CaptureSession, IdCardService
     from agent.idcard.wiring import LazyIdCardService
 
 router = APIRouter(prefix="/v1/idcard", tags=["idcard"], dependencies=[Depends(require_client)])
@@ -48,20 +49,66 @@ def _service(station: Station) -> "IdCardService":
     return service
 
 
+def _scanners(station: Station) -> "IdScanners":
+    if station.idcard_scanners is None:
+        raise AgentError("idcard_scanners_disabled", "No hay escáner de documentos configurado en esta estación.",
+                         "No ID scanner is configured at this station.", status=503)
+    return station.idcard_scanners
+
+
+def _capture_or_scan(station: Station, capture_id: str) -> "CaptureSession | Scan":
+    """A capture, or a hand-held scanner's read under its scan id: both enroll the same way."""
+    scanners = station.idcard_scanners
+    scan = scanners.inbox.get(capture_id) if scanners is not None else None
+    if scan is not None:
+        return scan
+    if scanners is not None and station.idcard is None:  # scanners only: no captures to look in
+        raise _unknown_scan()
+    return _service(station).result(capture_id)
+
+
+def _unknown_scan() -> AgentError:
+    return AgentError("unknown_scan", "No existe esa lectura del escáner (puede haber expirado): escanee de nuevo.",
+                      "No such scan (it may have expired): scan again.", status=404, field="scan_id")
+
+
+_SCAN_DISABLED = problem_responses({503: "No hand-held ID scanner is configured (`idcard_scanners_disabled`)"})
+
+
+@router.get("/scans/latest", summary="The last hand-held scanner read (MRZ reader or wedge PDF417/QR)",
+            responses={**_SCAN_DISABLED, **problem_responses({404: "No scan in the last `idcard.scanners.keep_s` "
+                                                                   "(`no_recent_scan`)"})})
+def latest_scan(request: Request, station: Station = Depends(get_station)) -> dict[str, Any]:
+    scan = _scanners(station).inbox.latest()
+    if scan is None:
+        raise AgentError("no_recent_scan", "No hay lecturas recientes del escáner de documentos.",
+                         "There is no recent read from the ID scanner.", status=404)
+    return scan.to_dict(language(request))
+
+
+@router.get("/scans/{scan_id}", summary="One hand-held scanner read, by the id its `idcard.scanned` event gave",
+            responses={**_SCAN_DISABLED, **problem_responses({404: "No such scan, or it expired (`unknown_scan`)"})})
+def get_scan(scan_id: str, request: Request, station: Station = Depends(get_station)) -> dict[str, Any]:
+    scan = _scanners(station).inbox.get(scan_id)
+    if scan is None:
+        raise _unknown_scan()
+    return scan.to_dict(language(request))
+
+
 @router.post("/captures", status_code=201, summary="Start a capture and read the document barcode",
              responses=_UNAVAILABLE)
-async def start_capture(station: Station = Depends(get_station)) -> dict[str, Any]:
+async def start_capture(request: Request, station: Station = Depends(get_station)) -> dict[str, Any]:
     service = _service(station)
     # Both block: the first call builds the decoder (imports OpenCV), then the camera loop runs.
     capture_id = await run_in_threadpool(service.start_capture)
     session = await run_in_threadpool(service.read_document, capture_id)
-    return session.to_dict()
+    return session.to_dict(language(request))
 
 
 @router.get("/captures/{capture_id}", summary="A capture's prefilled fields, image ids and warnings",
             responses={**_UNAVAILABLE, **_NOT_FOUND})
-async def get_capture(capture_id: str, station: Station = Depends(get_station)) -> dict[str, Any]:
-    return _service(station).result(capture_id).to_dict()
+async def get_capture(capture_id: str, request: Request, station: Station = Depends(get_station)) -> dict[str, Any]:
+    return _service(station).result(capture_id).to_dict(language(request))
 
 
 @router.post("/captures/{capture_id}/images/{side}", summary="Take the front or back photo (retake on blur/glare)",
@@ -75,8 +122,10 @@ async def capture_image(capture_id: str, side: str, station: Station = Depends(g
             "image_id": service.result(capture_id).image_ids[side]}
 
 
-@router.post("/captures/{capture_id}/customer", summary="Create or update the customer from the capture",
-             responses={**_UNAVAILABLE, **_NOT_FOUND, **problem_responses({
+@router.post("/captures/{capture_id}/customer", summary="Create or update the customer from the capture "
+                                                 "(or from a hand-held scanner's read, by its scan id)",
+             responses={**_UNAVAILABLE, **problem_responses({
+                 404: "No such capture or scan, or it expired: start a new one (`unknown_capture`, `unknown_scan`)",
                  409: "No document was read in this capture (`no_document_read`), the loyalty id belongs to another "
                       "customer (`loyalty_id_taken`, with `customer_id`), or a concurrent enrollment "
                       "(`enrollment_conflict`: retry)",
@@ -85,7 +134,7 @@ async def capture_image(capture_id: str, side: str, station: Station = Depends(g
                  507: "Sync queue full (disk budget): nothing was stored (`outbox_full`)"})})
 async def enroll(capture_id: str, extra: dict[str, Any] | None = None, station: Station = Depends(get_station),
                  who: str = Depends(actor)) -> dict[str, Any]:
-    session = _service(station).result(capture_id)
+    session = _capture_or_scan(station, capture_id)
     missing = [side for side in ("front", "back") if side not in session.image_ids]
     if station.settings.enrollment.photos_required and missing:
         # Seed 003 marks both photos mandatory: refused before anything is saved.

@@ -28,6 +28,7 @@ class SyncStatus(BaseModel):
     oldest_pending_at: str | None
     oldest_pending_age_s: float | None
     last_success_at: str | None = Field(description="Last head-office confirmation")
+    set_aside: int = Field(0, description="Events set aside as larger than the broker accepts (alerted once, not resent)")
     refused: int = Field(description="Operations refused because the sync queue was full")
     last_refused_at: str | None
     budget_bytes: int | None

@@ -11,6 +11,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from time import monotonic as time_now
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +79,8 @@ class CustomerService:
         # Called inside the update transaction with (conn, customer_id, {field: (old, new)}):
         # features react to a change atomically (e.g. consent withdrawn -> templates deleted).
         self.change_hooks: list[Callable[[sqlite3.Connection, str, dict[str, tuple[Any, Any]]], None]] = []
+        self._registry_size = 0
+        self._size_checked_at = float("-inf")
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -88,14 +91,22 @@ class CustomerService:
                     fingerprint: str = "") -> tuple[dict[str, Any], bool]:
         """Create in one transaction, once per idempotency ``key`` (``once`` in the store); returns
         (the customer as the API's JSON, replayed)."""
+        # Validated and canonicalized before the write lock: that CPU work (pydantic) held the
+        # single writer while other POS waited to commit theirs.
+        prepared = self.prepare(body)
         return self._db.write(lambda conn: once(conn, scope, key, fingerprint,
-                                                lambda c: self.create_tx(c, body, actor)))
+                                                lambda c: self.create_tx(c, body, actor, prepared)))
 
-    def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str) -> dict[str, Any]:
+    def prepare(self, body: CustomerCreate) -> tuple[datetime, dict[str, Any]]:
+        """The new customer's canonical JSON and its time stamp (no store access)."""
+        now = utcnow()
+        return now, _canonical(self._builder.build(None, body, now))
+
+    def create_tx(self, conn: sqlite3.Connection, body: CustomerCreate, actor: str,
+                  prepared: tuple[datetime, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Create inside the caller's transaction; returns the customer as the API's JSON (hot path:
         the canonical form is validated once and reused for the row, the event and the answer)."""
-        now = utcnow()
-        data = _canonical(self._builder.build(None, body, now))
+        now, data = prepared or self.prepare(body)
         doc = data["document"]
         existing = conn.execute(
             "SELECT id FROM customers WHERE doc_country=? AND doc_type=? AND doc_number=?",
@@ -196,8 +207,29 @@ class CustomerService:
             raise CustomerNotFound()
         return _row_json(row)
 
+    def search_is_cheap(self) -> bool:
+        """True while the registry is small enough (``CHEAP_SEARCH_MAX_CUSTOMERS``) for any search
+        to cost about a millisecond. Measured (bench data): 20,000 customers, every query shape
+        under 1.4 ms; 1,000,000: 2-13 ms for words, 40-50 ms for short prefixes ("m p")."""
+        now = time_now()
+        if now >= self._size_checked_at + _SIZE_RECHECK_S:
+            self._size_checked_at = now
+            # max(rowid) is one index step; deleted rows only make it an overestimate.
+            self._registry_size = self._db.read(
+                lambda c: c.execute("SELECT coalesce(max(rowid), 0) FROM customers").fetchone()[0])
+        return self._registry_size <= CHEAP_SEARCH_MAX_CUSTOMERS
+
     def search(self, q: str, limit: int = 20) -> list[CustomerSummary]:
-        """By document number (any spelling), loyalty id, or name words (prefix match, accents ignored)."""
+        return [CustomerSummary.model_validate(item) for item in self.search_json(q, limit)]
+
+    def search_json(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
+        """By document number (any spelling), loyalty id, or name words (prefix match, accents
+        ignored); summaries as the API's JSON.
+
+        Name matches are ranked (bm25) only when there are at most ``RANKED_MATCHES_MAX`` of
+        them: ranking computes a score for every match, 8 ms for a surname shared by 3,800 of
+        20,000 customers (0.2 ms unranked), so a whole second at 1,000,000. A broader query (one
+        common word) lists the first matches in enrollment order; typing more narrows it."""
         q = q.strip()
         if not q or len(q) > 100 or any(ord(ch) < 32 or ord(ch) == 127 for ch in q):
             raise AgentError("invalid_query", "Ingrese entre 1 y 100 caracteres visibles para buscar.",
@@ -215,15 +247,20 @@ class CustomerService:
                 ):
                     rows[r["id"]] = r
             if fts and len(rows) < limit:
-                for r in conn.execute(
-                    "SELECT c.* FROM customers_fts f JOIN customers c ON c.rowid = f.rowid"
-                    " WHERE customers_fts MATCH ? ORDER BY rank LIMIT ?",
-                    (fts, limit),
-                ):
-                    rows.setdefault(r["id"], r)
+                found = conn.execute("SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? LIMIT ?",
+                                     (fts, RANKED_MATCHES_MAX + 1)).fetchall()
+                if len(found) <= RANKED_MATCHES_MAX:
+                    found = conn.execute("SELECT rowid FROM customers_fts WHERE customers_fts MATCH ?"
+                                         " ORDER BY rank LIMIT ?", (fts, limit)).fetchall()
+                rowids = [r[0] for r in found[:limit]]
+                by_rowid = {r["rowid"]: r for r in conn.execute(
+                    f"SELECT rowid, * FROM customers WHERE rowid IN ({','.join('?' * len(rowids))})", rowids)}
+                for rowid in rowids:
+                    if rowid in by_rowid:
+                        rows.setdefault(by_rowid[rowid]["id"], by_rowid[rowid])
             return list(rows.values())[:limit]
 
-        return [self._summary(r) for r in self._db.read(run)]
+        return [_summary_json(r) for r in self._db.read(run)]
 
     def changes(self, customer_id: str, start: datetime, end: datetime) -> list[Change]:
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row] | None:
@@ -268,11 +305,12 @@ class CustomerService:
         return Customer.model_validate({**data, "id": customer_id, "version": version,
                                         "created_at": created, "updated_at": updated})
 
-    @staticmethod
-    def _summary(row: sqlite3.Row) -> CustomerSummary:
-        data = json.loads(row["data"])
-        return CustomerSummary(id=row["id"], document=data["document"], kind=data["kind"],
-                               name=display_name(data), loyalty_id=data.get("loyalty_id"))
+
+def _summary_json(row: sqlite3.Row) -> dict[str, Any]:
+    """``CustomerSummary`` as JSON, straight from the stored canonical document (no pydantic pass)."""
+    data = json.loads(row["data"])
+    return {"id": row["id"], "document": data["document"], "kind": data["kind"], "name": display_name(data),
+            "loyalty_id": data.get("loyalty_id")}
 
 
 _SELECT_JSON = "SELECT id, data, version, created_at, updated_at FROM customers"
@@ -280,6 +318,13 @@ _META = ("id", "version", "created_at", "updated_at")
 
 
 # By a bare number (any document type) or a loyalty id; both are indexed (see tests/test_store.py).
+# Searches run on the API's event loop up to this many customers (``search_is_cheap``); the
+# registry's size is looked at again after _SIZE_RECHECK_S.
+CHEAP_SEARCH_MAX_CUSTOMERS = 50_000
+_SIZE_RECHECK_S = 60.0
+# Name matches ranked at most (see ``CustomerService.search_json``).
+RANKED_MATCHES_MAX = 200
+
 SEARCH_BY_NUMBER = "SELECT * FROM customers WHERE doc_number IN (?, ?) OR loyalty_id = ? LIMIT ?"
 
 

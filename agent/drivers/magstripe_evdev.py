@@ -69,15 +69,17 @@ class EvdevMagstripeReader:
 
     def __init__(self, device_path: str, on_record: Callable[[str], None], *,
                  inter_key_timeout_s: float = 0.15, reopen_every_s: float = 2.0,
-                 opener: Callable[[str], Any] = open_grabbed) -> None:
+                 opener: Callable[[str], Any] = open_grabbed, decoder: WedgeDecoder | None = None,
+                 label: str = "lector de banda magnética") -> None:
         self.device_path = device_path
         self._on_record = on_record
-        self.decoder = WedgeDecoder(inter_key_timeout_s=inter_key_timeout_s)
+        # Other wedge devices (an ID scanner) bring a decoder of their own layout and record size.
+        self.decoder = decoder or WedgeDecoder(inter_key_timeout_s=inter_key_timeout_s)
         self.reopen_every_s = reopen_every_s
         self._open = opener
         self._stop = threading.Event()
         self.connected = threading.Event()
-        self.link = LinkState(log, f"lector de banda magnética {device_path}")
+        self.link = LinkState(log, f"{label} {device_path}")
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
 

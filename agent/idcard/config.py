@@ -1,7 +1,24 @@
 """Settings of the ID-card feature (mount under ``Settings.idcard``)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class IdScannerSettings(BaseModel):
+    """Hand-held scanners that give text (``[idcard.scanners]``); both off unless a device is named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mrz_serial_port: str | None = Field(None, description="Serial port of an MRZ reader (/dev/ttyACM0, /dev/ttyUSB0).")
+    mrz_baudrate: int = Field(9600, ge=1200)
+    wedge_device: str | None = Field(None, description="/dev/input/by-id/...-event-kbd of a keyboard-wedge "
+                                                       "PDF417/QR scanner (grabbed: its keys reach no console).")
+    wedge_layout: Literal["us", "es", "latam"] = Field("us", description="Keyboard layout the wedge scanner "
+                                                                          "types for (es/latam keep Ñ and accents).")
+    inter_key_timeout_s: float = Field(0.15, gt=0, le=2)
+    keep_s: float = Field(120.0, gt=0, le=3600, description="How long a scan can be fetched or used to enroll.")
 
 
 class IdCardSettings(BaseModel):
@@ -21,3 +38,4 @@ class IdCardSettings(BaseModel):
     image_retention_days: int = Field(30, ge=0)  # 0 = delete as soon as the enrollment is saved
     image_dir: str = "var/idcard-images"
     key_name: str = "idcard-images"
+    scanners: IdScannerSettings = Field(default_factory=IdScannerSettings)

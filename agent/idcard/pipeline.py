@@ -118,10 +118,16 @@ def _order(quad: np.ndarray) -> np.ndarray:
 
 def rectify(gray: np.ndarray, quad: np.ndarray, settings: PipelineSettings,
             margin: tuple[float, float] = (0.16, 0.12)) -> np.ndarray:
+    return rectify_scaled(gray, quad, settings, margin)[0]
+
+
+def rectify_scaled(gray: np.ndarray, quad: np.ndarray, settings: PipelineSettings,
+                   margin: tuple[float, float] = (0.16, 0.12)) -> tuple[np.ndarray, float]:
     """Warp the quadrilateral (plus a quiet-zone margin) to a level, upscaled rectangle.
 
     The margin is generous along the long side: the gradient blob often stops short of
-    PDF417's wide start/stop bars, and without them and their quiet zone nothing is found."""
+    PDF417's wide start/stop bars, and without them and their quiet zone nothing is found.
+    Returns the crop and its upscale factor (crop pixels per frame pixel)."""
     pts = _order(quad)
     along = (pts[1] - pts[0] + pts[2] - pts[3]) / 2
     across = (pts[3] - pts[0] + pts[2] - pts[1]) / 2
@@ -133,18 +139,61 @@ def rectify(gray: np.ndarray, quad: np.ndarray, settings: PipelineSettings,
     out_w, out_h = max(8, round(width * up)), max(8, round(height * up))
     dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
     matrix = cv2.getPerspectiveTransform(pts.astype(np.float32), dst)
-    return cv2.warpPerspective(gray, matrix, (out_w, out_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(gray, matrix, (out_w, out_h), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE), up
 
 
-def contrast_variants(crop: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-    """The crop itself, then cheaper-to-costlier fixes for dim light, glare and blur."""
+def wiener(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
+    """Wiener deconvolution with a Gaussian point spread of ``sigma`` crop pixels.
+
+    The camera model's blur (defocus, a slow shutter) is roughly Gaussian of sigma <= ~1.3 frame
+    pixels; after the crop's upscale by ``up`` it is ``up`` times that. ``noise`` is the
+    noise-to-signal ratio: it keeps the inverse from amplifying sensor noise and JPEG blocks."""
+    h, w = crop.shape
+    ph, pw = cv2.getOptimalDFTSize(h), cv2.getOptimalDFTSize(w)
+    image = cv2.copyMakeBorder(crop, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE).astype(np.float32) / 255.0
+    # A Gaussian's transfer function is a Gaussian (real, no transform of the PSF needed):
+    # H(f) = exp(-2 pi^2 sigma^2 |f|^2), f in cycles per pixel; the Wiener gain H / (H^2 + k) is real too.
+    fy = np.fft.fftfreq(ph).astype(np.float32)[:, None]
+    fx = np.fft.fftfreq(pw).astype(np.float32)[None, :]
+    otf = np.exp(np.float32(-2.0 * (np.pi * sigma) ** 2) * (fx * fx + fy * fy))
+    gain = otf / (otf * otf + np.float32(noise))
+    spectrum = cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT)
+    spectrum *= gain[:, :, None]
+    out = cv2.idft(spectrum, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w]
+    return np.clip(out * 255.0, 0, 255).astype(np.uint8)
+
+
+def flatten_glare(crop: np.ndarray, bar_px: int) -> np.ndarray:
+    """Remove an additive highlight: a specular reflection adds light to bars and paper alike, so
+    the paper level under it (a morphological closing wider than any bar) is subtracted and only
+    the bars' darkness below their own surroundings is kept (black-hat), then stretched."""
+    size = max(5, bar_px | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    dark = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, kernel)
+    return cv2.normalize(255 - dark, None, 0, 255, cv2.NORM_MINMAX)
+
+
+def contrast_variants(crop: np.ndarray, up: float = 1.0) -> Iterator[tuple[str, np.ndarray]]:
+    """The crop itself, then cheaper-to-costlier fixes for dim light, glare and blur.
+
+    Ordered by what the camera model makes likely, not by one corpus: uneven or dim light
+    (CLAHE), mild blur (unsharp mask), blur up to the spec's sigma (Wiener at that sigma, scaled
+    by the crop's upscale), a global then a local threshold (a binarizer other than zxing's own
+    local average, for low contrast and printed copies), glare (black-hat against the local paper
+    level), and the crop at half size (a blurred symbol looks sharper with fewer pixels a module)."""
     yield "plain", crop
     clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
     yield "clahe", clahe.apply(crop)
     blurred = cv2.GaussianBlur(crop, (0, 0), 2.0)
     yield "unsharp", cv2.addWeighted(crop, 1.8, blurred, -0.8, 0)
+    yield "wiener", wiener(crop, 1.3 * up)
     _, otsu = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     yield "otsu", otsu
+    block = max(15, (min(crop.shape) // 6) | 1)  # several modules wide whatever the module size
+    yield "adaptive", cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 2)
+    yield "glare", flatten_glare(crop, round(8 * up))
+    yield "half", cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 
 
 class DecodePipeline:
@@ -152,6 +201,20 @@ class DecodePipeline:
 
     def __init__(self, settings: PipelineSettings | None = None) -> None:
         self.settings = settings or PipelineSettings()
+
+    def _variants(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+        """The tight crop's variants, with a wide crop second: the blob found by edge density
+        hugs the symbol, and a QR code needs four modules of quiet zone around its finder
+        patterns (PDF417 two, beyond its start/stop bars) that the tight margin may cut."""
+        crop, up = rectify_scaled(gray, quad, self.settings)
+        wide: np.ndarray | None = None
+        for name, variant in contrast_variants(crop, up):
+            yield name, variant
+            if name == "plain":
+                wide = rectify_scaled(gray, quad, self.settings, margin=(0.4, 0.4))[0]
+                yield "wide", wide
+        if wide is not None:
+            yield "wide_unsharp", cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0)
 
     def decode(self, image: np.ndarray, accept: Accept | None = None) -> DecodedSymbol | None:
         """First accepted symbol in the frame, or ``None`` when nothing is read within the budget."""
@@ -163,9 +226,8 @@ class DecodePipeline:
             if found:
                 return found
         for index, quad in enumerate(locate_candidates(gray, self.settings)):
-            crop = rectify(gray, quad, self.settings)
-            for name, variant in contrast_variants(crop):
-                found = _read(variant, f"candidate{index}_{name}", accept, try_downscale=False)
+            for name, variant in self._variants(gray, quad):
+                found = _read(variant, f"candidate{index}_{name}", accept, try_downscale=False, try_invert=False)
                 if found:
                     return found
                 if time.perf_counter() > deadline:

@@ -22,7 +22,7 @@ from agent.drivers.camera import CameraError, FrameSource, capture_until
 from agent.drivers.transitions import LinkState
 from agent.idcard.config import IdCardSettings
 from agent.idcard.errors import CaptureError
-from agent.idcard.frame_reader import MRZ_UNREADABLE_ES, FrameReader
+from agent.idcard.frame_reader import MRZ_UNREADABLE_EN, MRZ_UNREADABLE_ES, FrameReader
 from agent.idcard.pipeline import DecodePipeline, PipelineSettings
 from agent.idcard.quality import QualityReport, assess
 from agent.idcard.schema import IdDocument
@@ -37,13 +37,15 @@ class CaptureSession:
     capture_id: str
     status: str = "started"  # started -> read | no_barcode | mrz_unreadable
     message: str | None = None  # for the attendant, Spanish (with the status' stable code beside it)
+    message_en: str | None = None  # the same in English (Accept-Language: en)
     document: IdDocument | None = None
     symbology: str | None = None
     image_ids: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"capture_id": self.capture_id, "status": self.status, "message": self.message,
+    def to_dict(self, lang: str = "es") -> dict[str, Any]:
+        message = self.message_en if lang == "en" and self.message_en else self.message
+        return {"capture_id": self.capture_id, "status": self.status, "message": message,
                 "document": self.document.to_dict() if self.document else None,
                 "format": self.symbology, "image_ids": dict(self.image_ids), "warnings": list(self.warnings)}
 
@@ -125,7 +127,8 @@ class IdCardService:
                      found[1], frames)
         elif seen["mrz"]:
             # The card was recognised (its MRZ is in view) but no frame gave a validated read.
-            session.status, session.message = "mrz_unreadable", MRZ_UNREADABLE_ES
+            session.status, session.message, session.message_en = ("mrz_unreadable", MRZ_UNREADABLE_ES,
+                                                                   MRZ_UNREADABLE_EN)
             session.warnings = ["mrz_unreadable"]
             log.info("MRZ vista pero no validada tras %d cuadros [mrz_unreadable]", frames)
         else:

@@ -20,10 +20,17 @@ _READERS: dict[str, tuple[str, str]] = {
     "SerialCardReader": ("card_reader_serial", "Lector de tarjetas serie"),
 }
 
+# Hand-held ID scanner source -> (stable device id, Spanish label).
+_SCANNERS: dict[str, tuple[str, str]] = {
+    "mrz_reader": ("idcard_mrz_reader", "Lector MRZ de documentos (serie)"),
+    "wedge_scanner": ("idcard_wedge_scanner", "Escáner de documentos PDF417/QR (teclado)"),
+}
+
 
 @dataclass(frozen=True)
 class DeviceState:
-    id: str  # stable: card_reader_pcsc, card_reader_magstripe, card_reader_serial, fingerprint, camera
+    id: str  # stable: card_reader_pcsc, card_reader_magstripe, card_reader_serial, fingerprint, camera,
+    # idcard_mrz_reader, idcard_wedge_scanner
     label: str  # Spanish, for people
     state: str  # up | down | unknown
     simulated: bool = False
@@ -62,6 +69,13 @@ def device_states(station: Station) -> list[DeviceState]:
     idcard = station.idcard
     if idcard is not None:
         out.append(_camera_state(idcard))
+    scanners = getattr(station, "idcard_scanners", None)
+    if scanners is not None:
+        for source, reader in scanners.readers.items():
+            device_id, label = _SCANNERS[source]
+            failed = scanners.failed.get(source)
+            out.append(DeviceState(device_id, label, "down", reason=failed) if failed
+                       else _from_link(device_id, label, reader.link))
     return out
 
 

@@ -137,6 +137,10 @@ def _devices(settings: Any) -> list[Check]:
                        Path(settings.cards.magstripe.evdev_device).exists()))
     if settings.idcard.enabled:
         wanted.append(("camera", settings.idcard.camera, not camera_node_missing(settings.idcard.camera)))
+    scanners = settings.idcard.scanners
+    for name, node in (("idcard_mrz_reader", scanners.mrz_serial_port), ("idcard_wedge_scanner", scanners.wedge_device)):
+        if node:
+            wanted.append((name, node, Path(node).exists()))
     checks = [Check(f"device_{name}", f"Dispositivo {name}", OK if present else FAIL,
                     f"{node} " + ("presente" if present else "no existe"),
                     None if present else "Conecte el equipo; `loyalty-agent devices` muestra lo enchufado y su nombre estable.")

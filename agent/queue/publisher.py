@@ -8,13 +8,18 @@ drain of 100,000 events costs a few dozen fsyncs instead of 200,000.
 
 Nothing here decides that an event is safe except head office's ack: rows are only ever
 marked confirmed by an ack naming their id, deleted only after that plus the retention
-period, and every unconfirmed row is sent again after a restart and after ``ack_timeout_s``.
+period, and every unconfirmed row (but one set aside as too large for the broker) is sent again
+after a restart and after ``ack_timeout_s``.
+
+Long on purpose: the loop and the paho callbacks share the connection's state (in-flight
+messages, pending progress, the link) on one thread; the pure rules are in ``scheduler``.
 """
 from __future__ import annotations
 
 import json
 import logging
 import random
+import sqlite3
 import ssl
 import threading
 import time
@@ -38,6 +43,7 @@ from agent.queue.scheduler import BATCH_OVERHEAD_BYTES, ResendScheduler
 from agent.queue.topics import StationTopics
 from agent.store import outbox
 from agent.store.db import Database
+from agent.store.guard import StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +124,8 @@ class SyncPublisher:
 
     def _run(self) -> None:
         try:
+            # Set aside by an earlier run: not retried, not alerted again (the alert went out then).
+            self._schedule.quarantined.update(self._db.read(outbox.set_aside_seqs))
             while not self._stop.is_set():
                 try:
                     self._step()
@@ -356,9 +364,14 @@ class SyncPublisher:
         aside with an alert (it would make the broker drop the connection, forever)."""
         fitted, too_large = self._schedule.fit_packet(rows, event_size)
         for row in too_large:
+            try:
+                first_time = self._db.write(lambda c, seq=row["seq"]: outbox.set_aside(c, seq, now_iso()))
+            except (StorageFull, sqlite3.Error):
+                first_time = True  # not recorded (disk full): alert now rather than never
+            if not first_time:
+                continue
             alert = too_large_alert(self.station_id, row, self._schedule.max_packet)
-            log.error("el evento seq %d (%d bytes) es más grande de lo que el broker acepta: se aparta y los demás "
-                      "siguen [event_too_large]",
+            log.error("evento seq %d (%d bytes) mayor que lo que acepta el broker: apartado [event_too_large]",
                       row["seq"], alert["bytes"])
             self.alert("event_too_large", alert)
         return fitted

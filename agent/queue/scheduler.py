@@ -240,7 +240,9 @@ class ResendScheduler:
 
     def replay(self, first_seq: int, last_seq: int) -> None:
         """Head office asked for ``first_seq..last_seq`` again (the outbox reopened them): rows
-        still unconfirmed are due now and the forward pass restarts at the range."""
+        still unconfirmed are due now and the forward pass restarts at the range. Events set aside
+        as too large are tried again too (head office raised the broker's limit, then asked)."""
+        self.quarantined -= {seq for seq in self.quarantined if first_seq <= seq <= last_seq}
         for seq in range(first_seq, min(last_seq, self.cursor) + 1):
             sent = self.sent.get(seq)
             if sent is not None:

@@ -44,6 +44,25 @@ WAL_SOFT_LIMIT_BYTES = 32 * 1024 * 1024
 _CHECKPOINT_EVERY_S = 1.0
 
 
+# Writes committed together at most (a bounded transaction under any queue length).
+_GROUP_MAX = 64
+
+
+class _Pending:
+    """One queued write and, once its group is committed or rolled back, its outcome."""
+
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        self.fn = fn
+        self.done = False
+        self.result: object = None
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.result, self.error = None, error
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path,
@@ -78,6 +97,8 @@ class Database:
         # Why writes fail right now ("disk_full"), for /v1/health; cleared by the next commit.
         self.storage_problem: str | None = None
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
         try:
             self._writer = _connect(self.path, readonly=False)
             mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -173,7 +194,11 @@ class Database:
             return 0
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises."""
+        """Run ``fn`` in a write transaction; commit (durably) if it returns, roll back if it raises.
+
+        ``fn`` may run on another caller's thread (group commit, ``_write``): it must not rely on
+        thread-local state nor wait for a lock its own caller holds; and when its group's
+        transaction is lost it runs again alone, so its only effects are on ``conn``."""
         try:
             return self._write(fn)
         except OutboxFull as refused:
@@ -186,15 +211,42 @@ class Database:
             raise
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Group commit: queue the write; whoever holds the write lock commits everything queued.
+
+        Under load (8 POS creating at once) each commit's fsync used to be paid once per write,
+        one after another, while the others waited for the lock. Now the thread that gets the
+        lock runs every queued write in one transaction, each inside its own SAVEPOINT (a write
+        that raises is rolled back alone and its caller gets its own exception), and commits them
+        with one fsync. Nobody is answered before that COMMIT (``synchronous=FULL``) returned."""
+        item: _Pending = _Pending(fn)
+        with self._queue_lock:
+            self._queue.append(item)
         with self._write_lock:
+            # Either an earlier holder already committed our write, or it is still queued and we
+            # commit the queue from its head, group after group, until ours is in one (more than
+            # _GROUP_MAX writers may be queued ahead of it).
+            while not item.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue[:_GROUP_MAX], self._queue[_GROUP_MAX:]
+                self._commit_group(group)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        """Under the write lock: run ``group`` in one transaction; every item ends done."""
+        try:
             if self._closed:
                 raise RuntimeError("database is closed")
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
+                    committed = self._run_group(conn, group)
+                    if committed:
+                        conn.execute("COMMIT")
+                    else:
+                        conn.execute("ROLLBACK")
                 except BaseException:
                     # Also after a failed COMMIT (disk full): a transaction left open would make
                     # every later write fail until a restart.
@@ -205,20 +257,66 @@ class Database:
                             log.warning("falló el rollback tras una escritura fallida [rollback_failed]")
                     raise
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
-                    if self.storage_problem != "disk_full":
-                        log.error("el disco de la estación está lleno: se rechazan escrituras hasta que haya espacio [disk_full]")
-                    self.storage_problem = "disk_full"
-                    raise StorageFull() from None
-                raise
-            if self.storage_problem is not None:
-                log.warning("las escrituras funcionan de nuevo (hay espacio en disco) [disk_back]")
-                self.storage_problem = None
-            if self._wal_bytes() > self.wal_soft_limit_bytes:
-                self._truncate_wal()
-            if hasattr(self, "identity") and guard.wal_salts(self.path) != self._recorded_wal:
-                self._record_wal()  # a new WAL generation: recorded before the commit is acknowledged
-        return result
+                raise self._storage_error(exc) from None
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller whose write was lost
+            lost = [item for item in group if item.error is None]  # a write that failed alone keeps its error
+            if len(group) > 1 and not self._closed:
+                # The whole transaction was lost (a full disk, a constraint checked at COMMIT):
+                # each write that had not failed by itself runs again alone, as it would have
+                # without group commit, so one write's trouble never fails the others.
+                for item in lost:
+                    item.result = None
+                    self._commit_group([item])
+                return
+            for item in lost:
+                item.fail(exc)
+            return
+        finally:
+            for item in group:
+                item.done = True
+        if any(item.error is None for item in group):
+            self._after_commit()
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Pending]) -> bool:
+        """Each write in its own savepoint; True when at least one succeeded (worth a COMMIT).
+
+        A lone write needs no savepoint: its exception rolls the whole transaction back."""
+        if len(group) == 1:
+            group[0].result = group[0].fn(conn)
+            return True
+        ok = False
+        for item in group:
+            conn.execute("SAVEPOINT one_write")
+            try:
+                item.result = item.fn(conn)
+            except BaseException as exc:  # noqa: BLE001 - this caller's own error, the others go on
+                if not conn.in_transaction:
+                    raise  # SQLite gave up the whole transaction (disk full, I/O error): rerun alone
+                conn.execute("ROLLBACK TO one_write")
+                conn.execute("RELEASE one_write")
+                item.fail(self._storage_error(exc) if isinstance(exc, sqlite3.OperationalError) else exc)
+                continue
+            conn.execute("RELEASE one_write")
+            ok = True
+        return ok
+
+    def _storage_error(self, exc: BaseException) -> BaseException:
+        """A full disk becomes the 507 ``StorageFull`` (and the health reason); others unchanged."""
+        if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            if self.storage_problem != "disk_full":
+                log.error("el disco de la estación está lleno: se rechazan escrituras hasta que haya espacio [disk_full]")
+            self.storage_problem = "disk_full"
+            return StorageFull()
+        return exc
+
+    def _after_commit(self) -> None:
+        if self.storage_problem is not None:
+            log.warning("las escrituras funcionan de nuevo (hay espacio en disco) [disk_back]")
+            self.storage_problem = None
+        if self._wal_bytes() > self.wal_soft_limit_bytes:
+            self._truncate_wal()
+        if hasattr(self, "identity") and guard.wal_salts(self.path) != self._recorded_wal:
+            self._record_wal()  # a new WAL generation: recorded before the commit is acknowledged
 
     def _truncate_wal(self) -> None:
         """Under the write lock: copy the WAL into the database and restart it from zero.

@@ -82,7 +82,8 @@ def _check_budget(conn: sqlite3.Connection, size: int) -> None:
         raise OutboxFull("bytes")
     if totals["max_age_s"] is not None:
         oldest = conn.execute(
-            "SELECT created_at FROM outbox WHERE state != 'confirmed' AND confirmed_at IS NULL ORDER BY seq LIMIT 1"
+            "SELECT created_at FROM outbox WHERE state != 'confirmed' AND confirmed_at IS NULL"
+            " AND set_aside_at IS NULL ORDER BY seq LIMIT 1"
         ).fetchone()
         if oldest is not None:
             age = datetime.now(timezone.utc) - datetime.fromisoformat(oldest[0].replace("Z", "+00:00"))
@@ -173,6 +174,18 @@ def record_progress(conn: sqlite3.Connection, delivered: list[int], confirmed_se
     return done + (mark_confirmed(conn, confirmed_ids, at) if confirmed_ids else 0)
 
 
+def set_aside(conn: sqlite3.Connection, seq: int, at: str) -> bool:
+    """Record that the publisher set ``seq`` aside (too large for the broker); False if it already was."""
+    return conn.execute("UPDATE outbox SET set_aside_at = ? WHERE seq = ? AND set_aside_at IS NULL"
+                        " AND state != 'confirmed'", (at, seq)).rowcount == 1
+
+
+def set_aside_seqs(conn: sqlite3.Connection) -> list[int]:
+    """Unconfirmed events set aside by an earlier run (never sent again, never alerted again)."""
+    return [r[0] for r in conn.execute(
+        "SELECT seq FROM outbox WHERE set_aside_at IS NOT NULL AND state != 'confirmed' ORDER BY seq")]
+
+
 def prune_confirmed(conn: sqlite3.Connection, before: str, limit: int = 5000) -> int:
     """Delete confirmed events older than the retention cut-off (never an unconfirmed one)."""
     return conn.execute(
@@ -190,6 +203,9 @@ def reopen_range(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> dic
     """
     reopened = conn.execute("UPDATE outbox SET state='pending' WHERE seq BETWEEN ? AND ? AND state='confirmed'",
                             (first_seq, last_seq)).rowcount
+    # Set aside as too large: head office raised the broker's limit and asks for it.
+    conn.execute("UPDATE outbox SET set_aside_at = NULL WHERE seq BETWEEN ? AND ? AND set_aside_at IS NOT NULL",
+                 (first_seq, last_seq))
     highest = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='outbox'").fetchone()[0]
     top = min(last_seq, highest)
     expected = max(0, top - first_seq + 1)
@@ -214,6 +230,8 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         "oldest_pending_at": oldest[0] if oldest else None,
         "oldest_pending_age_s": round(age, 3) if age is not None else None,
         "last_success_at": state["last_success_at"],
+        "set_aside": conn.execute("SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL"
+                                  " AND state != 'confirmed'").fetchone()[0],
         "refused": totals["refused_count"],
         "last_refused_at": totals["last_refused_at"],
         "budget_bytes": totals["max_bytes"],

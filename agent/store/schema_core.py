@@ -189,3 +189,16 @@ MIGRATIONS += [
         """,
     ),
 ]
+
+MIGRATIONS += [
+    (
+        "core_009_outbox_set_aside",
+        """
+        -- An event larger than the broker accepts is set aside with one alert (the publisher);
+        -- recorded so a restart neither alerts again nor retries it, and so the age budget does
+        -- not count it (it would otherwise stop the station once it grew old).
+        ALTER TABLE outbox ADD COLUMN set_aside_at TEXT;
+        CREATE INDEX outbox_set_aside ON outbox(seq) WHERE set_aside_at IS NOT NULL;
+        """,
+    ),
+]

@@ -55,3 +55,32 @@ def test_lockout_over_http_and_unknown_session(client) -> None:
 
 def test_events_need_a_token(client) -> None:
     assert client.get("/v1/events", params={"timeout": 0}, headers={"Authorization": ""}).status_code == 401
+
+
+def test_one_pos_cannot_pause_the_station_alone(tmp_path) -> None:
+    """Station limit 6 wrong PINs: one token gets 2 (a third), then 423 pos_pin_paused, and the
+    station still checks PINs for another POS."""
+    settings = make_settings(tmp_path)
+    services = build_station(settings)
+    pins = AttendantPins(services.db, station_id="st-1", pepper=PEPPER, public_key=HO_KEY.public_key(), now=Clock(),
+                         settings=PinSettings(station_max_failures=6, station_window_s=600))
+    pins.import_bundle(bundle())
+    sessions = SwipeSessions(pins, EventHub())
+    services.swipe_sessions = sessions
+    app = create_app(settings, services)
+    bad, good = services.tokens.create("pos-bad"), services.tokens.create("pos-good")
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as c:
+            def pin(token: str, code: str, attendant: str = "P-01"):  # type: ignore[no-untyped-def]
+                session = sessions.on_stripe(";6012345678=?")
+                return c.post(f"/v1/swipes/{session.id}/pin", json={"attendant_id": attendant, "pin": code},
+                              headers={"Authorization": f"Bearer {token}"})
+
+            answers = [pin(bad, "0000", f"A-{i}") for i in range(6)]  # the station limit, from one POS
+            assert [r.json()["code"] for r in answers] == ["attendant_pin_invalid"] * 2 + ["pos_pin_paused"] * 4
+            paused = answers[-1]
+            assert paused.status_code == 423 and paused.json()["retry_after_s"] > 500
+            assert "punto de venta" in paused.json()["detail"]
+            assert pin(good, "1234").json()["state"] == "authorized"  # the station was not paused
+    finally:
+        services.close()

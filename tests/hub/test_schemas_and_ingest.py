@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hub.config import DEFAULT_SCHEMAS
-from hub.ingest import ingest
+from hub.ingest import ingest, parse_messages
 from hub.schemas import EventSchemas, schema_file_for
 from tests.hub.agent_events import produce_all
 from tests.hub.conftest import ROOT, needs_services
@@ -220,3 +220,57 @@ def test_reinstalled_station_starts_a_new_epoch(db: psycopg.Connection, real_bat
     ingest(db, _message(fresh), SCHEMAS)
     assert db.execute("SELECT epoch, contiguous_seq FROM stations").fetchone() == (2, 1)
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 2
+
+
+def _ledger(db: psycopg.Connection) -> tuple[int, int, int, int]:
+    return db.execute("SELECT (SELECT balance FROM accounts), (SELECT count(*) FROM point_movements),"
+                      " (SELECT count(*) FROM sales), (SELECT count(*) FROM sale_lines)").fetchone()
+
+
+@pg
+def test_a_group_with_resends_goes_through_staging_then_back_to_copy(db: psycopg.Connection) -> None:
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    first = [station.new_event() for _ in range(3)]
+    ingest(db, _message(first), SCHEMAS)
+    assert not getattr(db, "_hub_resends", False)  # no resend: COPY straight into events
+    more = [station.new_event() for _ in range(2)]
+    outcome = ingest(db, _message(first[1:] + more), SCHEMAS)
+    assert outcome.stored == 2 and outcome.duplicates == 2
+    assert sorted(outcome.acks[STATION]) == sorted(e["id"] for e in first[1:] + more)
+    assert getattr(db, "_hub_resends", False)  # the COPY failed on the key and was rolled back
+    assert _ledger(db) == (50, 5, 5, 5)
+    assert db.execute("SELECT contiguous_seq FROM stations").fetchone()[0] == 5
+    ingest(db, _message([station.new_event()]), SCHEMAS)  # staging again, finds no resend
+    assert not getattr(db, "_hub_resends", False)
+    assert _ledger(db) == (60, 6, 6, 6)
+
+
+@pg
+def test_a_sale_applied_twice_is_booked_once(db: psycopg.Connection) -> None:
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    ingest(db, _message([station.new_event() for _ in range(3)]), SCHEMAS)
+    first_payload = db.execute("SELECT payload FROM events ORDER BY seq LIMIT 1").fetchone()[0]
+    again = station.new_event()  # a new event carrying a movement the hub has booked already
+    again["payload"] = first_payload
+    fresh = station.new_event()
+    ingest(db, _message([again, fresh]), SCHEMAS)
+    assert db.execute("SELECT contiguous_seq FROM stations").fetchone()[0] == 5
+    # The run's COPY failed on the movement's key: the slow path books the fresh sale only.
+    assert _ledger(db) == (40, 4, 4, 4)
+    assert db.execute("SELECT count(*) FROM sales WHERE event_id = %s", (fresh["id"],)).fetchone()[0] == 1
+
+
+@pg
+def test_nan_is_not_json_and_big_integers_are_not_rounded(db: psycopg.Connection, real_batch: dict[str, Any]) -> None:
+    unreadable: list[tuple[str | None, str, str, str]] = []
+    assert parse_messages([(TOPIC, b'{"station_id": "x", "events": [{"seq": NaN}]}')], SCHEMAS, unreadable) == {}
+    assert unreadable[0][1] == "invalid_json"
+    event = copy.deepcopy(next(e for e in real_batch["events"] if e["type"] == "customer.updated"))
+    event["payload"]["changes"] = [{"field": "x", "old": 2**70, "new": 2**70 + 1}]
+    ingest(db, _message([event]), SCHEMAS)
+    stored = db.execute("SELECT payload->'changes'->0->>'new' FROM events").fetchone()
+    assert stored == (str(2**70 + 1),)  # exact, not a float

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.store import outbox
 from agent.store.outbox import append_event, configure_budget
 from tests.conftest import wait_until as wait
 from tests.fakes.head_office import FakeHeadOffice
@@ -42,6 +43,20 @@ def test_batches_fit_the_broker_maximum_packet_size_and_a_huge_event_is_set_asid
         assert alert["seq"] == 11 and alert["bytes"] > 8192 and alert["max_packet_bytes"] is not None
         assert "oversize" not in broker.log_path.read_text()
         assert services.sync.status()["broker"]["reconnects"] <= 1  # the first connection only: never dropped for it
+        # The set-aside is recorded: a restart neither retries nor alerts it again, and the age
+        # budget does not count it (an old set-aside event would otherwise stop the station).
+        services.close()
+        services = make_services(tmp_path, broker.port, batch_max_bytes=128 * 1024)
+        services.db.write(lambda c: c.execute("UPDATE outbox_totals SET max_age_s = 1"))
+        services.db.write(lambda c: c.execute("UPDATE outbox SET created_at = '2000-01-01T00:00:00Z'"))
+        before = len(head_office.other)
+        services.start()
+        services.db.write(lambda c: append_event(c, "test.event", {"i": 20}))  # not refused for age
+        assert wait(lambda: states(services).get("confirmed") == 21, 40), states(services)
+        time.sleep(1.0)
+        again = [p for t, p in head_office.other[before:] if t.endswith("/alerts") and p.get("type") == "event_too_large"]
+        assert again == [] and head_office.unique() == 21
+        assert services.db.read(outbox.stats)["set_aside"] == 1
     finally:
         services.close()
         head_office.close()

@@ -41,6 +41,9 @@ class Layout:
     sex: Pos
     states: tuple[str, ...]  # issuing states accepted for this layout
     names: tuple[int, int, int]  # line, start, stop of SURNAMES<<GIVEN<NAMES
+    # Cells where letters and digits are both allowed: the class must be clear from the glyph
+    # itself (see ``_decide_class``), so a check digit never arbitrates between O and 0.
+    mixed: tuple[Pos, ...] = ()
 
 
 def _span(line: int, start: int, stop: int) -> tuple[Pos, ...]:
@@ -70,8 +73,10 @@ TD1 = Layout(3, 30, _classes([
     (_span(0, 5, 30) + _span(1, 0, 7) + _span(1, 8, 15) + _span(1, 18, 29), (1, 29)),
 ), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30))
 
+# A passport number is any of A-Z, 0-9 and '<' in all nine cells (ICAO 9303-4): every cell
+# is "mixed", its letter-or-digit class decided by the glyph, not by the check digit.
 TD3 = Layout(2, 44, _classes([
-    (_span(1, 0, 2), ALNUM + "<"), (_span(1, 2, 9), NUMBERS), (_span(1, 28, 42), NUMBERS),
+    (_span(1, 0, 9), ALNUM + "<"), (_span(1, 28, 42), NUMBERS),
     (_span(0, 0, 1), "P"), (_span(0, 1, 2), LETTERS + "<"), (_span(0, 2, 5), LETTERS),
     (_span(0, 5, 44), LETTERS + "<"), (_span(1, 9, 10), DIGITS), (_span(1, 10, 13), LETTERS + "<"),
     (_span(1, 13, 20), DIGITS), (_span(1, 20, 21), "MFX<"), (_span(1, 21, 28), DIGITS),
@@ -79,7 +84,7 @@ TD3 = Layout(2, 44, _classes([
 ]), (
     (_span(1, 0, 9), (1, 9)), (_span(1, 13, 19), (1, 19)), (_span(1, 21, 27), (1, 27)),
     (_span(1, 0, 10) + _span(1, 13, 20) + _span(1, 21, 43), (1, 43)),
-), ((0, 2), (0, 3), (0, 4)), (1, 20), tuple(COUNTRIES), (0, 5, 44))
+), ((0, 2), (0, 3), (0, 4)), (1, 20), tuple(COUNTRIES), (0, 5, 44), mixed=_span(1, 0, 9))
 
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
@@ -96,6 +101,21 @@ def _allowed_scores(scores: np.ndarray, layout: Layout, pos: Pos) -> list[tuple[
     chars = layout.classes.get(pos, ALNUM + "<")
     row = scores[pos[0]][pos[1]]
     return sorted(((float(row[_INDEX[c]]), c) for c in chars), reverse=True)
+
+
+def _decide_class(ranked: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """A mixed cell's candidates, kept to the class of its best glyph (letters, or digits and
+    filler) when that class leads the other by ``MIN_MARGIN``; else no read.
+
+    With both classes open, two misreads whose check-digit weights add up to 10 (O/0 at weights
+    7 and 3) pass the check; OCR-B draws O and 0, I and 1, B and 8, S and 5 differently, so a
+    clean read has a clear class, and the check digit then only fixes within it."""
+    top_char = ranked[0][1]
+    group = LETTERS if top_char in LETTERS else NUMBERS
+    other = next((score for score, char in ranked if char not in group), None)
+    if other is not None and ranked[0][0] - other < MIN_MARGIN:
+        raise Unreadable("character_class")
+    return [(score, char) for score, char in ranked if char in group]
 
 
 def _fix_check(text: list[list[str]], ranked: dict[Pos, list[tuple[float, str]]],
@@ -141,6 +161,8 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
     if float(scores.max(axis=2).min()) < MIN_CELL_SCORE:
         raise Unreadable("smudged_cell")
     ranked = {(l, c): _allowed_scores(scores, layout, (l, c)) for l in range(layout.lines) for c in range(layout.width)}
+    for pos in layout.mixed:
+        ranked[pos] = _decide_class(ranked[pos])
     text = [[ranked[(l, c)][0][1] for c in range(layout.width)] for l in range(layout.lines)]
     line, start, stop = layout.names
     if not _NAMES_RE.match("".join(text[line][start:stop])):
