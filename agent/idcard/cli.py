@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     decode = commands.add_parser("decode", help="leer códigos de documentos de identidad desde imágenes")
     decode.add_argument("files", nargs="+", metavar="FILE")
     decode.add_argument("--json", action="store_true", help="un objeto JSON por línea")
-    decode.add_argument("--budget-ms", type=float, default=300.0, help="presupuesto de tiempo por imagen")
+    decode.add_argument("--budget-ms", type=float, default=300.0, help="presupuesto de tiempo de CPU por imagen (ms)")
     decode.set_defaults(func=_decode)
     return idcard
 

@@ -32,7 +32,7 @@ class IdCardSettings(BaseModel):
     fps: float = 30
     autofocus: bool = True
     capture_timeout_s: float = Field(8.0, gt=0, le=60)
-    frame_budget_ms: float = Field(150.0, gt=0)
+    frame_budget_ms: float = Field(150.0, gt=0)  # CPU ms of the decoding thread per frame (wall capped at 600 ms)
     min_sharpness: float = Field(60.0, ge=0)  # variance of the Laplacian at 960 px width
     max_glare_fraction: float = Field(0.02, ge=0, le=1)  # share of near-white saturated pixels
     image_retention_days: int = Field(30, ge=0)  # 0 = delete as soon as the enrollment is saved
