@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from agent.settings_loader import ConfigError, TomlSettings, bilingual, check_broker_url, load
-from hub.central.config import CentralSettings
+from hub.central.config import CentralSettings, ChainSettings
 
 __all__ = ["CONFIG_ENV", "ConfigError", "Settings", "load_settings", "require"]
 
@@ -99,6 +99,7 @@ class Settings(TomlSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     downlink: DownlinkSettings = Field(default_factory=DownlinkSettings)
     central: CentralSettings = Field(default_factory=CentralSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,11 +33,11 @@ from hub.mqtt import topic
 log = logging.getLogger(__name__)
 
 
-def _iso(value: datetime) -> str:
+def iso_ms(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _reserve_seq(conn: psycopg.Connection) -> int:
+def reserve_seq(conn: psycopg.Connection) -> int:
     # Committed before publishing: a crash after the publish never reuses this number.
     with conn.transaction():
         row = conn.execute("UPDATE directory_state SET delta_seq = delta_seq + 1 RETURNING delta_seq").fetchone()
@@ -46,10 +46,10 @@ def _reserve_seq(conn: psycopg.Connection) -> int:
 
 
 def account_rows(conn: psycopg.Connection, account_ids: list[str], max_movements: int, as_of: str,
-                 expiry_months: int = 24) -> dict[str, dict[str, Any]]:
+                 expiry_months: int = 24, zone: tzinfo = timezone.utc) -> dict[str, dict[str, Any]]:
     # Points the next monthly close will expire (hub.central.close): the station shows them.
     next_close, expiring = expiring_at_next_close(conn, account_ids, expiry_months=expiry_months,
-                                                  today=datetime.now(timezone.utc).date())
+                                                  today=datetime.now(zone).date(), zone=zone)
     rows = conn.execute(
         "SELECT account_id, tier_id, is_fleet, partner_member_id, balance FROM accounts WHERE account_id = ANY(%s)",
         (account_ids,)).fetchall()
@@ -89,7 +89,7 @@ def card_rows(conn: psycopg.Connection, account_ids: list[str]) -> dict[str, lis
     return cards
 
 
-def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]],
+def delta_body(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dict[str, Any]],
            catalog: dict[str, list[Any]]) -> dict[str, Any]:
     # The current catalog (tiers, messages, rewards) rides along: a retained topic keeps only the
     # last delta, and a station that connects later must still get it.
@@ -97,7 +97,7 @@ def _delta(seq: int, as_of: str, accounts: list[dict[str, Any]], cards: list[dic
             "messages": catalog["messages"], "removed_messages": [], "rewards": catalog["rewards"]}
 
 
-def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
+def publish_signed(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
     signed: dict[int, bytes] = {}  # one signature per distinct delta, not per station
     for _, delta in deliveries:
         if id(delta) not in signed:
@@ -109,7 +109,7 @@ def _publish(client: mqtt.Client, key: Ed25519PrivateKey, deliveries: list[tuple
 
 
 def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
-                    deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
+                    deferred: dict[str, set[str]], expiry_months: int = 24, zone: tzinfo = timezone.utc) -> int:
     """Publish what changed since the last delta; return how many station messages were sent.
 
     Balance changes a station alone caused are added to ``deferred`` (station -> accounts)
@@ -124,10 +124,10 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
             " GROUP BY account_id, station_id", (top,)):
         changed[account_id] = changed.get(account_id, False) or broadcast
         sources[account_id].add(station)
-    seq = _reserve_seq(conn)
-    as_of = _iso(datetime.now(timezone.utc))
+    seq = reserve_seq(conn)
+    as_of = iso_ms(datetime.now(timezone.utc))
     ids = sorted(changed)
-    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months, zone)
     cards = card_rows(conn, ids)
     catalog = catalog_rows(conn)
     stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id")]
@@ -145,7 +145,7 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
             deferred.setdefault(station, set()).add(account_id)
         else:
             targeted[station].append(account_id)
-    common = _delta(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
+    common = delta_body(seq, as_of, [accounts[a] for a in broadcast], [c for a in broadcast for c in cards[a]], catalog) \
         if broadcast else None
     deliveries = []
     for station in stations:
@@ -154,9 +154,9 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
             if common is not None:
                 deliveries.append((station, common))
             continue
-        deliveries.append((station, _delta(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]],
+        deliveries.append((station, delta_body(seq, as_of, [accounts[a] for a in mine], [c for a in mine for c in cards[a]],
                                            catalog)))
-    _publish(client, key, deliveries)
+    publish_signed(client, key, deliveries)
     with conn.transaction():
         conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
     log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
@@ -164,20 +164,20 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
 
 
 def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,
-                     deferred: dict[str, set[str]], expiry_months: int = 24) -> int:
+                     deferred: dict[str, set[str]], expiry_months: int = 24, zone: tzinfo = timezone.utc) -> int:
     """Confirm to each station the balances of the accounts it alone moved (one delta each)."""
     if not deferred:
         return 0
-    seq = _reserve_seq(conn)
-    as_of = _iso(datetime.now(timezone.utc))
+    seq = reserve_seq(conn)
+    as_of = iso_ms(datetime.now(timezone.utc))
     ids = sorted({a for accounts in deferred.values() for a in accounts})
-    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months, zone)
     cards = card_rows(conn, ids)
     catalog = catalog_rows(conn)
-    deliveries = [(station, _delta(seq, as_of, [accounts[a] for a in sorted(mine) if a in accounts],
+    deliveries = [(station, delta_body(seq, as_of, [accounts[a] for a in sorted(mine) if a in accounts],
                                    [c for a in sorted(mine) for c in cards[a]], catalog))
                   for station, mine in deferred.items()]
-    _publish(client, key, deliveries)
+    publish_signed(client, key, deliveries)
     deferred.clear()
     return len(deliveries)
 
@@ -190,7 +190,7 @@ PAGE_ACCOUNTS = 5000
 
 
 def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey,
-                                 max_movements: int, expiry_months: int = 24,
+                                 max_movements: int, expiry_months: int = 24, zone: tzinfo = timezone.utc,
                                  max_page_bytes: int = MAX_PAGE_BYTES) -> int:
     new = [r[0] for r in conn.execute("SELECT station_id FROM stations WHERE NOT directory_full_sent")]
     if not new:
@@ -201,7 +201,7 @@ def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, 
         pending = [ids[i:i + PAGE_ACCOUNTS] for i in range(0, len(ids), PAGE_ACCOUNTS)] or [[]]
         while pending:
             page = pending.pop(0)
-            signed = _signed_page(conn, key, page, catalog, max_movements, expiry_months)
+            signed = _signed_page(conn, key, page, catalog, max_movements, expiry_months, zone)
             if len(signed) > max_page_bytes and len(page) > 1:  # too big: two halves (its seq stays unused)
                 pending[:0] = [page[:len(page) // 2], page[len(page) // 2:]]
                 continue
@@ -214,10 +214,10 @@ def publish_full_to_new_stations(conn: psycopg.Connection, client: mqtt.Client, 
 
 
 def _signed_page(conn: psycopg.Connection, key: Ed25519PrivateKey, ids: list[str], catalog: dict[str, list[Any]],
-                 max_movements: int, expiry_months: int) -> bytes:
-    seq = _reserve_seq(conn)
-    as_of = _iso(datetime.now(timezone.utc))
-    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months)
+                 max_movements: int, expiry_months: int, zone: tzinfo = timezone.utc) -> bytes:
+    seq = reserve_seq(conn)
+    as_of = iso_ms(datetime.now(timezone.utc))
+    accounts = account_rows(conn, ids, max_movements, as_of, expiry_months, zone)
     cards = card_rows(conn, ids)
-    return sign_config(key, "directory", _delta(seq, as_of, [accounts[a] for a in ids],
-                                                [c for a in ids for c in cards[a]], catalog))
+    return sign_config(key, "directory", delta_body(seq, as_of, [accounts[a] for a in ids],
+                                                    [c for a in ids for c in cards[a]], catalog))

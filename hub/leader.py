@@ -12,8 +12,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from hub import directory, gaps
+from hub.central import enrollment
 from hub.central.errors import CentralError
-from hub.central.keys import load_signing_key
+from hub.central.keys import load_pin_key, load_signing_key
 from hub.central.scheduled import Scheduler
 from hub.config import Settings
 from hub.mqtt import broker_address, connect_properties, make_client
@@ -64,6 +65,14 @@ class Leader(threading.Thread):
             log.error("no se publican los deltas del directorio: %s [directory_unpublished]", exc.es)
             return None
 
+    def _pin_key(self):  # type: ignore[no-untyped-def]
+        central = self.settings.central
+        try:
+            return load_pin_key(central.signing_key_file, central.pin_signing_key_file)
+        except CentralError as exc:
+            log.error("no se renuevan los paquetes de PIN: %s [pin_bundles_unrenewed]", exc.es)
+            return None
+
     def _lead(self, conn: psycopg.Connection) -> None:
         while not self.stopping.is_set():
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
@@ -76,18 +85,21 @@ class Leader(threading.Thread):
         downlink, ingest = self.settings.downlink, self.settings.ingest
         deferred: dict[str, set[str]] = {}
         last_confirmed = time.monotonic()
-        key, months = self._signing_key(), self.settings.central.expiry_months
-        scheduler = Scheduler(self.settings.central)
+        key, months, zone = self._signing_key(), self.settings.central.expiry_months, self.settings.chain.zone
+        pin_key = self._pin_key()
+        scheduler = Scheduler(self.settings.central, zone)
         while not self.stopping.is_set():
             started = time.monotonic()
             if self.client.is_connected():
                 if key is not None:  # stations refuse unsigned deltas: without the key, none are sent
-                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months)
-                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months)
+                    directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months, zone)
+                    directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months, zone)
                     if started - last_confirmed >= downlink.confirm_interval_s:
-                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months)
+                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months,
+                                                   zone)
                         last_confirmed = started
+                    enrollment.run(conn, self.client, key, self.settings.central.enrollment_request_days)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
-                scheduler.run_due(conn, self.client, key)
+                scheduler.run_due(conn, self.client, pin_key)
             gaps.expire_replays(conn, ingest.replay_timeout_s)
             self.stopping.wait(max(0.05, downlink.interval_s - (time.monotonic() - started)))

@@ -51,9 +51,17 @@ def _availability(cur: psycopg.Cursor, station: str, body: dict[str, Any]) -> No
     state = body.get("state")
     if state not in ("online", "offline"):
         return
+    # ``features`` (optional downlink fields the agent accepts) comes with "online" only; an agent
+    # that starts accepting enrollment requests gets every pending one again (hub.central.enrollment).
+    raw = body.get("features")
+    features = None if state != "online" else \
+        sorted({f for f in raw if isinstance(f, str) and len(f) <= 64})[:32] if isinstance(raw, list) else []
     cur.execute("UPDATE stations SET availability = %s, availability_at = now(),"
-                " agent_version = COALESCE(%s, agent_version) WHERE station_id = %s",
-                (state, body.get("version") if isinstance(body.get("version"), str) else None, station))
+                " agent_version = COALESCE(%s, agent_version), features = COALESCE(%s::text[], features),"
+                " enrollment_full_sent = enrollment_full_sent AND features = COALESCE(%s::text[], features)"
+                " WHERE station_id = %s",
+                (state, body.get("version") if isinstance(body.get("version"), str) else None, features, features,
+                 station))
 
 
 def _int(value: Any) -> int | None:

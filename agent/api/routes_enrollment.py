@@ -4,6 +4,9 @@
   fields per customer kind; the photo and fingerprint policy; the consents on record.
 - ``GET /v1/enrollment/stats[?from=&to=]``: customers enrolled per day (station time zone) and per
   attendant (from ``X-Attendant-Id``), and the station's total (seed 003: "Usuarios enrolados: N").
+- ``GET /v1/enrollment/requests[?country=&type=&number=]``: requests customers made on the chain's
+  website, received from head office in the directory, to pre-fill the enrollment form (only
+  those not expired and not yet a customer here).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from agent.api.deps import get_station
 from agent.api.problems import problem_responses
 from agent.clock import utcnow
 from agent.customers import enrollment
+from agent.loyalty import enrollment_requests
 from agent.errors import AgentError
 from agent.station import Station
 
@@ -57,3 +61,20 @@ def get_stats(from_: date | None = Query(None, alias="from", description="First 
     except OverflowError:  # to=9999-12-31: the day after does not exist
         raise AgentError("invalid_range", "Fecha fuera del rango admitido.", "Date out of the supported range.",
                          status=422, field="to") from None
+
+
+@router.get("/requests", summary="Enrollment requests from the website, to pre-fill the enrollment form",
+            responses=problem_responses({422: "Incomplete document (`document_incomplete`)"}))
+def get_requests(country: str | None = Query(None, min_length=2, max_length=2, examples=["CL"]),
+                 type_: str | None = Query(None, alias="type", min_length=1, max_length=10, examples=["RUT"]),
+                 number: str | None = Query(None, min_length=1, max_length=40, examples=["12.345.678-5"]),
+                 station: Station = Depends(get_station)) -> dict:
+    given = [v for v in (country, type_, number) if v is not None]
+    if given and len(given) != 3:
+        raise AgentError("document_incomplete", "Indique país, tipo y número del documento, o ninguno.",
+                         "Give the document's country, type and number, or none of them.", status=422,
+                         field="number")
+    document = (country, type_, number) if given else None
+    now = utcnow()
+    rows = station.db.read(lambda c: enrollment_requests.pending(c, now, document))  # type: ignore[arg-type]
+    return {"requests": rows}

@@ -1,5 +1,6 @@
 """Chain-wide directory from head office: tiers, accounts (+ balance snapshots), cards,
-customer messages and the rewards catalog, applied from downlink delta updates.
+customer messages, the rewards catalog and the website's enrollment requests
+(``enrollment_requests``), applied from downlink delta updates.
 
 Deltas are numbered; one already applied (``seq`` <= last applied) is ignored, so the
 downlink may redeliver freely. Gaps are accepted: head office may coalesce deltas, and each
@@ -18,7 +19,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from agent.clock import iso
 
+from . import enrollment_requests
+from .enrollment_requests import EnrollmentRequestIn
 from .models import Code
+
 
 
 class _Strict(BaseModel):
@@ -95,6 +99,10 @@ class DirectoryDelta(_Strict):
     messages: list[MessageIn] = Field(default_factory=list)
     removed_messages: list[Code] = Field(default_factory=list)
     rewards: list[RewardIn] = Field(default_factory=list)
+    # Since issue 16: sent only to stations that announce ``enrollment_requests`` in their
+    # availability message (older agents refuse a field they do not know).
+    enrollment_requests: list[EnrollmentRequestIn] = Field(default_factory=list, max_length=10_000)
+    removed_enrollment_requests: list[Code] = Field(default_factory=list)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -187,6 +195,8 @@ def apply_delta(conn: sqlite3.Connection, delta: DirectoryDelta, station_id: str
         " ON CONFLICT(reward_id) DO UPDATE SET low_threshold = excluded.low_threshold",
         [(r.reward_id, r.low_threshold) for r in delta.rewards],
     )
+    # Expiry is measured against head office's clock (as_of): the station's may be off.
+    enrollment_requests.apply(conn, delta.enrollment_requests, delta.removed_enrollment_requests, as_of)
     conn.execute("UPDATE loyalty_directory_state SET last_seq = ? WHERE one = 1", (delta.seq,))
     return True
 

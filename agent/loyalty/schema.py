@@ -256,4 +256,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX loyalty_redemptions_requested ON loyalty_redemptions(occurred_at) WHERE status = 'requested';
         """,
     ),
+    (
+        "loyalty_007_enrollment_requests",
+        """
+        -- Enrollment requests from the chain's website (agent.loyalty.enrollment_requests).
+        CREATE TABLE loyalty_enrollment_requests (
+            request_id        TEXT PRIMARY KEY,
+            requested_at      TEXT NOT NULL,
+            expires_at        TEXT NOT NULL,
+            doc_country       TEXT NOT NULL,
+            doc_type          TEXT NOT NULL,
+            doc_number        TEXT NOT NULL,            -- compact form when valid, as typed otherwise
+            first_name        TEXT NOT NULL,
+            surname           TEXT NOT NULL,
+            phone             TEXT,
+            email             TEXT,
+            preferred_station TEXT
+        );
+        CREATE INDEX loyalty_enrollment_requests_document
+            ON loyalty_enrollment_requests(doc_country, doc_type, doc_number);
+        CREATE INDEX loyalty_enrollment_requests_expiry ON loyalty_enrollment_requests(expires_at);
+        """,
+    ),
 ]

@@ -26,6 +26,10 @@ from agent.store.db import Database
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 16 * 1024 * 1024
+# Optional downlink fields this agent accepts, announced in ``availability`` (``features``): the
+# models refuse fields they do not know, so head office sends such a field only to agents that
+# list it. ``enrollment_requests``: the directory delta's enrollment request fields.
+DOWNLINK_FEATURES = ("enrollment_requests",)
 
 
 class Envelope(BaseModel):

@@ -36,7 +36,7 @@ from agent.clock import now_iso
 from agent.drivers.transitions import LinkState
 from agent.queue.broker_status import BrokerStatus
 from agent.queue.config import MqttSettings
-from agent.queue.downlink import Downlink
+from agent.queue.downlink import DOWNLINK_FEATURES, Downlink
 from agent.queue.messages import batch_room, encode_batch, event_size, parse_ack, parse_replay, parse_url, too_large_alert
 from agent.queue.progress import ProgressRecorder, prune_confirmed
 from agent.queue.scheduler import BATCH_OVERHEAD_BYTES, ResendScheduler
@@ -252,7 +252,7 @@ class SyncPublisher:
         client.subscribe([(self.topics.acks, 1), (self.topics.replay, 1), (self.topics.config("+"), 1)])
         client.publish(self.topics.availability,
                        json.dumps({"state": "online", "station_id": self.station_id, "version": __version__,
-                                   "at": now_iso()}), qos=1, retain=True)
+                                   "features": list(DOWNLINK_FEATURES), "at": now_iso()}), qos=1, retain=True)
         self._next_status = 0.0
         self.link.up()
 

@@ -1,6 +1,6 @@
 """``loyalty-hub`` subcommands of the central administration.
 
-    loyalty-hub keys generate --out FILE | keys public
+    loyalty-hub keys generate --out FILE | keys public [--pin]
     loyalty-hub station add STATION --name NAME --point-value V [--install-dir DIR]
     loyalty-hub attendant add STATION ID --name NAME | set-pin STATION ID (PIN on stdin) | lock | unlock
     loyalty-hub pins publish [STATION ...]
@@ -40,7 +40,10 @@ def add_commands(sub: Any) -> None:
     gen = keys_cmd.add_parser("generate", help="crea la clave de firma (nunca reemplaza una existente)")
     gen.add_argument("--out", type=Path, required=True)
     _common(gen, mqtt=False)
-    _common(keys_cmd.add_parser("public", help="muestra la clave pública para las estaciones"), mqtt=False)
+    public = keys_cmd.add_parser("public", help="muestra la clave pública para las estaciones")
+    public.add_argument("--pin", action="store_true",
+                        help="la de los paquetes de PIN ([cards.pins] bundle_public_key; central.pin_signing_key_file)")
+    _common(public, mqtt=False)
 
     station = sub.add_parser("station", help="estaciones").add_subparsers(dest="action", required=True)
     add = station.add_parser("add", help="registra una estación y crea su clave PIN")
@@ -86,8 +89,13 @@ def _actor(settings: Settings) -> str:
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace, lang: str) -> int:
-    key = (keys.generate_signing_key(args.out) if args.action == "generate"
-           else keys.load_signing_key(settings.central.signing_key_file))
+    central = settings.central
+    if args.action == "generate":
+        key = keys.generate_signing_key(args.out)
+    elif args.pin:
+        key = keys.load_pin_key(central.signing_key_file, central.pin_signing_key_file)
+    else:
+        key = keys.load_signing_key(central.signing_key_file)
     print(keys.public_b64(key))
     return 0
 
@@ -113,7 +121,7 @@ def cmd_station(settings: Settings, args: argparse.Namespace, lang: str) -> int:
 
 
 def _publish_bundles(settings: Settings, conn: psycopg.Connection, stations: list[str]) -> None:
-    key = keys.load_signing_key(settings.central.signing_key_file)
+    key = keys.load_pin_key(settings.central.signing_key_file, settings.central.pin_signing_key_file)
     bundles = [attendants.build_bundle(conn, key, s, days=settings.central.pin_bundle_days) for s in stations]
     publish_retained(settings.mqtt, [(b.station_id, "pin_bundle", b.body) for b in bundles])
     for bundle in bundles:
@@ -186,7 +194,8 @@ def cmd_close(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     from hub.central import close, report
 
     with _connect(settings) as conn:
-        result = close.close_month(conn, _actor(settings), args.month, expiry_months=settings.central.expiry_months)
+        result = close.close_month(conn, _actor(settings), args.month, expiry_months=settings.central.expiry_months,
+                                  zone=settings.chain.zone)
         month = f"{result.month:%Y-%m}"
         if result.first_run:
             print(f"mes {month} cerrado: {result.expired_points} puntos vencidos en {result.expired_accounts} cuentas, "

@@ -1,6 +1,9 @@
 """The monthly close (seed 002): point expiry, fleet aggregation and the station settlement.
 
-- **Refused** for a month that is not over (UTC month boundaries; the hub stores UTC times).
+- **Refused** for a month that is not over. Months are the chain's (``chain.timezone``): a month
+  runs from midnight of its 1st to midnight of the next 1st *in that zone*, compared with the
+  UTC times the hub stores (a sale at 21:00 of the 30th in Bogotá, 02:00Z of the 1st, belongs to
+  the month that is ending).
 - **Idempotent:** the first run expires points and moves fleet points, once (they change
   balances); every run, first or later, recomputes the settlement, so a re-run after late data
   completes it and a re-print gives the same figures. Who closed and who re-ran are recorded.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 import psycopg
@@ -47,6 +50,17 @@ def add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def starts_at(day: date, zone: tzinfo) -> datetime:
+    """Midnight at the start of ``day`` in the chain's zone, as an aware UTC datetime."""
+    return datetime.combine(day, time(0), zone).astimezone(timezone.utc)
+
+
+def bound(day: date, zone: tzinfo) -> str:
+    """That moment in the form of the stored ``occurred_at`` texts (UTC, ms, Z), which compare
+    in time order as text."""
+    return starts_at(day, zone).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 @dataclass
 class CloseResult:
     month: date
@@ -63,11 +77,11 @@ class CloseResult:
 
 
 def close_month(conn: psycopg.Connection, actor: str, month_text: str, *, expiry_months: int,
-                now: datetime | None = None) -> CloseResult:
+                now: datetime | None = None, zone: tzinfo = timezone.utc) -> CloseResult:
     month = parse_month(month_text)
     end = add_months(month, 1)
     now = now or datetime.now(timezone.utc)
-    if datetime(end.year, end.month, 1, tzinfo=timezone.utc) > now:
+    if starts_at(end, zone) > now:
         raise CentralError("month_not_over", f"el mes {month:%Y-%m} no terminó: se puede cerrar desde el {end:%Y-%m-%d}",
                            f"month {month:%Y-%m} is not over: it can be closed from {end:%Y-%m-%d}")
     with conn.transaction():
@@ -82,9 +96,9 @@ def close_month(conn: psycopg.Connection, actor: str, month_text: str, *, expiry
                                (month, actor, actor, cutoff)).fetchone()
         result = CloseResult(month, first, row[0], row[1], row[2])
         if first:
-            _fleet(conn, month, end, result)
-            _expire(conn, month, end, add_months(end, -expiry_months), result)
-        _settle(conn, month, end, result)
+            _fleet(conn, month, end, result, zone)
+            _expire(conn, month, end, add_months(end, -expiry_months), result, zone)
+        _settle(conn, month, end, result, zone)
         summary = {"expired_accounts": result.expired_accounts, "expired_points": result.expired_points,
                    "fleet_transfers": result.fleet_transfers, "fleet_without_owner": result.fleet_without_owner,
                    "settlement_points": result.settlement_points,
@@ -95,8 +109,8 @@ def close_month(conn: psycopg.Connection, actor: str, month_text: str, *, expiry
     return result
 
 
-def _fleet(conn: psycopg.Connection, month: date, end: date, result: CloseResult) -> None:
-    month_rows = {"month": month, "start": month.isoformat(), "end": end.isoformat()}
+def _fleet(conn: psycopg.Connection, month: date, end: date, result: CloseResult, zone: tzinfo) -> None:
+    month_rows = {"month": month, "start": bound(month, zone), "end": bound(end, zone)}
     result.fleet_without_owner = [r[0] for r in conn.execute(
         "SELECT DISTINCT m.account_id FROM point_movements m JOIN accounts a USING (account_id)"
         " LEFT JOIN fleet_owners o USING (account_id) WHERE a.is_fleet AND o.account_id IS NULL"
@@ -127,13 +141,19 @@ def _fleet(conn: psycopg.Connection, month: date, end: date, result: CloseResult
 _LEDGER = """
     SELECT account_id, points, occurred_at FROM point_movements WHERE occurred_at < %(end)s
     UNION ALL SELECT account_id, -points, %(end)s FROM fleet_transfers WHERE month < %(end_date)s
-    UNION ALL SELECT owner_account_id, points, to_char(month + interval '1 month', 'YYYY-MM-DD')
+    UNION ALL SELECT owner_account_id, points, to_char((month + interval '1 month')::timestamp AT TIME ZONE %(zone)s
+                                                       AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                 FROM fleet_transfers WHERE month < %(end_date)s
 """
 
 
-def _expire(conn: psycopg.Connection, month: date, end: date, cutoff: date, result: CloseResult) -> None:
-    params = {"end": end.isoformat(), "end_date": end, "cutoff": cutoff.isoformat(), "month": month}
+def _zone_name(zone: tzinfo) -> str:
+    return getattr(zone, "key", None) or "UTC"
+
+
+def _expire(conn: psycopg.Connection, month: date, end: date, cutoff: date, result: CloseResult, zone: tzinfo) -> None:
+    params = {"end": bound(end, zone), "end_date": end, "cutoff": bound(cutoff, zone), "month": month,
+              "zone": _zone_name(zone)}
     conn.execute(
         "INSERT INTO point_expiries(month, account_id, points)"
         " SELECT %(month)s, net.account_id, net.points - coalesce(prev.points, 0) FROM ("
@@ -151,7 +171,7 @@ def _expire(conn: psycopg.Connection, month: date, end: date, cutoff: date, resu
     result.expired_accounts, result.expired_points = int(count), int(total)
 
 
-def _settle(conn: psycopg.Connection, month: date, end: date, result: CloseResult) -> None:
+def _settle(conn: psycopg.Connection, month: date, end: date, result: CloseResult, zone: tzinfo) -> None:
     conn.execute("DELETE FROM settlement_lines WHERE month = %s", (month,))
     conn.execute("DELETE FROM settlement_incomplete WHERE month = %s", (month,))
     conn.execute(
@@ -160,8 +180,8 @@ def _settle(conn: psycopg.Connection, month: date, end: date, result: CloseResul
         "  SELECT station_id, coalesce(article_group, '-') AS article_group, sum(points) AS points FROM sale_lines"
         "  WHERE occurred_at >= %s AND occurred_at < %s GROUP BY 1, 2) g"
         " LEFT JOIN central_stations s USING (station_id)",
-        (month, month.isoformat(), end.isoformat()))
-    for station_id, reason in _incomplete(conn, month, end):
+        (month, bound(month, zone), bound(end, zone)))
+    for station_id, reason in _incomplete(conn, month, end, zone):
         conn.execute("INSERT INTO settlement_incomplete(month, station_id, reason) VALUES (%s, %s, %s)",
                      (month, station_id, reason))
         result.incomplete.append((station_id, reason))
@@ -169,7 +189,7 @@ def _settle(conn: psycopg.Connection, month: date, end: date, result: CloseResul
         "SELECT coalesce(sum(points), 0) FROM settlement_lines WHERE month = %s", (month,)).fetchone()[0])
 
 
-def _incomplete(conn: psycopg.Connection, month: date, end: date) -> list[tuple[str, str]]:
+def _incomplete(conn: psycopg.Connection, month: date, end: date, zone: tzinfo) -> list[tuple[str, str]]:
     """A station is complete when an event it created after the month's end has been applied in
     order (so everything before it is in), or when its last status after the month's end said it
     had nothing left to send and no gap is open."""
@@ -181,14 +201,14 @@ def _incomplete(conn: psycopg.Connection, month: date, end: date) -> list[tuple[
         "       WHERE month = %s) s"
         " LEFT JOIN central_stations cs USING (station_id) LEFT JOIN stations st USING (station_id) ORDER BY 1",
         (month,)).fetchall()
-    end_ts = datetime(end.year, end.month, 1, tzinfo=timezone.utc)
+    end_ts, end_text = starts_at(end, zone), bound(end, zone)
     out = []
     for station_id, unregistered, contiguous, max_seen, last_created, status_at, pending, unconfirmed in rows:
         if unregistered:
             out.append((station_id, "sin valor de punto: estación no registrada (loyalty-hub station add)"))
         elif contiguous is None:
             out.append((station_id, "nunca sincronizó"))
-        elif last_created is not None and last_created >= end.isoformat():
+        elif last_created is not None and last_created >= end_text:
             continue
         elif (status_at is not None and status_at >= end_ts and pending == 0 and unconfirmed == 0
               and contiguous == max_seen):
@@ -217,13 +237,15 @@ def report_rows(conn: psycopg.Connection, month: date) -> dict[str, Any]:
 
 
 def expiring_at_next_close(conn: psycopg.Connection, account_ids: list[str], *, expiry_months: int,
-                           today: date) -> tuple[date, dict[str, int]]:
-    """What the close of the current month will expire per account (the same FIFO rule, with the
-    debits known today), and that close's date: announced to stations in the directory."""
+                           today: date, zone: tzinfo = timezone.utc) -> tuple[date, dict[str, int]]:
+    """What the close of the current month (``today`` in the chain's zone) will expire per
+    account (the same FIFO rule, with the debits known today), and that close's date: announced
+    to stations in the directory."""
     month = today.replace(day=1)
     end = add_months(month, 1)
     cutoff = add_months(end, -expiry_months)
-    params = {"end": end.isoformat(), "end_date": end, "cutoff": cutoff.isoformat(), "ids": account_ids}
+    params = {"end": bound(end, zone), "end_date": end, "cutoff": bound(cutoff, zone), "ids": account_ids,
+              "zone": _zone_name(zone)}
     rows = conn.execute(
         "SELECT net.account_id, net.points - coalesce(prev.points, 0) FROM ("
         "  SELECT account_id, coalesce(sum(points) FILTER (WHERE points > 0 AND occurred_at < %(cutoff)s), 0)"

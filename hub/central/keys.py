@@ -53,6 +53,13 @@ def load_signing_key(path: Path | None) -> Ed25519PrivateKey:
     return key
 
 
+def load_pin_key(signing_key_file: Path | None, pin_signing_key_file: Path | None) -> Ed25519PrivateKey:
+    """The key that signs PIN bundles: its own (``central.pin_signing_key_file``) when set, so a
+    leaked configuration key cannot mint attendant PINs and the other way round; otherwise the
+    configuration key (one key for both, the default)."""
+    return load_signing_key(pin_signing_key_file or signing_key_file)
+
+
 def public_b64(key: Ed25519PrivateKey) -> str:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()

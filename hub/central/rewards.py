@@ -11,12 +11,13 @@ immobilized-stock audit list.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import psycopg
 
 from hub.central import audit
+from hub.central.close import bound
 from hub.central.errors import CentralError
 
 
@@ -120,12 +121,14 @@ def immobilized(conn: psycopg.Connection, days: int, now: datetime | None = None
         (since,)).fetchall()
 
 
-def statistics(conn: psycopg.Connection, month_start: date) -> list[tuple[str, int, int, int]]:
-    """Per reward, for the month: units granted at stations, units requested (scheduled), points."""
+def statistics(conn: psycopg.Connection, month_start: date, zone: tzinfo = timezone.utc
+               ) -> list[tuple[str, int, int, int]]:
+    """Per reward, for the month (the chain's, ``zone``): units granted at stations, units
+    requested (scheduled), points."""
     end = date(month_start.year + month_start.month // 12, month_start.month % 12 + 1, 1)
     return [(r, int(g), int(q), int(p)) for r, g, q, p in conn.execute(
         "SELECT reward_id, sum(granted), sum(requested), sum(points) FROM ("
         " SELECT reward_id, -quantity AS granted, 0 AS requested, 0 AS points FROM stock_movements"
         "  WHERE kind = 'grant' AND at >= %(s)s AND at < %(e)s"
         " UNION ALL SELECT reward_id, 0, quantity, -points FROM reward_requests WHERE occurred_at >= %(s)s"
-        "  AND occurred_at < %(e)s) t GROUP BY 1 ORDER BY 1", {"s": month_start.isoformat(), "e": end.isoformat()})]
+        "  AND occurred_at < %(e)s) t GROUP BY 1 ORDER BY 1", {"s": bound(month_start, zone), "e": bound(end, zone)})]

@@ -70,5 +70,6 @@ def cmd_rewards(settings: Settings, args: argparse.Namespace, lang: str, conn: A
     elif action == "immobilized":
         _csv(["estacion", "premio", "stock", "ultima_entrega"], rewards.immobilized(conn, settings.central.immobilized_days))
     elif action == "stats":
-        _csv(["premio", "entregados", "solicitados", "puntos_solicitados"], rewards.statistics(conn, parse_month(args.month)))
+        _csv(["premio", "entregados", "solicitados", "puntos_solicitados"], rewards.statistics(conn, parse_month(args.month),
+                                                                                      settings.chain.zone))
     return 0

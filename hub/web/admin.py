@@ -2,7 +2,7 @@
 close (a button, admin only) with its CSV/PDF printouts, and the audit log.
 
 Roles: ``admin`` does everything; ``manager`` sees and locks the attendants of its own station
-and its enrollment requests; ``readonly`` sees everything and changes nothing. Every change
+(creating them and setting PINs: hub.web.authoring) and its enrollment requests; ``readonly`` sees everything and changes nothing. Every change
 carries the session's CSRF token and lands in the audit log with ``web:<user>``.
 """
 from __future__ import annotations
@@ -31,12 +31,12 @@ def current_user(request: Request, conn: psycopg.Connection = Depends(db)) -> au
     return user
 
 
-def _allow(user: auth.User, *roles: str) -> None:
+def allow(user: auth.User, *roles: str) -> None:
     if user.role not in roles:
         raise HTTPException(403, "Su rol no permite esta acción.")
 
 
-def _check_csrf(user: auth.User, token: str) -> None:
+def check_csrf(user: auth.User, token: str) -> None:
     if not token or token != user.csrf:
         raise HTTPException(403, "Formulario vencido: vuelva a cargar la página.")
 
@@ -86,38 +86,45 @@ def home(request: Request, user: auth.User = Depends(current_user), conn: psycop
 @router.get("/playeros/{station_id}", response_class=HTMLResponse)
 def attendant_list(station_id: str, request: Request, user: auth.User = Depends(current_user),
                    conn: psycopg.Connection = Depends(db)) -> HTMLResponse:
+    return attendants_page(request, user, conn, station_id)
+
+
+def attendants_page(request: Request, user: auth.User, conn: psycopg.Connection, station_id: str,
+                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
     if user.role == "manager" and user.station_id != station_id:
         raise HTTPException(403, "Solo puede ver su estación.")
     rows = conn.execute("SELECT attendant_id, display_name, pin_hash IS NOT NULL, locked FROM attendants"
                         " WHERE station_id = %s ORDER BY 1", (station_id,)).fetchall()
-    return page(request, "admin_attendants.html", user=user, station_id=station_id, rows=rows)
+    return page(request, "admin_attendants.html", status_code, user=user, station_id=station_id, rows=rows,
+                error=error)
 
 
 @router.post("/playeros/{station_id}/{attendant_id}/bloqueo")
 def attendant_lock(station_id: str, attendant_id: str, request: Request, locked: str = Form(...),
                    csrf: str = Form(""), user: auth.User = Depends(current_user),
                    conn: psycopg.Connection = Depends(db)) -> Response:
-    _check_csrf(user, csrf)
-    _allow(user, "admin", "manager")
+    check_csrf(user, csrf)
+    allow(user, "admin", "manager")
     if user.role == "manager" and user.station_id != station_id:
         raise HTTPException(403, "Solo puede cambiar su estación.")
     attendants.set_locked(conn, f"web:{user.username}", station_id, attendant_id, locked == "si")
-    _publish_bundle(request, conn, station_id, f"web:{user.username}")
+    publish_bundle(request, conn, station_id, f"web:{user.username}")
     return RedirectResponse(f"/admin/playeros/{station_id}", status_code=303)
 
 
-def _publish_bundle(request: Request, conn: psycopg.Connection, station_id: str, actor: str) -> None:
+def publish_bundle(request: Request, conn: psycopg.Connection, station_id: str, actor: str) -> None:
     """Publish at once when the web app has a broker and the signing key; else it waits for
     ``loyalty-hub pins publish`` (recorded so the page can say so)."""
-    from hub.central.keys import load_signing_key
+    from hub.central.keys import load_pin_key
     from hub.central.publisher import publish_retained
 
     settings = request.app.state.settings
-    if not settings.mqtt.url or settings.central.signing_key_file is None:
+    central = settings.central
+    if not settings.mqtt.url or (central.pin_signing_key_file or central.signing_key_file) is None:
         audit.record(conn, actor, "pin_bundle.pending", {"station": station_id})
         return
-    bundle = attendants.build_bundle(conn, load_signing_key(settings.central.signing_key_file), station_id,
-                                     days=settings.central.pin_bundle_days)
+    bundle = attendants.build_bundle(conn, load_pin_key(central.signing_key_file, central.pin_signing_key_file),
+                                     station_id, days=central.pin_bundle_days)
     publish_retained(settings.mqtt, [(station_id, "pin_bundle", bundle.body)])
     attendants.mark_published(conn, actor, bundle)
 
@@ -125,7 +132,7 @@ def _publish_bundle(request: Request, conn: psycopg.Connection, station_id: str,
 @router.get("/cierre", response_class=HTMLResponse)
 def closes(request: Request, user: auth.User = Depends(current_user), conn: psycopg.Connection = Depends(db),
            error: str | None = None) -> HTMLResponse:
-    _allow(user, "admin", "readonly")
+    allow(user, "admin", "readonly")
     rows = conn.execute("SELECT to_char(month, 'YYYY-MM'), first_closed_by, first_closed_at, last_run_by, runs,"
                         " summary FROM monthly_closes ORDER BY month DESC").fetchall()
     return page(request, "admin_close.html", user=user, rows=rows, error=error)
@@ -134,11 +141,12 @@ def closes(request: Request, user: auth.User = Depends(current_user), conn: psyc
 @router.post("/cierre")
 def run_close(request: Request, month: str = Form("", max_length=7), csrf: str = Form(""),
               user: auth.User = Depends(current_user), conn: psycopg.Connection = Depends(db)) -> Response:
-    _check_csrf(user, csrf)
-    _allow(user, "admin")
+    check_csrf(user, csrf)
+    allow(user, "admin")
     settings = request.app.state.settings
     try:
-        result = close.close_month(conn, f"web:{user.username}", month, expiry_months=settings.central.expiry_months)
+        result = close.close_month(conn, f"web:{user.username}", month, expiry_months=settings.central.expiry_months,
+                                  zone=settings.chain.zone)
     except CentralError as exc:
         return closes(request, user, conn, error=exc.es)
     return RedirectResponse(f"/admin/cierre/{result.month:%Y-%m}", status_code=303)
@@ -147,7 +155,7 @@ def run_close(request: Request, month: str = Form("", max_length=7), csrf: str =
 @router.get("/cierre/{month}", response_class=HTMLResponse)
 def close_detail(month: str, request: Request, user: auth.User = Depends(current_user),
                  conn: psycopg.Connection = Depends(db)) -> HTMLResponse:
-    _allow(user, "admin", "readonly")
+    allow(user, "admin", "readonly")
     return page(request, "admin_close_detail.html", user=user, r=_report(conn, month), label=month)
 
 
@@ -161,7 +169,7 @@ def _report(conn: psycopg.Connection, month: str) -> dict[str, Any]:
 @router.get("/cierre/{month}/liquidacion.{fmt}")
 def close_file(month: str, fmt: str, user: auth.User = Depends(current_user),
                conn: psycopg.Connection = Depends(db)) -> Response:
-    _allow(user, "admin", "readonly")
+    allow(user, "admin", "readonly")
     if fmt not in ("csv", "pdf"):
         raise HTTPException(404)
     rows = _report(conn, month)
@@ -189,6 +197,6 @@ def rewards_page(request: Request, user: auth.User = Depends(current_user),
 @router.get("/auditoria", response_class=HTMLResponse)
 def audit_log(request: Request, user: auth.User = Depends(current_user),
               conn: psycopg.Connection = Depends(db)) -> HTMLResponse:
-    _allow(user, "admin", "readonly")
+    allow(user, "admin", "readonly")
     rows = conn.execute("SELECT at, actor, action, detail FROM audit_log ORDER BY audit_id DESC LIMIT 200").fetchall()
     return page(request, "admin_audit.html", user=user, rows=rows)

@@ -20,13 +20,14 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from hub.web import admin, customer
+    from hub.web import admin, authoring, customer
 
     app = FastAPI(title="Programa de puntos", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(customer.router)
     app.include_router(admin.router)
+    app.include_router(authoring.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:

@@ -1,5 +1,5 @@
 """Customer pages: ``/saldo`` (balance and last 30 movements) and ``/adhesion`` (enrollment
-request).
+request; the leader sends it to the stations' directory, hub.central.enrollment).
 
 Balance query: card number + document number, both must belong to the same active card's
 account holder. Any mismatch (unknown card, other document, blocked card) gets the same
@@ -15,6 +15,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from hub.central import enrollment as web_requests
 from hub.web.app import client_address, db, page
 from hub.web.auth import bucket, too_many
 
@@ -93,9 +94,11 @@ def enrollment(request: Request, first_name: str = Form("", max_length=80), surn
     if errors:
         return page(request, "adhesion.html", 422, stations=_stations(conn), values=values, errors=errors)
     conn.execute("INSERT INTO enrollment_requests(first_name, surname, document_country, document_type,"
-                 " document_number, phone, email, station_id, consent) VALUES (%(first_name)s, %(surname)s,"
-                 " %(document_country)s, %(document_type)s, %(document_number)s, nullif(%(phone)s, ''),"
-                 " nullif(%(email)s, ''), %(station_id)s, true)", values)
+                 " document_number, document_compact, phone, email, station_id, consent) VALUES (%(first_name)s,"
+                 " %(surname)s, %(document_country)s, %(document_type)s, %(document_number)s, %(compact)s,"
+                 " nullif(%(phone)s, ''), nullif(%(email)s, ''), %(station_id)s, true)",
+                 {**values, "compact": web_requests.compact(values["document_country"], values["document_type"],
+                                                          values["document_number"])})
     return page(request, "adhesion_ok.html")
 
 
@@ -103,10 +106,16 @@ def _enrollment_errors(conn: psycopg.Connection, v: dict[str, str], consent: boo
     errors = []
     if not v["first_name"] or not v["surname"]:
         errors.append("Escriba su nombre y su apellido.")
-    if v["document_country"] not in ("CL", "AR", "CO", "PE", "UY") or v["document_type"] not in ("RUT", "DNI", "CC", "CE"):
+    kind_ok = v["document_country"] in ("CL", "AR", "CO", "PE", "UY") and v["document_type"] in ("RUT", "DNI", "CC", "CE")
+    if not kind_ok:
         errors.append("Elija el país y el tipo de documento.")
     if not re.fullmatch(r"[0-9A-Za-z.\-]{5,20}", v["document_number"]):
         errors.append("El número de documento no es válido.")
+    elif kind_ok:  # the agents' own check (check digit, length per country and type)
+        try:
+            web_requests.compact(v["document_country"], v["document_type"], v["document_number"])
+        except web_requests.DocumentError as exc:
+            errors.append(exc.es)
     if v["email"] and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v["email"]):
         errors.append("El correo electrónico no es válido.")
     if v["phone"] and not re.fullmatch(r"\+?[0-9 ]{7,20}", v["phone"]):

@@ -173,3 +173,47 @@ def test_hub_authors_signs_and_publishes_what_the_real_agent_applies(tmp_path: P
         bundle_text = " ".join(r[0] for r in conn.execute("SELECT body FROM pin_bundles"))
     assert actions.count("pin_bundle.published") == 3 and "attendant.locked" in actions
     assert "4817" not in bundle_text and "5092" not in bundle_text
+
+
+def test_a_separate_pin_key_signs_the_bundles_and_only_them(tmp_path: Path, database: str,
+                                                           agent_broker: Mosquitto) -> None:
+    import queue
+    from datetime import datetime, timezone
+
+    from agent.cards.pin_bundle import PinBundleError, verify_bundle
+    from agent.queue.signed_config import ConfigVerifier
+    from hub.central.keys import load_signing_key
+    from tests.hub.test_scheduled import client
+
+    hub = HubCli(tmp_path, database, agent_broker.url)
+    pin_key_file = tmp_path / "ho" / "pins.pem"
+    config_public = hub("keys", "generate", "--out", str(hub.key), mqtt=False).stdout.strip()
+    pin_public = hub("keys", "generate", "--out", str(pin_key_file), mqtt=False).stdout.strip()
+    hub.env["LOYALTY_HUB_CENTRAL__PIN_SIGNING_KEY_FILE"] = str(pin_key_file)
+    assert hub("keys", "public", mqtt=False).stdout.strip() == config_public
+    assert hub("keys", "public", "--pin", mqtt=False).stdout.strip() == pin_public != config_public
+    assert hub("station", "add", STATION, "--name", "Centro", "--point-value", "1", mqtt=False).returncode == 0
+    assert hub("attendant", "add", STATION, "P-07", "--name", "Ana").returncode == 0
+    assert hub("attendant", "set-pin", STATION, "P-07", stdin="4817\n").returncode == 0
+    (tmp_path / "rewards.json").write_text(json.dumps(REWARDS))
+    assert hub("config", "set", "rewards", str(tmp_path / "rewards.json"), mqtt=False).returncode == 0
+    assert hub("config", "publish", "--only", "catalog").returncode == 0
+
+    received: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    watcher = client(agent_broker.port, received)  # retained: both are waiting for a station
+    watcher.subscribe(f"loyalty/v1/stations/{STATION}/config/+", qos=1)
+    try:
+        got = dict(received.get(timeout=10) for _ in range(2))
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+    bundle = got[f"loyalty/v1/stations/{STATION}/config/pin_bundle"]
+    now = datetime.now(timezone.utc)
+    pin_key, config_key = load_signing_key(pin_key_file), load_signing_key(hub.key)
+    assert list(verify_bundle(bundle, pin_key.public_key(), station_id=STATION, now=now).attendants) == ["P-07"]
+    with pytest.raises(PinBundleError):
+        verify_bundle(bundle, config_key.public_key(), station_id=STATION, now=now)
+    directory = got[f"loyalty/v1/stations/{STATION}/config/directory"]
+    ConfigVerifier(config_key.public_key()).unwrap("directory", directory)
+    with pytest.raises(AgentError):
+        ConfigVerifier(pin_key.public_key()).unwrap("directory", directory)

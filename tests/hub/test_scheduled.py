@@ -1,24 +1,28 @@
 """The leader's scheduled duties against a real PostgreSQL and a real Mosquitto: PIN bundles
 renewed before they expire (verified with the agent's own verifier) and the weekly order made
-on its day only."""
+on its day only; the monthly close on its day and hour in the chain's time zone, once."""
 from __future__ import annotations
 
 import os
 import queue
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.cards.pin_bundle import verify_bundle
 from hub.central import attendants
 from hub.central.config import CentralSettings
-from hub.central.scheduled import renew_pin_bundles, weekly_order
+from hub.central.close import close_month
+from hub.central.scheduled import close_due, monthly_close, renew_pin_bundles, weekly_order
 from tests.fakes.mosquitto import Mosquitto
 from tests.hub.conftest import needs_services
+from tests.hub.test_monthly_close import Ledger
 from tests.signing import HEAD_OFFICE_KEY
 
 pytestmark = needs_services
@@ -68,3 +72,59 @@ def test_weekly_order_only_on_its_day(db: psycopg.Connection) -> None:
     assert weekly_order(db, CentralSettings(order_weekday=2), now=NOW) is None  # Wednesdays
     assert weekly_order(db, CentralSettings(), now=NOW) == "OC-2026-11-29"
     assert db.execute("SELECT status FROM reward_requests").fetchone()[0] == "ordered"
+
+
+# ---- the monthly close, scheduled, in the chain's time zone ---------------------------------
+
+BOGOTA = ZoneInfo("America/Bogota")  # UTC-5, no daylight saving
+
+
+def test_the_leader_closes_the_previous_month_on_its_day_and_hour_in_the_chain_zone_once(db: psycopg.Connection) -> None:
+    book = Ledger(db)
+    book.station("st-1", point_value="2", last_event="2026-12-01T09:00:00.000Z")
+    book.account("A")
+    book.move("A", "st-1", 10, "2026-11-10T12:00:00.000Z")
+    # 21:00 of 30 November in Bogotá is already 1 December in UTC: November's, for the chain.
+    book.move("A", "st-1", 7, "2026-12-01T02:00:00.000Z")
+    # 00:30 of 1 December in Bogotá (05:30Z): December's.
+    book.move("A", "st-1", 5, "2026-12-01T05:30:00.000Z")
+    settings = CentralSettings(close_day=1, close_hour=3, close_business_day=False)
+    # 1 December 2026, 02:59 in Bogotá (07:59Z): not yet; 03:00 (08:00Z): closed, by the scheduler.
+    assert monthly_close(db, settings, now=datetime(2026, 12, 1, 7, 59, tzinfo=timezone.utc), zone=BOGOTA) is None
+    assert db.execute("SELECT count(*) FROM monthly_closes").fetchone()[0] == 0
+    assert monthly_close(db, settings, now=datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc), zone=BOGOTA) == "2026-11"
+    assert db.execute("SELECT sum(points) FROM settlement_lines WHERE month = '2026-11-01'").fetchone()[0] == 17
+    who = db.execute("SELECT first_closed_by, runs FROM monthly_closes").fetchone()
+    assert who == ("hub:scheduler", 1)
+    assert db.execute("SELECT actor FROM audit_log WHERE action = 'month.closed'").fetchone()[0] == "hub:scheduler"
+    # Later the same day and the next days: nothing more (no automatic re-runs).
+    for hours in (1, 30, 24 * 20):
+        assert monthly_close(db, settings, now=datetime(2026, 12, 1, 8, tzinfo=timezone.utc) + timedelta(hours=hours),
+                             zone=BOGOTA) is None
+    assert db.execute("SELECT runs FROM monthly_closes").fetchone()[0] == 1
+    # In UTC the same rows would give November only the 10 points: the zone is what moved the 7.
+    assert close_month(db, "test", "2026-11", expiry_months=24, now=datetime(2026, 12, 2, tzinfo=timezone.utc),
+                       zone=timezone.utc).settlement_points == 10
+
+
+def test_a_close_day_on_a_weekend_moves_to_monday_when_business_days_are_asked() -> None:
+    # 1 August 2026 is a Saturday.
+    assert close_due(CentralSettings(close_day=1), date(2026, 8, 1)) == date(2026, 8, 3)
+    assert close_due(CentralSettings(close_day=1, close_business_day=False), date(2026, 8, 1)) == date(2026, 8, 1)
+    assert close_due(CentralSettings(close_day=1), date(2026, 12, 1)) == date(2026, 12, 1)  # a Tuesday
+
+
+def test_the_scheduled_close_waits_for_the_business_day(db: psycopg.Connection) -> None:
+    settings = CentralSettings()  # the 1st at 03:00, business days
+    saturday = datetime(2026, 8, 1, 12, tzinfo=BOGOTA)
+    assert monthly_close(db, settings, now=saturday, zone=BOGOTA) is None
+    assert monthly_close(db, settings, now=datetime(2026, 8, 3, 2, 59, tzinfo=BOGOTA), zone=BOGOTA) is None
+    assert monthly_close(db, settings, now=datetime(2026, 8, 3, 3, 0, tzinfo=BOGOTA), zone=BOGOTA) == "2026-07"
+
+
+def test_the_chain_time_zone_setting_is_checked() -> None:
+    from hub.config import ConfigError, load_settings
+
+    assert load_settings(environ={}).chain.timezone == "America/Bogota"
+    with pytest.raises(ConfigError, match="zona horaria desconocida"):
+        load_settings(overrides={"chain": {"timezone": "America/Gotham"}}, environ={})

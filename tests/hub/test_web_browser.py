@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
+from hub.central.keys import create_pepper
 from tests.conftest import free_port
+from tests.fakes.mosquitto import Mosquitto
 from tests.hub.conftest import ROOT, needs_services
 from tests.hub.test_monthly_close import Ledger
+from tests.signing import HEAD_OFFICE_KEY, write_private_pem
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-artifacts" / "screenshots"))
@@ -56,15 +61,20 @@ def hub(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProce
 
 
 @pytest.fixture
-def site(database: str, tmp_path: Path) -> Iterator[str]:
+def site(database: str, tmp_path: Path, broker: Mosquitto) -> Iterator[str]:
     with psycopg.connect(database, autocommit=True) as conn:
         seed(conn)
     for user, role, extra in (("admin", "admin", []), ("lector", "readonly", []), ("encargado", "manager", ["--station", "st-1"])):
         done = hub(database, "web-user", "add", user, "--role", role, *extra, stdin="clave-de-prueba-123\n")
         assert done.returncode == 0, done.stderr
+    for station in ("st-1", "st-2"):  # as ``loyalty-hub station add`` would have made them
+        create_pepper(tmp_path / "peppers", station)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "web", "--database-url", database, "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "web.log").open("w"))
+    env = {**os.environ, "LOYALTY_HUB_CENTRAL__SIGNING_KEY_FILE": str(write_private_pem(tmp_path / "ho.pem")),
+           "LOYALTY_HUB_CENTRAL__PEPPER_DIR": str(tmp_path / "peppers")}
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "web", "--database-url", database, "--port", str(port),
+                             "--mqtt-url", broker.url], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=(tmp_path / "web.log").open("w"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -234,3 +244,86 @@ def test_monthly_close_from_the_back_office(site: str, browser, database: str) -
     login(browser, site, "encargado")
     browser.get(f"{site}/admin/cierre")
     assert "Su rol no permite" in browser.page_source, (browser.current_url, browser.page_source[:2000])
+
+
+def test_attendants_and_rules_are_authored_and_published_from_the_back_office(  # type: ignore[no-untyped-def]
+        site: str, browser, database: str, broker: Mosquitto, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from agent.cards.pin_bundle import verify_bundle
+    from agent.queue.signed_config import ConfigVerifier
+    from tests.hub.test_scheduled import client
+
+    received: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    watcher = client(broker.port, received)
+    watcher.subscribe("loyalty/v1/stations/+/config/+", qos=1)
+    try:
+        login(browser, site, "encargado")
+        browser.get(f"{site}/admin/playeros/st-1")
+        fill(browser, attendant_id="P-09", attendant_name="Marta")
+        submit(browser, "crear-playero")
+        assert "P-09 Marta sin PIN activo" in text(browser, "attendants")
+        fill(browser, **{"pin-P-09": "12"})
+        submit(browser, "set-pin-P-09")
+        assert text(browser, "error") == "el PIN debe tener entre 4 y 8 dígitos"
+        fill(browser, **{"pin-P-09": "1234"})
+        submit(browser, "set-pin-P-09")
+        assert text(browser, "error") == "PIN demasiado fácil (un dígito repetido o una secuencia)"
+        fill(browser, **{"pin-P-09": "4817"})
+        submit(browser, "set-pin-P-09")
+        assert "P-09 Marta asignado activo" in text(browser, "attendants")
+        assert browser.find_elements(By.ID, "error") == []
+        browser.save_screenshot(str(SHOTS / "playeros.png"))
+        topic, body = received.get(timeout=15)  # the station's new PIN bundle, published at once
+        assert topic == "loyalty/v1/stations/st-1/config/pin_bundle"
+        bundle = verify_bundle(body, HEAD_OFFICE_KEY.public_key(), station_id="st-1", now=datetime.now(timezone.utc))
+        assert list(bundle.attendants) == ["P-09"]
+        assert b"4817" not in body
+        cookie = {"hub_session": browser.get_cookie("hub_session")["value"]}
+        csrf = browser.find_element(By.NAME, "csrf").get_attribute("value")
+        # A manager changes only its own station's attendants, and no rules.
+        assert httpx.post(f"{site}/admin/playeros/st-2", data={"attendant_id": "X-1", "name": "X", "csrf": csrf},
+                          cookies=cookie).status_code == 403
+        assert httpx.post(f"{site}/admin/configuracion/rewards", data={"body": "[]", "csrf": csrf},
+                          cookies=cookie).status_code == 403
+
+        browser.delete_all_cookies()
+        login(browser, site, "admin")
+        browser.get(f"{site}/admin/configuracion")
+        rewards = [{"reward_id": "MUG", "name": "Taza", "points_cost": -5, "delivery": "immediate"}]
+        fill(browser, **{"doc-rewards": json.dumps(rewards)})
+        submit(browser, "guardar-rewards")
+        assert text(browser, "error") == ("Catálogo de premios: rewards inválido: 1 error(es); el primero en "
+                                          "0.points_cost: Input should be greater than 0")
+        rewards[0]["points_cost"] = 900
+        fill(browser, **{"doc-rewards": json.dumps(rewards)})
+        submit(browser, "guardar-rewards")
+        assert text(browser, "notice") == "Catálogo de premios: guardado (falta publicarlo)."
+        program = {"label": "2026-12", "timezone": "America/Bogota",
+                   "earn": [{"rule_id": "fuel", "article_group": "FUEL", "basis": "per_unit", "points": "2"}]}
+        fill(browser, **{"doc-program": json.dumps(program)})
+        submit(browser, "guardar-program")
+        submit(browser, "publicar")
+        assert text(browser, "notice").startswith("Publicado en 2 estaciones: earning_rules versión 1, directory versión")
+        assert "earning_rules 1" in text(browser, "published")
+        browser.save_screenshot(str(SHOTS / "configuracion.png"))
+        verifier = ConfigVerifier(HEAD_OFFICE_KEY.public_key(), required=True)
+        got: dict[str, bytes] = {}
+        while len(got) < 4:
+            topic, body = received.get(timeout=15)
+            if not topic.endswith("/pin_bundle"):
+                got[topic] = body
+        rules = json.loads(verifier.unwrap("earning_rules", got["loyalty/v1/stations/st-2/config/earning_rules"]))
+        assert rules["data"]["rules"][0]["points"] == "2"
+        catalog = json.loads(verifier.unwrap("directory", got["loyalty/v1/stations/st-1/config/directory"]))
+        assert [r["reward_id"] for r in catalog["rewards"]] == ["MUG"]
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+    with psycopg.connect(database) as conn:
+        actions = [r[0] for r in conn.execute("SELECT actor || ' ' || action FROM audit_log ORDER BY audit_id")]
+        hashes = conn.execute("SELECT pin_hash FROM attendants WHERE attendant_id = 'P-09'").fetchone()[0]
+    assert {"web:encargado attendant.created", "web:encargado attendant.pin_set", "web:admin config.rewards.saved",
+            "web:admin config.earning_rules.signed"} <= set(actions)
+    assert hashes.startswith("$argon2id$") and "4817" not in hashes
+    assert "4817" not in (tmp_path / "web.log").read_text()
