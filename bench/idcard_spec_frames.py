@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -122,46 +123,50 @@ def _counter(rng: random.Random) -> np.ndarray:
     return np.clip(colour * shade[..., None] + noise, 0, 255)
 
 
-def make_spec_frame(rng: random.Random, kind: str | None = None) -> SpecFrame:
-    kind = kind or rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
-    module_px = rng.uniform(2.0, 4.5)
-    params: dict = {"module_px": round(module_px, 2)}
-    frame = _counter(rng)
-    payload: bytes | None = None
-    symbology: str | None = None
-    if kind != "none":
-        payload, symbology = _payload(kind, rng)
-        symbol, row_ratio = _symbol(payload, symbology, rng)
-        card, sym_corners = _card(symbol, row_ratio, module_px, rng)
-        ch, cw = card.shape[:2]
-        # Any rotation, a tilt (perspective: the far edge shorter), placed wholly in the frame.
-        angle = rng.uniform(0, 360)
-        tilt = rng.uniform(0, 0.18)
-        src = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
-        shrink = np.float32([[tilt * cw / 2, 0], [-tilt * cw / 2, 0], [0, 0], [0, 0]])
-        if rng.random() < 0.5:
-            shrink = np.float32([[0, tilt * ch / 2], [0, 0], [0, 0], [0, -tilt * ch / 2]])
-        tilted = src + shrink
-        centre = tilted.mean(axis=0)
-        rot = np.float32([[math.cos(math.radians(angle)), -math.sin(math.radians(angle))],
-                          [math.sin(math.radians(angle)), math.cos(math.radians(angle))]])
-        placed = (tilted - centre) @ rot.T
-        span = placed.max(axis=0) - placed.min(axis=0)
-        if span[0] > W - 20 or span[1] > H - 20:  # too big for the frame: a smaller module instead
-            return make_spec_frame(rng, kind)
-        offset = np.float32([rng.uniform(10 - placed[:, 0].min(), W - 10 - placed[:, 0].max()),
-                             rng.uniform(10 - placed[:, 1].min(), H - 10 - placed[:, 1].max())])
-        dst = placed + offset
-        matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-        warped = cv2.warpPerspective(card, matrix, (W, H), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpPerspective(np.full((ch, cw), 255, np.uint8), matrix, (W, H))
-        frame = np.where(mask[..., None] > 127, warped.astype(np.float32), frame)
-        sym_in_frame = cv2.perspectiveTransform(sym_corners[None], matrix)[0]
-        params.update(angle=round(angle, 1), tilt=round(tilt, 3))
-    else:
-        sym_in_frame = np.float32([[W / 2, H / 2]] * 4)
+def _place(card: np.ndarray, sym_corners: np.ndarray, frame: np.ndarray, angle: float, tilt: float,
+           tilt_across: bool, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The card warped onto the counter (rotation ``angle``, perspective ``tilt`` along or
+    ``tilt_across`` its width, the card's centre moved by ``offset``), and the symbol's corners in
+    the frame."""
+    matrix = cv2.getPerspectiveTransform(_card_quad(card.shape, tilt, tilt_across)[0],
+                                         (_rotated(card.shape, angle, tilt, tilt_across) + offset).astype(np.float32))
+    ch, cw = card.shape[:2]
+    warped = cv2.warpPerspective(card, matrix, (W, H), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((ch, cw), 255, np.uint8), matrix, (W, H))
+    frame = np.where(mask[..., None] > 127, warped.astype(np.float32), frame)
+    return frame, cv2.perspectiveTransform(sym_corners[None], matrix)[0]
+
+
+def _card_quad(shape: tuple, tilt: float, tilt_across: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The card's corners, and the same tilted (perspective: the far edge shorter)."""
+    ch, cw = shape[:2]
+    src = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
+    shrink = np.float32([[tilt * cw / 2, 0], [-tilt * cw / 2, 0], [0, 0], [0, 0]])
+    if tilt_across:
+        shrink = np.float32([[0, tilt * ch / 2], [0, 0], [0, 0], [0, -tilt * ch / 2]])
+    return src, src + shrink
+
+
+def _rotated(shape: tuple, angle: float, tilt: float, tilt_across: bool) -> np.ndarray:
+    """The tilted card's corners rotated by ``angle`` about its centre (centre at the origin)."""
+    tilted = _card_quad(shape, tilt, tilt_across)[1]
+    rot = np.float32([[math.cos(math.radians(angle)), -math.sin(math.radians(angle))],
+                      [math.sin(math.radians(angle)), math.cos(math.radians(angle))]])
+    return (tilted - tilted.mean(axis=0)) @ rot.T
+
+
+def _fits(placed: np.ndarray) -> bool:
+    span = placed.max(axis=0) - placed.min(axis=0)
+    return not (span[0] > W - 20 or span[1] > H - 20)
+
+
+def _camera(frame: np.ndarray, sym_in_frame: np.ndarray, rng: random.Random, params: dict,
+            gain: float | None = None) -> bytes:
+    """Light, glare, lens blur, sensor noise and JPEG: the JPEG bytes (``params`` gets the draws).
+    ``gain`` given (a burst: the room's light, varied a little per frame) replaces its draw."""
     # Light: a gain (dim rooms) with a gradient across the frame.
-    gain = rng.uniform(0.35, 1.0)
+    drawn = rng.uniform(0.35, 1.0)
+    gain = drawn if gain is None else gain
     gx = np.linspace(1 - rng.uniform(0, 0.25), 1, W, dtype=np.float32)[None, :, None]
     frame = frame * gain * (gx if rng.random() < 0.5 else gx[:, ::-1])
     # Glare: a specular blob in 60% of frames, over the symbol in a third of those.
@@ -185,8 +190,77 @@ def make_spec_frame(rng: random.Random, kind: str | None = None) -> SpecFrame:
     ok, jpeg = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     params.update(gain=round(gain, 2), blur_sigma=round(sigma, 2), noise_sd=round(noise_sd, 1), jpeg=quality)
+    return jpeg.tobytes()
+
+
+def make_spec_frame(rng: random.Random, kind: str | None = None) -> SpecFrame:
+    kind = kind or rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
+    module_px = rng.uniform(2.0, 4.5)
+    params: dict = {"module_px": round(module_px, 2)}
+    frame = _counter(rng)
+    payload: bytes | None = None
+    symbology: str | None = None
+    if kind != "none":
+        payload, symbology = _payload(kind, rng)
+        symbol, row_ratio = _symbol(payload, symbology, rng)
+        card, sym_corners = _card(symbol, row_ratio, module_px, rng)
+        # Any rotation, a tilt (perspective: the far edge shorter), placed wholly in the frame.
+        angle = rng.uniform(0, 360)
+        tilt = rng.uniform(0, 0.18)
+        tilt_across = rng.random() < 0.5
+        placed = _rotated(card.shape, angle, tilt, tilt_across)
+        if not _fits(placed):  # too big for the frame: a smaller module instead
+            return make_spec_frame(rng, kind)
+        offset = np.float32([rng.uniform(10 - placed[:, 0].min(), W - 10 - placed[:, 0].max()),
+                             rng.uniform(10 - placed[:, 1].min(), H - 10 - placed[:, 1].max())])
+        frame, sym_in_frame = _place(card, sym_corners, frame, angle, tilt, tilt_across, offset)
+        params.update(angle=round(angle, 1), tilt=round(tilt, 3))
+    else:
+        sym_in_frame = np.float32([[W / 2, H / 2]] * 4)
+    jpeg = _camera(frame, sym_in_frame, rng, params)
     is_id = kind not in ("none", "shop_qr")
-    return SpecFrame(kind, jpeg.tobytes(), payload if is_id else None, symbology if is_id else None, params)
+    return SpecFrame(kind, jpeg, payload if is_id else None, symbology if is_id else None, params)
+
+
+ID_KINDS = {k: v for k, v in KINDS.items() if k not in ("none", "shop_qr")}
+
+
+def spec_burst(card_seed: int, max_shift_px: float = 15.0,
+               max_turn_deg: float = 3.0) -> Callable[[int], SpecFrame]:
+    """One card held in front of the camera (issue 14's burst: ~1 s at 15-30 fps). The person, symbol, card, counter, module size and the room's light are drawn once
+    from ``card_seed``; each frame is a small hand movement from the first pose (a few degrees of
+    rotation, a tilt change, a shift of some pixels) and new draws of the light's gradient and
+    level (+-15%), glare, blur, noise and JPEG quality, all within the same ranges as
+    :func:`make_spec_frame`. Returns ``frame(index)``: frame ``index`` of the burst (drawn on
+    demand: a reader that stops at its first read does not pay for the rest)."""
+    rng = random.Random(card_seed)
+    kind = rng.choices(list(ID_KINDS), weights=list(ID_KINDS.values()))[0]
+    while True:
+        module_px = rng.uniform(2.0, 4.5)
+        counter = _counter(rng)
+        payload, symbology = _payload(kind, rng)
+        symbol, row_ratio = _symbol(payload, symbology, rng)
+        card, sym_corners = _card(symbol, row_ratio, module_px, rng)
+        angle, tilt, tilt_across = rng.uniform(0, 360), rng.uniform(0, 0.18), rng.random() < 0.5
+        if _fits(_rotated(card.shape, angle, min(0.18, tilt + 0.03), tilt_across) * 1.03):  # room for the hand
+            break
+    room_gain = rng.uniform(0.35, 1.0)
+    where = (rng.random(), rng.random())  # the card's place in the frame, as a share of the free room
+
+    def frame_at(index: int) -> SpecFrame:
+        hand = random.Random(card_seed * 1000 + index)
+        a = angle + hand.uniform(-max_turn_deg, max_turn_deg)
+        t = min(0.18, max(0.0, tilt + hand.uniform(-0.03, 0.03)))
+        placed = _rotated(card.shape, a, t, tilt_across)
+        low = 10 - placed.min(axis=0)
+        high = np.float32([W - 10, H - 10]) - placed.max(axis=0)
+        centre = low + (high - low) * np.float32(where)
+        offset = np.clip(centre + np.float32([hand.uniform(-max_shift_px, max_shift_px) for _ in range(2)]), low, high)
+        frame, sym_in_frame = _place(card, sym_corners, counter, a, t, tilt_across, offset)
+        params: dict = {"module_px": round(module_px, 2), "angle": round(a, 1), "tilt": round(t, 3)}
+        gain = min(1.0, max(0.35, room_gain * hand.uniform(0.85, 1.15)))
+        return SpecFrame(kind, _camera(frame, sym_in_frame, hand, params, gain=gain), payload, symbology, params)
+    return frame_at
 
 
 def main(argv: list[str]) -> int:

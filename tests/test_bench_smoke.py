@@ -40,7 +40,7 @@ TINY_RUNS: dict[str, tuple[list[str], str]] = {
     "hub_ingest": (["--stations", "20", "--events", "20", "--group", "2"], "COPY"),
     "idcard": (
         ["--frames-a", "3", "--frames-b", "3", "--frames-c", "3", "--frames-mrz", "3", "--tesseract-frames", "1",
-         "--bursts", "1"],
+         "--bursts", "1", "--bursts-c", "1"],
         "raw zxing-cpp",
     ),
     "install": (["--help"], "usage: bench_install"),
