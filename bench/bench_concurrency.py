@@ -5,7 +5,15 @@ connection doing a POS mix for ``--seconds``: lookups by document, name searches
 creates (2:1:1). The 1-client figures are the baseline; the target is p99 at 8 clients within
 3x of 1 client per route.
 
+By default each client sends its next request as soon as the last is answered (a closed loop, no
+think time): that measures the agent saturated, and then the 8-client latency is bounded below by
+8 x (1-client throughput / 8-client throughput) whatever the agent does (Little's law). With
+``--rate R`` each client sends R requests a second at random (Poisson) times, as POS terminals do,
+and latency is counted from when the request was due, not when it could be sent (no coordinated
+omission): that measures how much 8 POS slow each other at a load the station really sees.
+
     python -m bench concurrency [--seconds 20] [--customers 20000] [--clients-as threads|processes] [--rounds 3]
+                                [--rate R]
 """
 from __future__ import annotations
 
@@ -71,15 +79,20 @@ class LeanClient:
 
 
 def _client(port: int, token: str, seconds: float, start: int, n_customers: int, seed: int,
-            begin_at: float) -> dict[str, list[float]]:
-    """One POS: its own keep-alive connection; starts at wall-clock ``begin_at`` with the others."""
+            begin_at: float, rate: float = 0.0) -> dict[str, list[float]]:
+    """One POS: its own keep-alive connection; starts at wall-clock ``begin_at`` with the others;
+    ``rate`` requests a second at Poisson times (0: back to back)."""
     client = LeanClient(port, token)
     rng = random.Random(seed)
     mine: dict[str, list[float]] = {"lookup": [], "search": [], "create": []}
     created = 0
     time.sleep(max(0.0, begin_at - time.time()))
     deadline = time.monotonic() + seconds
+    due = time.perf_counter()
     while time.monotonic() < deadline:
+        if rate:
+            due += rng.expovariate(rate)
+            time.sleep(max(0.0, due - time.perf_counter()))
         kind = rng.choice(["lookup", "lookup", "search", "create"])
         if kind == "lookup":
             number = rut.format(rut_for(rng.randrange(n_customers)))
@@ -92,7 +105,7 @@ def _client(port: int, token: str, seconds: float, start: int, n_customers: int,
             method, path = "POST", "/v1/customers"
             body = {"document": {"country": "CL", "type": "RUT", "number": number}, "first_name": "Ana",
                     "first_surname": "Rojas", "phones": [], "consents": {"offers": True}}
-        t0 = time.perf_counter()
+        t0 = min(due, time.perf_counter()) if rate else time.perf_counter()  # late: counted from when due
         status, raw = client.request(method, path, body)
         mine[kind].append(time.perf_counter() - t0)
         if status not in (200, 201):
@@ -102,12 +115,12 @@ def _client(port: int, token: str, seconds: float, start: int, n_customers: int,
 
 
 def run_clients(port: int, token: str, clients: int, seconds: float, start: int, n_customers: int,
-                mode: str = "threads") -> dict[str, list[float]]:
-    """``clients`` POS at once. As processes (default), like separate POS machines: as threads of
+                mode: str = "threads", rate: float = 0.0) -> dict[str, list[float]]:
+    """``clients`` POS at once. As processes, like separate POS machines; as threads (default) of
     this one process, each measured request also waited for the other clients' share of this
     process's GIL (measured: ~10 ms of a 15 ms p50 search at 8 clients was the client's own)."""
     begin_at = time.time() + (3.0 if mode == "processes" else 0.2)  # every client spawned and connected
-    args = [(port, token, seconds, start + i * 100_000, n_customers, i, begin_at) for i in range(clients)]
+    args = [(port, token, seconds, start + i * 100_000, n_customers, i, begin_at, rate) for i in range(clients)]
     pool: Executor = (ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("spawn"))
                       if mode == "processes" else ThreadPoolExecutor(clients))
     with pool:
@@ -129,6 +142,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternate the 1-client and 8-client phases this many times (each seconds/rounds "
                              "long), so both see the same background load on a shared machine")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="requests a second per client at Poisson times (0, the default: back to back, the "
+                             "agent saturated)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
     try:
@@ -153,17 +169,18 @@ def main(argv: list[str]) -> int:
             part = args.seconds / args.rounds
             for r in range(args.rounds):
                 for key, values in run_clients(port, token, 1, part, 10_000_000 + r * 10_000, args.customers,
-                                               mode).items():
+                                               mode, args.rate).items():
                     one.setdefault(key, []).extend(values)
                 for key, values in run_clients(port, token, 8, part, 20_000_000 + r * 10_000, args.customers,
-                                               mode).items():
+                                               mode, args.rate).items():
                     eight.setdefault(key, []).extend(values)
         finally:
             proc.terminate()
             proc.wait(20)
         worst = 0.0
         print(f"{args.customers:,} customers; {args.seconds:.0f} s per phase; mix lookup:search:create = 2:1:1;"
-              f" clients as {args.clients_as}; phases alternated {args.rounds}x")
+              f" clients as {args.clients_as}; phases alternated {args.rounds}x; "
+              + (f"{args.rate:g} requests/s per client at Poisson times" if args.rate else "back to back (saturated)"))
         print(f"{'route':8s} {'1 client p50/p99 ms':>22s} {'8 clients p50/p99 ms':>24s} {'p99 ratio':>10s}")
         for route in ("lookup", "search", "create"):
             a, b = one.get(route, []), eight.get(route, [])

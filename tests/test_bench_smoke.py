@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY_RUNS: dict[str, tuple[list[str], str]] = {
     "cards": ([], "baseline plain HMAC-SHA256 check"),
     "close": (["--accounts", "1000", "--movements", "5000", "--stations", "10"], "floor: GROUP BY, month's lines"),
-    "concurrency": (["--seconds", "1", "--customers", "500"], "1 client p50/p99 ms"),
+    "concurrency": (["--seconds", "1", "--customers", "500", "--rate", "50"], "1 client p50/p99 ms"),
     "customers": (["--customers", "1000", "--requests", "50"], "bare uvicorn (floor)"),
     "fingerprint": ([], "floor"),
     "fleet": (
