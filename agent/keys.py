@@ -26,12 +26,7 @@ def load_or_create_key(key_dir: Path, name: str) -> bytes:
     except FileNotFoundError:
         pass
     tmp = key_dir / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, os.urandom(KEY_BYTES))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_secret(tmp, os.urandom(KEY_BYTES))
     try:
         os.link(tmp, path)  # fails if another process won the race: then use its key
     except FileExistsError:
@@ -40,6 +35,20 @@ def load_or_create_key(key_dir: Path, name: str) -> bytes:
         tmp.unlink(missing_ok=True)
     _fsync_dir(key_dir)
     return _read(path)
+
+
+def write_secret(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from its creation (never readable by others for a
+    moment), in a 0700 folder, and fsync it. ``exclusive``: refuse to replace an existing file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read(path: Path) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from agent.clock import now_iso
 from agent.errors import AgentError
 from agent.ids import new_id
+from agent.keys import write_secret
 from agent.store.db import Database
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -66,15 +67,9 @@ class TokenStore:
         from agent.store.db import StorageFull
 
         token = PREFIX + secrets.token_urlsafe(32)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, token.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_secret(tmp, token.encode())
             self._replace(name, token)  # one transaction: never a moment without a local token
         except (StorageFull, OSError):
             tmp.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.cards.config import PinSettings
 from agent.cards.pin_bundle import PinBundle, hasher, peppered, verify_bundle
 from agent.errors import AgentError
+from agent.keys import write_secret
 from agent.telemetry import TELEMETRY
 from agent.store.outbox import append_event
 from agent.store.db import Database
@@ -104,15 +105,8 @@ def load_pepper(key_dir: Path) -> bytes:
 
 def install_pepper(key_dir: Path, pepper: bytes) -> Path:
     """Provisioning helper (installer, tests): write the pepper with mode 0600."""
-    key_dir = Path(key_dir)
-    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = key_dir / PEPPER_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, pepper)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    path = Path(key_dir) / PEPPER_FILE
+    write_secret(path, pepper)
     return path
 
 

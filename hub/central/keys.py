@@ -10,19 +10,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.keys import write_secret
 from hub.central.errors import CentralError
 
 STATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def generate_signing_key(path: Path) -> Ed25519PrivateKey:
@@ -31,7 +22,7 @@ def generate_signing_key(path: Path) -> Ed25519PrivateKey:
         raise CentralError("key_exists", f"ya existe {path}: no se reemplaza una clave en uso",
                            f"{path} already exists: a key in use is never replaced")
     key = Ed25519PrivateKey.generate()
-    _write_secret(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    write_secret(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     return key
 
@@ -80,7 +71,7 @@ def create_pepper(pepper_dir: Path | None, station_id: str) -> bytes:
     if path.exists():
         return load_pepper(pepper_dir, station_id)
     pepper = os.urandom(32)
-    _write_secret(path, pepper)
+    write_secret(path, pepper)
     return pepper
 
 
