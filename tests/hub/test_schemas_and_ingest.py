@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hub.config import DEFAULT_SCHEMAS
-from hub.ingest import ingest, parse_messages
+from hub.ingest import ingest, loads, parse_messages
 from hub.schemas import EventSchemas, schema_file_for
 from tests.hub.agent_events import produce_all
 from tests.hub.conftest import ROOT, needs_services
@@ -274,3 +274,41 @@ def test_nan_is_not_json_and_big_integers_are_not_rounded(db: psycopg.Connection
     ingest(db, _message([event]), SCHEMAS)
     stored = db.execute("SELECT payload->'changes'->0->>'new' FROM events").fetchone()
     assert stored == (str(2**70 + 1),)  # exact, not a float
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=-2**80, max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20)
+
+
+def _outcome(raw: bytes) -> str:
+    try:
+        return "ok " + json.dumps(loads(raw))  # dumps tells 1 from 1.0, -0.0 from 0 and writes big ints exactly
+    except ValueError as exc:
+        return f"{type(exc).__name__} {exc}"
+
+
+def _json_outcome(raw: bytes) -> str:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+    try:
+        return "ok " + json.dumps(json.loads(raw, parse_constant=refuse))
+    except ValueError as exc:
+        return f"{type(exc).__name__} {exc}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, spaced=st.sampled_from([None, (", ", ": "), (" ,\n", " :\t")]))
+def test_loads_reads_any_json_exactly_as_json_does(value: Any, spaced: tuple[str, str] | None) -> None:
+    raw = json.dumps(value, separators=spaced, ensure_ascii=False).encode()
+    assert _outcome(raw) == _json_outcome(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=40) | st.sampled_from([
+    b"[18446744073709551616]", b"[-9223372036854775809, 1]", b'{"a": -  1}', b'{"a":\r\n 123456789012345678901}',
+    b"[1e400]", b"[NaN]", b"[-Infinity]", b'\xef\xbb\xbf{"a": 1}', b'["\\ud800"]', b'{"a": 1, "a": 2}', b"[1,]",
+    b'["1234567890123456789012"]', b'"x"', b"\xff", b" -9223372036854775809", b"123456789012345678901"]))
+def test_loads_refuses_or_accepts_as_json_does(raw: bytes) -> None:
+    assert _outcome(raw) == _json_outcome(raw)
