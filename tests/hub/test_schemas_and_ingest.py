@@ -312,3 +312,37 @@ def test_loads_reads_any_json_exactly_as_json_does(value: Any, spaced: tuple[str
     b'["1234567890123456789012"]', b'"x"', b"\xff", b" -9223372036854775809", b"123456789012345678901"]))
 def test_loads_refuses_or_accepts_as_json_does(raw: bytes) -> None:
     assert _outcome(raw) == _json_outcome(raw)
+
+
+@pg
+def test_movements_still_need_their_account_checked_per_statement(db: psycopg.Connection) -> None:
+    """Migration 009 replaced the foreign key by statement triggers: the same rule, every way round."""
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    ingest(db, _message([station.new_event() for _ in range(3)]), SCHEMAS)
+    account = db.execute("SELECT account_id FROM point_movements LIMIT 1").fetchone()[0]
+    db.execute("INSERT INTO accounts(account_id) VALUES ('LA-empty')")
+    row = ("m-x", "LA-nobody", STATION, 1, "earn", 5, None, "s-x", "2026-01-01T00:00:00Z", "e-x")
+    columns = ("movement_id, account_id, station_id, ledger_seq, kind, points, card_number, reference_id,"
+               " occurred_at, event_id")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute(f"INSERT INTO point_movements({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), db.cursor().copy(
+            f"COPY point_movements ({columns}) FROM STDIN") as copy:
+        copy.write_row((*row[:1], account, *row[2:]))  # one good row does not carry a bad one
+        copy.write_row(("m-y", *row[1:]))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE point_movements SET account_id = 'LA-nobody' WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("DELETE FROM accounts WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE accounts SET account_id = 'LA-renamed' WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("TRUNCATE accounts CASCADE")
+    assert db.execute("SELECT count(*) FROM point_movements WHERE account_id = %s", (account,)).fetchone()[0] == 3
+    db.execute(f"INSERT INTO point_movements({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+               ("m-z", "LA-empty", *row[2:]))  # an existing account is accepted
+    db.execute("DELETE FROM point_movements WHERE movement_id = 'm-z'")
+    db.execute("DELETE FROM accounts WHERE account_id = 'LA-empty'")  # no movements left: may go
+    db.execute("TRUNCATE accounts, point_movements CASCADE")  # together, as the benchmark does
