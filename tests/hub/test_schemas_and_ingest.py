@@ -208,6 +208,11 @@ def test_unreadable_messages_are_quarantined_whole(db: psycopg.Connection) -> No
     assert outcome.quarantined == 2 and not outcome.acks
     assert [r[0] for r in db.execute("SELECT reason FROM quarantine ORDER BY quarantine_id")] == [
         "invalid_json", "invalid_batch"]
+    # Stations are locked by their topics before parsing: a topic no batch could match gets no row.
+    bad_topic = "loyalty/v1/stations/no such station!/events"
+    ingest(db, [(bad_topic, b'{"station_id": "no such station!", "events": [{}]}')], SCHEMAS)
+    assert db.execute("SELECT count(*) FROM quarantine WHERE station_id = 'no such station!'").fetchone()[0] == 1
+    assert [r[0] for r in db.execute("SELECT station_id FROM stations")] == [STATION]
 
 
 @pg
