@@ -63,9 +63,10 @@ def _not_json(name: str) -> Any:
 # A number token of 19 digits or more may not fit in 64 bits, and orjson would turn it into a
 # float, stored altered. Such a token starts the document or follows "[", ":" or "," (maybe
 # whitespace, a minus): with every digit made 0, those three made "," and whitespace and minus
-# signs deleted, it reads ",0000000000000000000" or starts with 19 zeros. Deleting can only make more text match (a string's contents, say),
-# never less: that message merely takes the slower json path. A regular expression doing the
-# same cost as much as the parse it saved (profiled).
+# signs deleted, it reads ",0000000000000000000" or starts with 19 zeros. Deleting can only
+# make more text match (a string's contents, say), never less: that message merely takes the
+# slower json path. A regular expression doing the same cost as much as the parse it saved
+# (profiled).
 _LONG_NUMBER = b"," + b"0" * 19
 _DIGITS_AND_SEPARATORS = bytes.maketrans(b"123456789:[", b"000000000,,")
 
@@ -76,7 +77,7 @@ def _may_hold_long_number(raw: bytes) -> bool:
 
 
 def loads(raw: bytes) -> Any:
-    """``json.loads(raw)`` with NaN and Infinity refused, in a third of the time on our messages.
+    """``json.loads(raw)`` with NaN and Infinity refused, in about half the time on our messages.
 
     orjson parses (profiled: json.loads was most of a burst's parse time); json decides whenever
     orjson could differ: a long integer (above), anything orjson refuses (NaN, Infinity, 1e400,
@@ -95,7 +96,7 @@ def loads(raw: bytes) -> Any:
 def _no_cyclic_gc() -> Iterator[None]:
     """A group is tens of thousands of fresh dicts, lists and row tuples, none of them in a
     cycle: the collector's passes over them found nothing and cost about a third of the parse
-    and a fifth of the ingest's Python time (profiled). Paused while one group is parsed and
+    and a tenth to a quarter of the ingest's Python CPU (profiled). Paused while one group is parsed and
     written, then enabled again; reference counting frees everything as usual meanwhile."""
     enabled = gc.isenabled()
     gc.disable()

@@ -32,8 +32,9 @@ class Applied:
 
 
 class Event(NamedTuple):
-    """One event to apply. A named tuple: built once per applied event, and a frozen dataclass's
-    ``__init__`` (six ``object.__setattr__``) was most of that cost for a burst (profiled)."""
+    """One event to apply. A named tuple: built once per applied event (50,000 for a burst), and
+    cheaper to build than a frozen dataclass, whose ``__init__`` calls ``object.__setattr__``
+    per field."""
 
     event_id: str
     station_id: str
