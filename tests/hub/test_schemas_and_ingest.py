@@ -351,3 +351,18 @@ def test_movements_still_need_their_account_checked_per_statement(db: psycopg.Co
     db.execute("DELETE FROM point_movements WHERE movement_id = 'm-z'")
     db.execute("DELETE FROM accounts WHERE account_id = 'LA-empty'")  # no movements left: may go
     db.execute("TRUNCATE accounts, point_movements CASCADE")  # together, as the benchmark does
+
+
+@pg
+def test_an_account_cannot_go_while_a_movement_for_it_is_uncommitted(db: psycopg.Connection, database: str) -> None:
+    """The statement check locks the accounts FOR KEY SHARE, as the foreign key did."""
+    db.execute("INSERT INTO accounts(account_id) VALUES ('LA-1')")
+    with psycopg.connect(database) as writer, psycopg.connect(database, autocommit=True) as other:
+        writer.execute("INSERT INTO point_movements(movement_id, account_id, station_id, kind, points, occurred_at,"
+                       " event_id) VALUES ('m-1', 'LA-1', 's', 'earn', 5, '2026-01-01T00:00:00Z', 'e-1')")
+        other.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):  # waits for the writer, as with the key
+            other.execute("DELETE FROM accounts WHERE account_id = 'LA-1'")
+        writer.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # then sees its movement
+            other.execute("DELETE FROM accounts WHERE account_id = 'LA-1'")
