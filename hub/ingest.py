@@ -185,12 +185,15 @@ def _ingest(conn: psycopg.Connection, messages: list[tuple[str, bytes]], schemas
             _quarantine(cur, station, event, reason, detail, raw)      # whole, cannot be acknowledged
             outcome.quarantined += 1
         if stream.stations:
-            _ingest_stations(cur, stream.stations, inserted, received, outcome, applied)
-        if applied.directory:
-            changed = sorted(applied.directory.items())
-            cur.execute("INSERT INTO directory_changes(account_id, station_id, broadcast)"
-                        " SELECT * FROM unnest(%b::text[], %b::text[], %b::bool[])",
-                        ([a for (a, _), _ in changed], [st for (_, st), _ in changed], [b for _, b in changed]))
+            _ingest_stations(cur, stream.stations, inserted, outcome, applied)
+        with conn.pipeline():  # the last statements in one round trip
+            if stream.stations:
+                _watermarks(cur, stream.stations, received)
+            if applied.directory:
+                changed = sorted(applied.directory.items())
+                cur.execute("INSERT INTO directory_changes(account_id, station_id, broadcast)"
+                            " SELECT * FROM unnest(%b::text[], %b::text[], %b::bool[])",
+                            ([a for (a, _), _ in changed], [st for (_, st), _ in changed], [b for _, b in changed]))
     outcome.directory = applied.directory
     return outcome
 
@@ -218,12 +221,13 @@ def _quarantine(cur: psycopg.Cursor, station: str | None, event: dict[str, Any] 
 def _lock_stations(cur: psycopg.Cursor, ids: list[str]) -> dict[str, _Station]:
     if not ids:
         return {}
-    # Sorted, in one statement: two workers locking overlapping groups never deadlock.
-    cur.execute("INSERT INTO stations(station_id) SELECT unnest(%b::text[]) ON CONFLICT DO NOTHING", (ids,))
-    # NO KEY UPDATE: rows that merely reference a station (a replay request) need not wait for us.
-    cur.execute("SELECT station_id, epoch, contiguous_seq, max_seq_seen FROM stations WHERE station_id = ANY(%b)"
-                " ORDER BY station_id FOR NO KEY UPDATE", (ids,))
-    return {r[0]: _Station(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
+    with cur.connection.pipeline():  # both statements in one round trip
+        # Sorted, in one statement: two workers locking overlapping groups never deadlock.
+        cur.execute("INSERT INTO stations(station_id) SELECT unnest(%b::text[]) ON CONFLICT DO NOTHING", (ids,))
+        # NO KEY UPDATE: rows that merely reference a station (a replay request) need not wait for us.
+        cur.execute("SELECT station_id, epoch, contiguous_seq, max_seq_seen FROM stations WHERE station_id = ANY(%b)"
+                    " ORDER BY station_id FOR NO KEY UPDATE", (ids,))
+        return {r[0]: _Station(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
 
 
 def _insert(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
@@ -301,8 +305,8 @@ class _Stream:
                 yield st.station_id, st.epoch, kept, "quarantined"
 
 
-def _ingest_stations(cur: psycopg.Cursor, states: dict[str, _Station], inserted: set[str], received: float,
-                     outcome: Outcome, applied: Applied) -> None:
+def _ingest_stations(cur: psycopg.Cursor, states: dict[str, _Station], inserted: set[str], outcome: Outcome,
+                     applied: Applied) -> None:
     missing = [e["id"] for st in states.values() for e, _ in st.rows if e["id"] not in inserted]
     if missing:
         cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%b)", (missing,))
@@ -325,6 +329,10 @@ def _ingest_stations(cur: psycopg.Cursor, states: dict[str, _Station], inserted:
         st.contiguous = _advance(cur, st, new, ready)
     apply_in_order(cur, ready, applied)
     outcome.applied += len(ready)
+
+
+def _watermarks(cur: psycopg.Cursor, states: dict[str, _Station], received: float) -> None:
+    """Each station's new ``contiguous_seq``, ``max_seq_seen``, clock and lag, in one statement."""
     ordered = sorted(states.values(), key=lambda st: st.station_id)
     newest = [max(st.rows, key=lambda r: r[0]["seq"])[0] if st.rows else None for st in ordered]
     cur.execute(
