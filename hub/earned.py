@@ -40,7 +40,8 @@ def earned_run(cur: psycopg.Cursor, lo: int, events: Sequence[_Event], applied: 
     try:
         with cur.connection.transaction():  # a savepoint: a conflict undoes only this attempt
             _copy_rows(cur, events)
-            _account_totals(cur, events)
+            with cur.connection.pipeline():  # two statements, one round trip
+                _account_totals(cur, events)
     except psycopg.errors.UniqueViolation:
         _sql_run(cur, lo, events)
     _first_uses(cur, events)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -31,8 +31,11 @@ class Applied:
         self.directory[key] = self.directory.get(key, False) or broadcast
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
+    """One event to apply. A named tuple: built once per applied event (50,000 for a burst), and
+    cheaper to build than a frozen dataclass, whose ``__init__`` calls ``object.__setattr__``
+    per field."""
+
     event_id: str
     station_id: str
     seq: int

@@ -46,6 +46,7 @@ class EventSchemas:
         envelope = {k: v for k, v in batch["$defs"]["event"].items() if k != "allOf"}
         self._event = jsonschema_rs.Draft202012Validator({**envelope, "$id": BASE + "event-envelope.json"},
                                                         registry=registry)
+        self._station_id = jsonschema_rs.Draft202012Validator(batch["properties"]["station_id"])
         self._batch_top = jsonschema_rs.Draft202012Validator(
             {"type": "object", "required": ["station_id", "events"], "additionalProperties": False,
              "properties": {"station_id": batch["properties"]["station_id"],
@@ -57,6 +58,10 @@ class EventSchemas:
     @property
     def types(self) -> list[str]:
         return sorted(n.removeprefix("event-").removesuffix(".json") for n in self._payloads)
+
+    def station_id_ok(self, station_id: str) -> bool:
+        """Whether a topic's station id could be a batch's (the envelope's pattern)."""
+        return bool(self._station_id.is_valid(station_id))
 
     def batch_problem(self, batch: Any) -> str | None:
         return _first_errors(self._batch_top, batch)

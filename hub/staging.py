@@ -12,7 +12,7 @@ nothing in them outlives the transaction that fills them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -48,9 +48,10 @@ def payload_text(payload: dict[str, Any]) -> str:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def insert_events(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any], str]]) -> set[str]:
+def insert_events(cur: psycopg.Cursor, rows: Iterable[tuple[str, int, dict[str, Any], str]]) -> set[str]:
     """Insert (station, epoch, event, state) rows absent from ``events``; return the ids inserted
-    now (a resend's are not).
+    now (a resend's are not). ``rows`` may be a generator still parsing: it is read once, during
+    the first COPY, so PostgreSQL works on the first rows while the next are made.
 
     Usually none of them is stored yet: one COPY straight into ``events`` in a savepoint (what
     the benchmark's floor does). A resend makes it fail on the key: rolled back, the group goes
@@ -58,27 +59,39 @@ def insert_events(cur: psycopg.Cursor, rows: list[tuple[str, int, dict[str, Any]
     groups of this connection until one has no resend (a backlog of resends after an outage
     would otherwise pay the failed COPY on every group)."""
     conn = cur.connection
+    written: list[tuple[str, int, dict[str, Any], str]] = []
+    rows = iter(rows)
+
+    def remembered() -> Iterator[tuple[str, int, dict[str, Any], str]]:
+        for row in rows:
+            written.append(row)
+            yield row
+
     if not getattr(conn, "_hub_resends", False):
         try:
             with conn.transaction():
-                _copy(cur, "events", rows)
-            return {event["id"] for _, _, event, _ in rows}
+                _copy(cur, "events", remembered())
+            return {event["id"] for _, _, event, _ in written}
         except psycopg.errors.UniqueViolation:
             conn._hub_resends = True  # type: ignore[attr-defined]
-    _copy(cur, "stage_events", rows)
+        written.extend(rows)  # whatever the failed COPY had not read yet
+        _copy(cur, "stage_events", written)
+    else:
+        _copy(cur, "stage_events", remembered())
     cur.execute(f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM stage_events"
                 " ON CONFLICT DO NOTHING RETURNING event_id")
     inserted = {r[0] for r in cur.fetchall()}
     cur.execute("DELETE FROM stage_events")  # a second call in this transaction (a new epoch) starts empty
-    conn._hub_resends = len(inserted) < len(rows)  # type: ignore[attr-defined]
+    conn._hub_resends = len(inserted) < len(written)  # type: ignore[attr-defined]
     return inserted
 
 
-def _copy(cur: psycopg.Cursor, table: str, rows: list[tuple[str, int, dict[str, Any], str]]) -> None:
+def _copy(cur: psycopg.Cursor, table: str, rows: Iterable[tuple[str, int, dict[str, Any], str]]) -> None:
     with cur.copy(f"COPY {table} ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+        write_row = copy.write_row
         for station, epoch, event, state in rows:
-            copy.write_row((event["id"], station, epoch, event["seq"], event["type"], event["schema_version"],
-                            event["created_at"], event["clock_synced"], payload_text(event["payload"]), state))
+            write_row((event["id"], station, epoch, event["seq"], event["type"], event["schema_version"],
+                       event["created_at"], event["clock_synced"], payload_text(event["payload"]), state))
 
 
 def stage_ready(cur: psycopg.Cursor, ready: Iterable[tuple[int, str, str]]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hub.config import DEFAULT_SCHEMAS
-from hub.ingest import ingest, parse_messages
+from hub.ingest import ingest, loads, parse_messages
 from hub.schemas import EventSchemas, schema_file_for
 from tests.hub.agent_events import produce_all
 from tests.hub.conftest import ROOT, needs_services
@@ -208,6 +208,11 @@ def test_unreadable_messages_are_quarantined_whole(db: psycopg.Connection) -> No
     assert outcome.quarantined == 2 and not outcome.acks
     assert [r[0] for r in db.execute("SELECT reason FROM quarantine ORDER BY quarantine_id")] == [
         "invalid_json", "invalid_batch"]
+    # Stations are locked by their topics before parsing: a topic no batch could match gets no row.
+    bad_topic = "loyalty/v1/stations/no such station!/events"
+    ingest(db, [(bad_topic, b'{"station_id": "no such station!", "events": [{}]}')], SCHEMAS)
+    assert db.execute("SELECT count(*) FROM quarantine WHERE station_id = 'no such station!'").fetchone()[0] == 1
+    assert [r[0] for r in db.execute("SELECT station_id FROM stations")] == [STATION]
 
 
 @pg
@@ -274,3 +279,90 @@ def test_nan_is_not_json_and_big_integers_are_not_rounded(db: psycopg.Connection
     ingest(db, _message([event]), SCHEMAS)
     stored = db.execute("SELECT payload->'changes'->0->>'new' FROM events").fetchone()
     assert stored == (str(2**70 + 1),)  # exact, not a float
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=-2**80, max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20)
+
+
+def _outcome(raw: bytes) -> str:
+    try:
+        return "ok " + json.dumps(loads(raw))  # dumps tells 1 from 1.0, -0.0 from 0 and writes big ints exactly
+    except ValueError as exc:
+        return f"{type(exc).__name__} {exc}"
+
+
+def _json_outcome(raw: bytes) -> str:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+    try:
+        return "ok " + json.dumps(json.loads(raw, parse_constant=refuse))
+    except ValueError as exc:
+        return f"{type(exc).__name__} {exc}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, spaced=st.sampled_from([None, (", ", ": "), (" ,\n", " :\t")]))
+def test_loads_reads_any_json_exactly_as_json_does(value: Any, spaced: tuple[str, str] | None) -> None:
+    raw = json.dumps(value, separators=spaced, ensure_ascii=False).encode()
+    assert _outcome(raw) == _json_outcome(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=40) | st.sampled_from([
+    b"[18446744073709551616]", b"[-9223372036854775809, 1]", b'{"a": -  1}', b'{"a":\r\n 123456789012345678901}',
+    b"[1e400]", b"[NaN]", b"[-Infinity]", b'\xef\xbb\xbf{"a": 1}', b'["\\ud800"]', b'{"a": 1, "a": 2}', b"[1,]",
+    b'["1234567890123456789012"]', b'"x"', b"\xff", b" -9223372036854775809", b"123456789012345678901"]))
+def test_loads_refuses_or_accepts_as_json_does(raw: bytes) -> None:
+    assert _outcome(raw) == _json_outcome(raw)
+
+
+@pg
+def test_movements_still_need_their_account_checked_per_statement(db: psycopg.Connection) -> None:
+    """Migration 009 replaced the foreign key by statement triggers: the same rule, every way round."""
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    ingest(db, _message([station.new_event() for _ in range(3)]), SCHEMAS)
+    account = db.execute("SELECT account_id FROM point_movements LIMIT 1").fetchone()[0]
+    db.execute("INSERT INTO accounts(account_id) VALUES ('LA-empty')")
+    row = ("m-x", "LA-nobody", STATION, 1, "earn", 5, None, "s-x", "2026-01-01T00:00:00Z", "e-x")
+    columns = ("movement_id, account_id, station_id, ledger_seq, kind, points, card_number, reference_id,"
+               " occurred_at, event_id")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute(f"INSERT INTO point_movements({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), db.cursor().copy(
+            f"COPY point_movements ({columns}) FROM STDIN") as copy:
+        copy.write_row((*row[:1], account, *row[2:]))  # one good row does not carry a bad one
+        copy.write_row(("m-y", *row[1:]))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE point_movements SET account_id = 'LA-nobody' WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("DELETE FROM accounts WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE accounts SET account_id = 'LA-renamed' WHERE account_id = %s", (account,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("TRUNCATE accounts CASCADE")
+    assert db.execute("SELECT count(*) FROM point_movements WHERE account_id = %s", (account,)).fetchone()[0] == 3
+    db.execute(f"INSERT INTO point_movements({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+               ("m-z", "LA-empty", *row[2:]))  # an existing account is accepted
+    db.execute("DELETE FROM point_movements WHERE movement_id = 'm-z'")
+    db.execute("DELETE FROM accounts WHERE account_id = 'LA-empty'")  # no movements left: may go
+    db.execute("TRUNCATE accounts, point_movements CASCADE")  # together, as the benchmark does
+
+
+@pg
+def test_an_account_cannot_go_while_a_movement_for_it_is_uncommitted(db: psycopg.Connection, database: str) -> None:
+    """The statement check locks the accounts FOR KEY SHARE, as the foreign key did."""
+    db.execute("INSERT INTO accounts(account_id) VALUES ('LA-1')")
+    with psycopg.connect(database) as writer, psycopg.connect(database, autocommit=True) as other:
+        writer.execute("INSERT INTO point_movements(movement_id, account_id, station_id, kind, points, occurred_at,"
+                       " event_id) VALUES ('m-1', 'LA-1', 's', 'earn', 5, '2026-01-01T00:00:00Z', 'e-1')")
+        other.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):  # waits for the writer, as with the key
+            other.execute("DELETE FROM accounts WHERE account_id = 'LA-1'")
+        writer.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # then sees its movement
+            other.execute("DELETE FROM accounts WHERE account_id = 'LA-1'")
