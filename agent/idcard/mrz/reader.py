@@ -15,7 +15,7 @@ import numpy as np
 
 from agent.idcard.mrz.classify import classify_line, line_canvas
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
-from agent.idcard.mrz.glyphs import glyph_set
+from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
 from agent.idcard.mrz.locate import LineBox, find_blocks, level, split_lines
 
 MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
@@ -45,11 +45,23 @@ def _line_sets(boxes: list[LineBox]) -> list[tuple[Layout, list[LineBox]]]:
     return sets
 
 
+def _line_scores(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphSet) -> np.ndarray:
+    """Scores of one line's cells under both readings of its ink box (capitals' height, or the
+    taller digits'), the one whose cells fit the templates better."""
+    best: np.ndarray | None = None
+    for box_caps in (1.0, glyphs.digit_caps):
+        canvas, pitch = line_canvas(levelled, box.top, box.bottom, box.left, box.right, count, glyphs, box_caps)
+        scores = classify_line(canvas, count, glyphs, pitch)
+        if best is None or scores.max(axis=1).mean() > best.max(axis=1).mean():
+            best = scores
+    assert best is not None
+    return best
+
+
 def _scored(levelled: np.ndarray) -> list[tuple[Layout, np.ndarray]]:
     glyphs = glyph_set()
     _, boxes = split_lines(levelled)
-    return [(layout, np.stack([classify_line(line_canvas(levelled, b.top, b.bottom, b.left, b.right, layout.width,
-                                                         glyphs), layout.width, glyphs) for b in group]))
+    return [(layout, np.stack([_line_scores(levelled, b, layout.width, glyphs) for b in group]))
             for layout, group in _line_sets(boxes)]
 
 
