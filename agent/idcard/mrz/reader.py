@@ -16,7 +16,7 @@ import numpy as np
 from agent.idcard.mrz.classify import classify_line, line_canvas
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
 from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
-from agent.idcard.mrz.locate import LineBox, find_blocks, level, split_lines
+from agent.idcard.mrz.locate import LineBox, find_blocks, level_refined, split_lines
 
 MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
 DIRECTION_MARGIN = 0.05  # the right way up must correlate this much better than upside down
@@ -45,12 +45,39 @@ def _line_sets(boxes: list[LineBox]) -> list[tuple[Layout, list[LineBox]]]:
     return sets
 
 
-def _line_scores(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphSet) -> np.ndarray:
+def _ends(ink: np.ndarray, box: LineBox) -> tuple[float, float]:
+    """The line's vertical centre (ink centroid) at its left and right ends."""
+    part = max(4, (box.right - box.left) // 6)
+    y0 = max(0, box.top - 2)
+    band = ink[y0:box.bottom + 2]
+    rows = np.arange(band.shape[0], dtype=np.float32) + y0
+    centres = []
+    for cols in (band[:, box.left:box.left + part], band[:, box.right - part:box.right]):
+        weight = (cols > 0).sum(axis=1).astype(np.float32)
+        centres.append(float(rows @ weight / weight.sum()) if weight.sum() else (box.top + box.bottom) / 2)
+    return centres[0], centres[1]
+
+
+def _perspective(ink: np.ndarray, group: list[LineBox]) -> tuple[list[float], float]:
+    """Per line, how far its middle falls from left to right end; and for the zone, how much
+    taller the characters are at the right end than at the left (from how the lines' spacing
+    changes: unlike a line's own height, that does not depend on which characters it holds)."""
+    ends = [_ends(ink, box) for box in group]
+    drifts = [right - left for left, right in ends]
+    ratio = 1.0
+    if len(ends) >= 2 and ends[-1][0] - ends[0][0] > 4:
+        ratio = min(1.25, max(0.8, (ends[-1][1] - ends[0][1]) / (ends[-1][0] - ends[0][0])))
+    return drifts, ratio
+
+
+def _line_scores(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphSet, drift: float,
+                 ratio: float) -> np.ndarray:
     """Scores of one line's cells under both readings of its ink box (capitals' height, or the
     taller digits'), the one whose cells fit the templates better."""
     best: np.ndarray | None = None
     for box_caps in (1.0, glyphs.digit_caps):
-        canvas, pitch = line_canvas(levelled, box.top, box.bottom, box.left, box.right, count, glyphs, box_caps)
+        canvas, pitch = line_canvas(levelled, box.top, box.bottom, box.left, box.right, count, glyphs, box_caps,
+                                    drift, ratio)
         scores = classify_line(canvas, count, glyphs, pitch)
         if best is None or scores.max(axis=1).mean() > best.max(axis=1).mean():
             best = scores
@@ -60,9 +87,13 @@ def _line_scores(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphSe
 
 def _scored(levelled: np.ndarray) -> list[tuple[Layout, np.ndarray]]:
     glyphs = glyph_set()
-    _, boxes = split_lines(levelled)
-    return [(layout, np.stack([_line_scores(levelled, b, layout.width, glyphs) for b in group]))
-            for layout, group in _line_sets(boxes)]
+    ink, boxes = split_lines(levelled)
+    out = []
+    for layout, group in _line_sets(boxes):
+        drifts, ratio = _perspective(ink, group)
+        out.append((layout, np.stack([_line_scores(levelled, b, layout.width, glyphs, d, ratio)
+                                      for b, d in zip(group, drifts)])))
+    return out
 
 
 def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
@@ -94,7 +125,7 @@ def read_mrz(gray: np.ndarray, budget_ms: float = 150.0) -> MrzAttempt:
     start = time.perf_counter()
     attempt = MrzAttempt()
     for block in find_blocks(gray):
-        attempt.text = _read_block(level(gray, block), attempt)
+        attempt.text = _read_block(level_refined(gray, block), attempt)
         if attempt.text or (time.perf_counter() - start) * 1000 > budget_ms:
             break
     attempt.ms = (time.perf_counter() - start) * 1000
