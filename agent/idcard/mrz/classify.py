@@ -45,7 +45,8 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
     ``ratio`` (character height at the right end over the left end) map the line's quadrilateral
     onto the canvas, so the pitch shrinks towards the far end as the print does."""
     lb, rb = _bearings(glyphs)
-    height = max(1.0, bottom - top - abs(drift))  # the box of a sloping line is taller than its characters
+    # The box of a sloping line is taller than its characters, and its height is the far (taller) end's.
+    height = max(1.0, (bottom - top) * (1 + ratio) / (2 * max(1.0, ratio)))
     scale = CELL_H * box_caps / height
     rise = CELL_H * (box_caps - 1.0)  # template rows the box's top sits above the cap line
     ink_w = glyphs.cell_w - lb - rb  # one glyph's ink, on average
@@ -73,28 +74,35 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
 
 
 def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None,
-                   shifts: np.ndarray | None = None, search_x: int = SEARCH_X) -> tuple[np.ndarray, np.ndarray]:
-    """(count, len(ALPHABET)) normalized-correlation scores: for each cell, every template at
+                   shifts: np.ndarray | None = None, search_x: int = SEARCH_X,
+                   cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(count, len(ALPHABET)) normalized-correlation scores: for each cell (or each of ``cells``), every template at
     every offset within +-SEARCH_X/SEARCH_Y of where the cell should be (``shifts``: per-cell
     corrections to that place, px), at the offset where some template fits best; and that
     offset's x per cell. All cells in one matrix product (no per-cell Python loop of OpenCV
     calls). The search is narrower than half a cell, so a neighbour can never be taken for the cell."""
     cell_w, cell_h = glyphs.cell_w, glyphs.cell_h
     windows = np.lib.stride_tricks.sliding_window_view(canvas, (cell_h, cell_w))
-    starts = SEARCH_X + cell_w + np.round(np.arange(count) * (cell_w if pitch is None else pitch)).astype(int)
+    index = np.arange(count) if cells is None else cells  # ``cells``: only these (a quick preview)
+    starts = SEARCH_X + cell_w + np.round(index * (cell_w if pitch is None else pitch)).astype(int)
     if shifts is not None:
         starts = starts + shifts.astype(int)
+    count = len(index)
     xs = starts[:, None] + np.arange(-search_x, search_x + 1)[None, :]
     xs = np.clip(xs, 0, windows.shape[1] - 1)  # (count, nx)
     ys = np.clip(np.arange(2 * SEARCH_Y + 1), 0, windows.shape[0] - 1)  # (ny,)
     patches = windows[ys[:, None, None], xs[None, :, :]]  # (ny, count, nx, cell_h, cell_w)
     ny, _, nx = patches.shape[:3]
     flat = np.ascontiguousarray(patches.reshape(-1, cell_h * cell_w), dtype=np.float32)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+    # The templates are zero-mean: a patch's mean drops out of the product, and only its spread
+    # (sum of squares less n * mean^2) is needed to normalise, with no centred copy of the patches.
+    n = cell_h * cell_w
+    sums = flat.sum(axis=1)
+    spread = np.sqrt(np.maximum(np.einsum("ij,ij->i", flat, flat) - sums * sums / n, 1e-12))
     # OpenCV's gemm, not numpy's: a BLAS spreading this small product over threads spends more
     # time waking them than multiplying (measured 3x slower on a busy 2-core machine).
-    correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T).reshape(ny, count, nx, -1)
+    correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T)
+    correlation = (correlation / np.maximum(spread, 1e-6)[:, None]).reshape(ny, count, nx, -1)
     per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
     best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
     offsets = (best % nx - search_x).astype(np.float32)
@@ -106,12 +114,16 @@ RETRACK_BELOW = 0.85  # a line fitting the templates worse than this may be mist
 
 
 def classify_line(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None) -> np.ndarray:
-    """Scores per cell and class, with the cells tracked along the line. A line that fits
-    poorly may have its cells misplaced: a card in perspective changes the pitch along the line
-    more than :func:`line_canvas` measured, and far cells drift out of the narrow search. Then a
-    wide search finds each cell's offset, a smooth curve through them moves the windows, and the
-    line is classified again; the better fit is kept."""
-    scores, _ = classify_cells(canvas, count, glyphs, pitch)
+    """Scores per cell and class, each cell searched near its place at the measured pitch."""
+    return classify_cells(canvas, count, glyphs, pitch)[0]
+
+
+def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scores: np.ndarray) -> np.ndarray:
+    """A poorly fitting line's scores again with its cells tracked: a card in perspective changes
+    the pitch along the line more than :func:`line_canvas` measured, and far cells drift out of
+    the narrow search. A wide search finds each cell's offset, a smooth curve through them moves
+    the windows, and the line is classified again; the better fit is kept. (Three times the
+    work of :func:`classify_line`: only for the zone and direction chosen.)"""
     if scores.max(axis=1).mean() >= RETRACK_BELOW:
         return scores
     wide, offsets = classify_cells(canvas, count, glyphs, pitch, search_x=WIDE_X)
