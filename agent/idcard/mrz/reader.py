@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from agent.idcard.mrz.classify import classify_cells, classify_line, line_canvas, retrack
+from agent.idcard.mrz.classify import RETRACK_BELOW, classify_cells, classify_line, line_canvas, retrack
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
 from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
 from agent.idcard.mrz.locate import LineBox, find_blocks, level_refined, split_lines
@@ -137,18 +137,20 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
     """Both reading directions are previewed; only the clearly better one is read in full and
     corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and checking it too
     would give the corrector a second, wrong chance to find a text that happens to validate.
-    When no direction wins clearly on the preview (a card in perspective can misplace the
-    cells of both), the two best are read in full and must then differ clearly."""
-    candidates = sorted((c for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180)) for c in _scored(image)),
-                        key=lambda c: -c.preview)
-    if not candidates:
+    When the preview is not clear (close, or poor: a card in perspective misplaces the cells of
+    both directions until they are re-tracked), each direction's best is read in full and they
+    must then differ clearly."""
+    per_direction = [sorted(_scored(image), key=lambda c: -c.preview)
+                     for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))]
+    finalists = sorted((found[0] for found in per_direction if found), key=lambda c: -c.preview)
+    if not finalists:
         return None
-    best, scores = candidates[0], None
-    if len(candidates) > 1 and candidates[1].layout is best.layout and \
-            best.preview - candidates[1].preview < DIRECTION_MARGIN:
-        full = sorted(((float(s.max(axis=2).mean()), c, s) for c in candidates[:2] for s in [c.scores()]),
+    best, scores = finalists[0], None
+    contested = len(finalists) > 1 and finalists[1].layout is best.layout
+    if contested and (best.preview - finalists[1].preview < DIRECTION_MARGIN or best.preview < RETRACK_BELOW):
+        full = sorted(((float(s.max(axis=2).mean()), c, s) for c in finalists for s in [c.scores()]),
                       key=lambda item: -item[0])
-        if full[1][1].layout is full[0][1].layout and full[0][0] - full[1][0] < DIRECTION_MARGIN:
+        if full[0][0] - full[1][0] < DIRECTION_MARGIN:
             attempt.reasons.append("direction_unclear")
             return None
         _, best, scores = full[0]
