@@ -321,3 +321,34 @@ def test_fuzz_td3_corrector_never_gives_a_wrong_passport(number, misreads, seed)
     except IdCardError:
         return
     assert _key(doc) == _key(parse_any(truth.encode(), "MRZ"))
+
+
+# --- the 0/O/U tie in line 1's first number cell ---------------------------------------------------
+
+PE_PERSON = SyntheticPerson("PE", "07654321", "ANA", None, "GIL", None, "F", "1990-08-22", None)
+CL_PERSON = SyntheticPerson("CL", "12345678-5", "ANA", None, "GIL", None, "F", "1990-08-22", None)
+
+
+def test_a_dni_starting_with_0_read_as_u_is_read_as_0() -> None:
+    """U, A and K weigh like 0 in every check digit, so no check tells '0' from 'U': outside Chile
+    the cell is a digit, whatever letter looks closest."""
+    truth = td1_mrz(PE_PERSON).decode()
+    scores = _scores(truth, 30)
+    for letter in "UAK":
+        scores[0, 5, _INDEX[letter]] = 0.95
+    assert correct(scores, TD1) == truth
+
+
+def test_a_chilean_serial_cell_between_0_and_u_is_no_read() -> None:
+    truth = td1_mrz(CL_PERSON, card_serial="012345678").decode()
+    scores = _scores(truth, 30)
+    scores[0, 5, _INDEX["U"]] = 0.88  # '0' 0.90 vs 'U' 0.88: the glyph does not settle letter or digit
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD1)
+    assert err.value.reason == "character_class"
+
+
+def test_a_chilean_serial_starting_with_a_letter_is_read() -> None:
+    truth = td1_mrz(CL_PERSON, card_serial="A12345678").decode()
+    assert truth.startswith("IDCHLA12345678")
+    assert correct(_scores(truth, 30), TD1) == truth

@@ -44,6 +44,10 @@ class Layout:
     # Cells where letters and digits are both allowed: the class must be clear from the glyph
     # itself (see ``_decide_class``), so a check digit never arbitrates between O and 0.
     mixed: tuple[Pos, ...] = ()
+    # A cell that is a digit on most states' documents but may be a letter on some: digits and
+    # filler only unless the issuing state is in ``lead_letter_states``, and then "mixed".
+    lead: Pos | None = None
+    lead_letter_states: tuple[str, ...] = ()
 
 
 def _span(line: int, start: int, stop: int) -> tuple[Pos, ...]:
@@ -71,7 +75,12 @@ TD1 = Layout(3, 30, _classes([
 ]), (
     (_span(0, 5, 14), (0, 14)), (_span(1, 0, 6), (1, 6)), (_span(1, 8, 14), (1, 14)),
     (_span(0, 5, 30) + _span(1, 0, 7) + _span(1, 8, 15) + _span(1, 18, 29), (1, 29)),
-), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30))
+), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30), lead=(0, 5),
+    # Only a Chilean serial may start with a letter (2025 cards). Elsewhere the cell is the first
+    # digit of a serial or DNI, and letting letters compete there let a misread '0' become 'U':
+    # U (30), A (10) and K (20) weigh the same as 0 in every check digit, so no check tells them
+    # apart (the "0/O/U tie"). On a Chilean card the glyph must settle the class (``_decide_class``).
+    lead_letter_states=("CHL",))
 
 # A passport number is any of A-Z, 0-9 and '<' in all nine cells (ICAO 9303-4): every cell
 # is "mixed", its letter-or-digit class decided by the glyph, not by the check digit.
@@ -163,6 +172,11 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
     ranked = {(l, c): _allowed_scores(scores, layout, (l, c)) for l in range(layout.lines) for c in range(layout.width)}
     for pos in layout.mixed:
         ranked[pos] = _decide_class(ranked[pos])
+    state = _state(scores, layout)
+    if layout.lead is not None:
+        lead = ranked[layout.lead]
+        ranked[layout.lead] = (_decide_class(lead) if state in layout.lead_letter_states
+                               else [(score, char) for score, char in lead if char in NUMBERS])
     text = [[ranked[(l, c)][0][1] for c in range(layout.width)] for l in range(layout.lines)]
     line, start, stop = layout.names
     if not _NAMES_RE.match("".join(text[line][start:stop])):
@@ -170,7 +184,7 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
     sex = ranked[layout.sex]
     if sex[0][0] - sex[1][0] < MIN_MARGIN:
         raise Unreadable("sex")
-    for (line, col), char in zip(layout.state, _state(scores, layout)):
+    for (line, col), char in zip(layout.state, state):
         text[line][col] = char
     *simple, composite = layout.checks
     for field, check in simple:
