@@ -129,6 +129,16 @@ def test_two_equally_good_fixes_are_no_read() -> None:
     assert err.value.reason == "ambiguous_correction"
 
 
+def test_a_line_fitting_ocr_b_poorly_is_no_read_even_when_its_checks_pass() -> None:
+    """Misplaced cells give garbage that the composite check digit alone lets through 1 time in
+    10: a whole line fitting the glyphs this poorly is refused, whatever its checks say."""
+    scores = _scores(TRUE_TD1, 30)
+    scores[2] = np.where(scores[2] > 0.5, 0.66, 0.3)  # the names line: right glyphs, poor fits
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD1)
+    assert err.value.reason == "line_unclear"
+
+
 def test_unclear_sex_or_state_is_no_read() -> None:
     scores = _scores(TRUE_TD1, 30)
     scores[1, 7, _INDEX["M"]] = 0.88  # F 0.90 vs M 0.88
