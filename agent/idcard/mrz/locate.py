@@ -187,7 +187,9 @@ def level(gray: np.ndarray, block: Block, lines_hint: int = 3) -> np.ndarray:
     """The block warped level (lines horizontal), padded, scaled so a character is ~TARGET_CAP px."""
     cap_estimate = block.height / (lines_hint * 1.6)
     scale = min(3.0, max(0.5, TARGET_CAP / max(cap_estimate, 1.0)))
-    pad_along, pad_across = 0.04 * block.length + cap_estimate, 0.25 * block.height
+    # Generous along the lines: glare or a fold can split a zone, and the block found is then
+    # only part of it; the lines' own ink extents (``split_lines``) say where they end.
+    pad_along, pad_across = 0.2 * block.length + cap_estimate, 0.25 * block.height
     out_w = round((block.length + 2 * pad_along) * scale)
     out_h = round((block.height + 2 * pad_across) * scale)
     rad = math.radians(block.angle)

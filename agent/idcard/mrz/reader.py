@@ -30,12 +30,26 @@ class MrzAttempt:
     ms: float = 0.0
 
 
+def _mended(group: list[LineBox]) -> list[LineBox]:
+    """A line cut short by a glare blob or a smudge (its longest ink run is only part of it) takes
+    the extent of the zone's other lines, when it lies within them: every line of a zone has the
+    same number of characters, so the same extent."""
+    if len(group) < 3:
+        return group
+    lefts, rights = sorted(b.left for b in group), sorted(b.right for b in group)
+    left, right = lefts[len(group) // 2], rights[len(group) // 2]
+    width = right - left
+    return [LineBox(b.top, b.bottom, left, right)
+            if b.right - b.left < 0.8 * width and b.left >= left - 0.05 * width and b.right <= right + 0.05 * width
+            else b for b in group]
+
+
 def _line_sets(boxes: list[LineBox]) -> list[tuple[Layout, list[LineBox]]]:
     """Consecutive lines shaped like a TD1 (3 x 30) or TD3 (2 x 44) zone."""
     sets = []
     for layout in (TD1, TD3):
         for start in range(len(boxes) - layout.lines + 1):
-            group = boxes[start:start + layout.lines]
+            group = _mended(boxes[start:start + layout.lines])
             widths = [b.right - b.left for b in group]
             heights = [b.bottom - b.top for b in group]
             aspect = np.median(widths) / max(1.0, float(np.median(heights)))
