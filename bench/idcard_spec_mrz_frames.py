@@ -17,7 +17,6 @@ people, :mod:`agent.idcard.samples`) are shared. ``python -m bench.idcard_spec_m
 """
 from __future__ import annotations
 
-import math
 import random
 import sys
 from dataclasses import dataclass

@@ -2,9 +2,9 @@
 
 MRZ text is monospaced: once the line's ink extent is known, character i sits near
 ``left + i * pitch``. Each cell is matched (normalized cross-correlation) against every template
-at a few small offsets; the best offset is carried to the next cell so perspective and a pitch
-estimate a little off do not accumulate. The result is a score per cell and class, which the
-check-digit corrector uses to choose among close alternatives.
+at a few small offsets; a line that fits poorly is re-tracked (:func:`retrack`) so perspective and
+a pitch estimate a little off do not push far cells out of their search. The result is a score
+per cell and class, which the check-digit corrector uses to choose among close alternatives.
 """
 from __future__ import annotations
 
