@@ -39,7 +39,8 @@ TINY_RUNS: dict[str, tuple[list[str], str]] = {
     "hardening": (["--parallel", "4", "--streams", "5"], "max_parallel_checks=16 (baseline)"),
     "hub_ingest": (["--stations", "20", "--events", "20", "--group", "2"], "COPY"),
     "idcard": (
-        ["--frames-a", "3", "--frames-b", "3", "--frames-c", "3", "--frames-mrz", "3", "--tesseract-frames", "1",
+        ["--frames-a", "3", "--frames-b", "3", "--frames-c", "3", "--frames-mrz", "3", "--frames-mrz-spec", "3",
+         "--tesseract-frames", "1",
          "--bursts", "1", "--bursts-c", "1"],
         "raw zxing-cpp",
     ),

@@ -129,6 +129,16 @@ def test_two_equally_good_fixes_are_no_read() -> None:
     assert err.value.reason == "ambiguous_correction"
 
 
+def test_a_line_fitting_ocr_b_poorly_is_no_read_even_when_its_checks_pass() -> None:
+    """Misplaced cells give garbage that the composite check digit alone lets through 1 time in
+    10: a whole line fitting the glyphs this poorly is refused, whatever its checks say."""
+    scores = _scores(TRUE_TD1, 30)
+    scores[2] = np.where(scores[2] > 0.5, 0.66, 0.3)  # the names line: right glyphs, poor fits
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD1)
+    assert err.value.reason == "line_unclear"
+
+
 def test_unclear_sex_or_state_is_no_read() -> None:
     scores = _scores(TRUE_TD1, 30)
     scores[1, 7, _INDEX["M"]] = 0.88  # F 0.90 vs M 0.88
@@ -321,3 +331,34 @@ def test_fuzz_td3_corrector_never_gives_a_wrong_passport(number, misreads, seed)
     except IdCardError:
         return
     assert _key(doc) == _key(parse_any(truth.encode(), "MRZ"))
+
+
+# --- the 0/O/U tie in line 1's first number cell ---------------------------------------------------
+
+PE_PERSON = SyntheticPerson("PE", "07654321", "ANA", None, "GIL", None, "F", "1990-08-22", None)
+CL_PERSON = SyntheticPerson("CL", "12345678-5", "ANA", None, "GIL", None, "F", "1990-08-22", None)
+
+
+def test_a_dni_starting_with_0_read_as_u_is_read_as_0() -> None:
+    """U, A and K weigh like 0 in every check digit, so no check tells '0' from 'U': outside Chile
+    the cell is a digit, whatever letter looks closest."""
+    truth = td1_mrz(PE_PERSON).decode()
+    scores = _scores(truth, 30)
+    for letter in "UAK":
+        scores[0, 5, _INDEX[letter]] = 0.95
+    assert correct(scores, TD1) == truth
+
+
+def test_a_chilean_serial_cell_between_0_and_u_is_no_read() -> None:
+    truth = td1_mrz(CL_PERSON, card_serial="012345678").decode()
+    scores = _scores(truth, 30)
+    scores[0, 5, _INDEX["U"]] = 0.88  # '0' 0.90 vs 'U' 0.88: the glyph does not settle letter or digit
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD1)
+    assert err.value.reason == "character_class"
+
+
+def test_a_chilean_serial_starting_with_a_letter_is_read() -> None:
+    truth = td1_mrz(CL_PERSON, card_serial="A12345678").decode()
+    assert truth.startswith("IDCHLA12345678")
+    assert correct(_scores(truth, 30), TD1) == truth

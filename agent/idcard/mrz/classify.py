@@ -2,9 +2,9 @@
 
 MRZ text is monospaced: once the line's ink extent is known, character i sits near
 ``left + i * pitch``. Each cell is matched (normalized cross-correlation) against every template
-at a few small offsets; the best offset is carried to the next cell so perspective and a pitch
-estimate a little off do not accumulate. The result is a score per cell and class, which the
-check-digit corrector uses to choose among close alternatives.
+at a few small offsets; a line that fits poorly is re-tracked (:func:`retrack`) so perspective and
+a pitch estimate a little off do not push far cells out of their search. The result is a score
+per cell and class, which the check-digit corrector uses to choose among close alternatives.
 """
 from __future__ import annotations
 
@@ -32,52 +32,107 @@ def _bearings(glyphs: GlyphSet) -> tuple[float, float]:
 
 
 def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: int, count: int,
-                glyphs: GlyphSet) -> np.ndarray:
-    """The line resampled so a character is CELL_H high and ``count`` cells wide in total, ink bright."""
+                glyphs: GlyphSet, box_caps: float = 1.0, drift: float = 0.0,
+                ratio: float = 1.0) -> tuple[np.ndarray, float]:
+    """The line resampled so a capital is CELL_H high, ink bright, and the pitch of its cells there.
+
+    ``box_caps`` is the ink box's height in cap heights: 1.0 for a line of letters and fillers,
+    ``glyphs.digit_caps`` when its digits set the top (the caller tries both). The glyphs keep
+    their aspect: ICAO prints at a 2.54 mm pitch whatever the cap height, so the pitch is
+    measured from the ink's extent and the cells are placed at it, not stretched to the font's
+    advance (that squeezed a wide-pitched 'O' into a '0'). A card tilted along the line shows it
+    in perspective: ``drift`` (px the line's middle falls from its left end to its right end) and
+    ``ratio`` (character height at the right end over the left end) map the line's quadrilateral
+    onto the canvas, so the pitch shrinks towards the far end as the print does."""
     lb, rb = _bearings(glyphs)
-    ink_w = max(8, round(count * glyphs.cell_w - lb - rb))
-    pad_y = round((bottom - top) * MARGIN_Y / CELL_H) + SEARCH_Y + 2
-    y0, y1 = max(0, top - pad_y), min(levelled.shape[0], bottom + pad_y)
-    scale_y = CELL_H / max(1, bottom - top)
-    pad_x = round(glyphs.cell_w / scale_y)
-    x0, x1 = max(0, left - pad_x), min(levelled.shape[1], right + pad_x)
-    scale_x = ink_w / max(1, right - left)
-    crop = levelled[y0:y1, x0:x1].astype(np.float32)
-    out = cv2.resize(crop, (max(1, round(crop.shape[1] * scale_x)), max(1, round(crop.shape[0] * scale_y))),
-                     interpolation=cv2.INTER_AREA if scale_y < 1 else cv2.INTER_LINEAR)
-    # Place so the ink's top is at MARGIN_Y + SEARCH_Y and its left at round(lb) + SEARCH_X + cell_w.
-    origin_x = round((left - x0) * scale_x)
-    origin_y = round((top - y0) * scale_y)
-    paper = float(np.percentile(out, 90)) if out.size else 255.0  # the card's paper under this line
-    canvas = np.full((glyphs.cell_h + 2 * SEARCH_Y, (count + 2) * glyphs.cell_w + 2 * SEARCH_X), paper, np.float32)
-    dst_x = round(lb) + SEARCH_X + glyphs.cell_w - origin_x
-    dst_y = MARGIN_Y + SEARCH_Y - origin_y
-    sy0, sx0 = max(0, -dst_y), max(0, -dst_x)
-    ty0, tx0 = max(0, dst_y), max(0, dst_x)
-    h = min(out.shape[0] - sy0, canvas.shape[0] - ty0)
-    w = min(out.shape[1] - sx0, canvas.shape[1] - tx0)
-    canvas[ty0:ty0 + h, tx0:tx0 + w] = out[sy0:sy0 + h, sx0:sx0 + w]
-    return paper - canvas  # ink bright, paper ~0
+    # The box of a sloping line is taller than its characters, and its height is the far (taller) end's.
+    height = max(1.0, (bottom - top) * (1 + ratio) / (2 * max(1.0, ratio)))
+    scale = CELL_H * box_caps / height
+    rise = CELL_H * (box_caps - 1.0)  # template rows the box's top sits above the cap line
+    ink_w = glyphs.cell_w - lb - rb  # one glyph's ink, on average
+    pitch = max(0.6 * glyphs.cell_w, ((right - left) * scale - ink_w) / max(1, count - 1))
+    x0 = round(lb) + SEARCH_X + glyphs.cell_w
+    x1 = x0 + (count - 1) * pitch + ink_w
+    y0 = MARGIN_Y + SEARCH_Y - rise
+    y1 = y0 + CELL_H * box_caps
+    middle = (top + bottom) / 2
+    h_left = 2 * height / (1 + ratio)
+    h_right = ratio * h_left
+    src = np.float32([[left, middle - drift / 2 - h_left / 2], [right, middle + drift / 2 - h_right / 2],
+                      [right, middle + drift / 2 + h_right / 2], [left, middle - drift / 2 + h_left / 2]])
+    dst = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    size = (round((count - 1) * pitch) + 3 * glyphs.cell_w + 2 * SEARCH_X, glyphs.cell_h + 2 * SEARCH_Y)
+    band_top = max(0, int(top - height))  # only the line's band is warped
+    band = levelled[band_top:int(bottom + height) + 1].astype(np.float32)
+    src[:, 1] -= band_top
+    if scale < 0.8:  # shrinking: smooth first, as INTER_AREA would
+        band = cv2.GaussianBlur(band, (0, 0), 0.5 / scale)
+    canvas = cv2.warpPerspective(band, cv2.getPerspectiveTransform(src, dst), size,
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    paper = float(np.percentile(canvas, 90))  # the card's paper under this line
+    return paper - canvas, pitch  # ink bright, paper ~0
 
 
-def classify_line(canvas: np.ndarray, count: int, glyphs: GlyphSet) -> np.ndarray:
-    """(count, len(ALPHABET)) normalized-correlation scores: for each cell, every template at
-    every offset within +-SEARCH_X/SEARCH_Y of where the cell should be, at the offset where some
-    template fits best. All cells in one matrix product (no per-cell Python loop of OpenCV calls).
-    The search is narrower than half a cell, so a neighbour can never be taken for the cell."""
+def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None,
+                   shifts: np.ndarray | None = None, search_x: int = SEARCH_X,
+                   cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(count, len(ALPHABET)) normalized-correlation scores: for each cell (or each of ``cells``), every template at
+    every offset within +-SEARCH_X/SEARCH_Y of where the cell should be (``shifts``: per-cell
+    corrections to that place, px), at the offset where some template fits best; and that
+    offset's x per cell. All cells in one matrix product (no per-cell Python loop of OpenCV
+    calls). The search is narrower than half a cell, so a neighbour can never be taken for the cell."""
     cell_w, cell_h = glyphs.cell_w, glyphs.cell_h
     windows = np.lib.stride_tricks.sliding_window_view(canvas, (cell_h, cell_w))
-    xs = (SEARCH_X + (np.arange(count)[:, None] + 1) * cell_w + np.arange(-SEARCH_X, SEARCH_X + 1)[None, :])
+    index = np.arange(count) if cells is None else cells  # ``cells``: only these (a quick preview)
+    starts = SEARCH_X + cell_w + np.round(index * (cell_w if pitch is None else pitch)).astype(int)
+    if shifts is not None:
+        starts = starts + shifts.astype(int)
+    count = len(index)
+    xs = starts[:, None] + np.arange(-search_x, search_x + 1)[None, :]
     xs = np.clip(xs, 0, windows.shape[1] - 1)  # (count, nx)
     ys = np.clip(np.arange(2 * SEARCH_Y + 1), 0, windows.shape[0] - 1)  # (ny,)
     patches = windows[ys[:, None, None], xs[None, :, :]]  # (ny, count, nx, cell_h, cell_w)
     ny, _, nx = patches.shape[:3]
     flat = np.ascontiguousarray(patches.reshape(-1, cell_h * cell_w), dtype=np.float32)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+    # The templates are zero-mean: a patch's mean drops out of the product, and only its spread
+    # (sum of squares less n * mean^2) is needed to normalise, with no centred copy of the patches.
+    n = cell_h * cell_w
+    sums = flat.sum(axis=1)
+    spread = np.sqrt(np.maximum(np.einsum("ij,ij->i", flat, flat) - sums * sums / n, 1e-12))
     # OpenCV's gemm, not numpy's: a BLAS spreading this small product over threads spends more
     # time waking them than multiplying (measured 3x slower on a busy 2-core machine).
-    correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T).reshape(ny, count, nx, -1)
+    correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T)
+    correlation = (correlation / np.maximum(spread, 1e-6)[:, None]).reshape(ny, count, nx, -1)
     per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
     best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
-    return per_offset[np.arange(count), best]
+    offsets = (best % nx - search_x).astype(np.float32)
+    return per_offset[np.arange(count), best], offsets + (0 if shifts is None else shifts)
+
+
+WIDE_X = 10  # a wider search (under half a pitch) to find where the cells really are
+RETRACK_BELOW = 0.85  # a line fitting the templates worse than this may be mistracked
+
+
+def classify_line(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None) -> np.ndarray:
+    """Scores per cell and class, each cell searched near its place at the measured pitch."""
+    return classify_cells(canvas, count, glyphs, pitch)[0]
+
+
+def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scores: np.ndarray) -> np.ndarray:
+    """A poorly fitting line's scores again with its cells tracked: a card in perspective changes
+    the pitch along the line more than :func:`line_canvas` measured, and far cells drift out of
+    the narrow search. A wide search finds each cell's offset, a smooth curve through them moves
+    the windows, and the line is classified again; the better fit is kept. (Three times the
+    work of :func:`classify_line`: only for the zone and direction chosen.)"""
+    if scores.max(axis=1).mean() >= RETRACK_BELOW:
+        return scores
+    wide, offsets = classify_cells(canvas, count, glyphs, pitch, search_x=WIDE_X)
+    cells = np.arange(count, dtype=np.float32)
+    good = wide.max(axis=1) > 0.6
+    for _ in range(2):  # a robust quadratic: refit without cells far off the curve
+        if good.sum() < count // 2:
+            return scores
+        curve = np.polyval(np.polyfit(cells[good], offsets[good], 2), cells)
+        good &= np.abs(offsets - curve) <= 3
+    retried, _ = classify_cells(canvas, count, glyphs, pitch, np.round(curve))
+    return retried if retried.max(axis=1).mean() > scores.max(axis=1).mean() else scores

@@ -26,6 +26,10 @@ MAX_GAP = 0.25  # a runner-up this far below the top score is not a plausible mi
 AMBIGUOUS = 0.04  # two fixes closer than this in cost: refuse
 MIN_MARGIN = 0.08  # uncovered fields (state, sex): the winner must lead by this much
 MIN_CELL_SCORE = 0.35  # a cell this unlike every glyph is a smudge or glare: no read
+# Every line must fit OCR-B this well on average (correct reads on both MRZ corpora: >= 0.77). A
+# line read with its cells misplaced (perspective, glare) averages ~0.65 and yields garbage;
+# in optional data only the composite check digit covers it, which garbage passes 1 time in 10.
+MIN_LINE_MEAN = 0.7
 _NAMES_RE = re.compile(r"^[A-Z]+(<[A-Z]+)*(<<[A-Z]+(<[A-Z]+)*)?<*$")  # SURNAMES<<GIVEN<NAMES<<<
 
 Pos = tuple[int, int]  # (line, column)
@@ -44,6 +48,10 @@ class Layout:
     # Cells where letters and digits are both allowed: the class must be clear from the glyph
     # itself (see ``_decide_class``), so a check digit never arbitrates between O and 0.
     mixed: tuple[Pos, ...] = ()
+    # A cell that is a digit on most states' documents but may be a letter on some: digits and
+    # filler only unless the issuing state is in ``lead_letter_states``, and then "mixed".
+    lead: Pos | None = None
+    lead_letter_states: tuple[str, ...] = ()
 
 
 def _span(line: int, start: int, stop: int) -> tuple[Pos, ...]:
@@ -71,7 +79,12 @@ TD1 = Layout(3, 30, _classes([
 ]), (
     (_span(0, 5, 14), (0, 14)), (_span(1, 0, 6), (1, 6)), (_span(1, 8, 14), (1, 14)),
     (_span(0, 5, 30) + _span(1, 0, 7) + _span(1, 8, 15) + _span(1, 18, 29), (1, 29)),
-), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30))
+), ((0, 2), (0, 3), (0, 4)), (1, 7), ("COL", "CHL", "ARG", "PER"), (2, 0, 30), lead=(0, 5),
+    # Only a Chilean serial may start with a letter (2025 cards). Elsewhere the cell is the first
+    # digit of a serial or DNI, and letting letters compete there let a misread '0' become 'U':
+    # U (30), A (10) and K (20) weigh the same as 0 in every check digit, so no check tells them
+    # apart (the "0/O/U tie"). On a Chilean card the glyph must settle the class (``_decide_class``).
+    lead_letter_states=("CHL",))
 
 # A passport number is any of A-Z, 0-9 and '<' in all nine cells (ICAO 9303-4): every cell
 # is "mixed", its letter-or-digit class decided by the glyph, not by the check digit.
@@ -160,9 +173,16 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
     """Validated MRZ text (lines joined by newlines) from (lines, width, len(ALPHABET)) scores."""
     if float(scores.max(axis=2).min()) < MIN_CELL_SCORE:
         raise Unreadable("smudged_cell")
+    if float(scores.max(axis=2).mean(axis=1).min()) < MIN_LINE_MEAN:
+        raise Unreadable("line_unclear")
     ranked = {(l, c): _allowed_scores(scores, layout, (l, c)) for l in range(layout.lines) for c in range(layout.width)}
     for pos in layout.mixed:
         ranked[pos] = _decide_class(ranked[pos])
+    state = _state(scores, layout)
+    if layout.lead is not None:
+        lead = ranked[layout.lead]
+        ranked[layout.lead] = (_decide_class(lead) if state in layout.lead_letter_states
+                               else [(score, char) for score, char in lead if char in NUMBERS])
     text = [[ranked[(l, c)][0][1] for c in range(layout.width)] for l in range(layout.lines)]
     line, start, stop = layout.names
     if not _NAMES_RE.match("".join(text[line][start:stop])):
@@ -170,7 +190,7 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
     sex = ranked[layout.sex]
     if sex[0][0] - sex[1][0] < MIN_MARGIN:
         raise Unreadable("sex")
-    for (line, col), char in zip(layout.state, _state(scores, layout)):
+    for (line, col), char in zip(layout.state, state):
         text[line][col] = char
     *simple, composite = layout.checks
     for field, check in simple:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from agent.idcard.mrz.classify import classify_line, line_canvas
+from agent.idcard.mrz.classify import RETRACK_BELOW, classify_cells, classify_line, line_canvas, retrack
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
-from agent.idcard.mrz.glyphs import glyph_set
-from agent.idcard.mrz.locate import LineBox, find_blocks, level, split_lines
+from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
+from agent.idcard.mrz.locate import LineBox, find_blocks, level_refined, split_lines
 
 MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
 DIRECTION_MARGIN = 0.05  # the right way up must correlate this much better than upside down
@@ -30,49 +30,152 @@ class MrzAttempt:
     ms: float = 0.0
 
 
+def _mended(group: list[LineBox]) -> list[LineBox]:
+    """A line cut short by a glare blob or a smudge (its longest ink run is only part of it) takes
+    the extent of the zone's other lines, when it lies within them: every line of a zone has the
+    same number of characters, so the same extent."""
+    if len(group) < 3:
+        return group
+    lefts, rights = sorted(b.left for b in group), sorted(b.right for b in group)
+    left, right = lefts[len(group) // 2], rights[len(group) // 2]
+    width = right - left
+    return [LineBox(b.top, b.bottom, left, right)
+            if b.right - b.left < 0.8 * width and b.left >= left - 0.05 * width and b.right <= right + 0.05 * width
+            else b for b in group]
+
+
 def _line_sets(boxes: list[LineBox]) -> list[tuple[Layout, list[LineBox]]]:
     """Consecutive lines shaped like a TD1 (3 x 30) or TD3 (2 x 44) zone."""
     sets = []
     for layout in (TD1, TD3):
         for start in range(len(boxes) - layout.lines + 1):
-            group = boxes[start:start + layout.lines]
+            group = _mended(boxes[start:start + layout.lines])
             widths = [b.right - b.left for b in group]
             heights = [b.bottom - b.top for b in group]
             aspect = np.median(widths) / max(1.0, float(np.median(heights)))
-            if max(widths) > 1.25 * min(widths) or not 0.65 * layout.width <= aspect <= 1.35 * layout.width:
+            # A TD1 line is 30 pitches long and one character (or a digit, ~9% taller) high, its
+            # pitch 1.0-1.15 character heights: TD1 and TD3 lines do not overlap in this ratio.
+            low, high = (0.75, 1.25) if layout is TD1 else (0.85, 1.35)
+            if max(widths) > 1.25 * min(widths) or not low * layout.width <= aspect <= high * layout.width:
                 continue
             sets.append((layout, group))
     return sets
 
 
-def _scored(levelled: np.ndarray) -> list[tuple[Layout, np.ndarray]]:
+def _ends(ink: np.ndarray, box: LineBox) -> tuple[float, float]:
+    """The line's vertical centre (ink centroid) at its left and right ends."""
+    part = max(4, (box.right - box.left) // 6)
+    y0 = box.top
+    band = ink[y0:box.bottom]
+    rows = np.arange(band.shape[0], dtype=np.float32) + y0
+    centres = []
+    for cols in (band[:, box.left:box.left + part], band[:, box.right - part:box.right]):
+        weight = (cols > 0).sum(axis=1).astype(np.float32)
+        centres.append(float(rows @ weight / weight.sum()) if weight.sum() else (box.top + box.bottom) / 2)
+    return centres[0], centres[1]
+
+
+def _perspective(ink: np.ndarray, group: list[LineBox]) -> tuple[list[float], float]:
+    """For the zone, how much taller the characters are at the right end than at the left (from
+    how the lines' spacing changes: unlike a line's own height, that does not depend on which
+    characters it holds); and per line, how far its middle falls from left to right end as the
+    lines converge towards the far end (from that ratio and the line's place in the zone: a
+    line's own centroid is pulled by security print and glare)."""
+    if len(group) < 2:
+        return [0.0] * len(group), 1.0
+    (first_left, first_right), (last_left, last_right) = _ends(ink, group[0]), _ends(ink, group[-1])
+    if last_left - first_left < 4:
+        return [0.0] * len(group), 1.0
+    ratio = min(1.25, max(0.8, (last_right - first_right) / (last_left - first_left)))
+    middles = np.float32([(box.top + box.bottom) / 2 for box in group])
+    drifts = (middles - middles.mean()) * 2 * (ratio - 1) / (1 + ratio)
+    return [float(d) for d in drifts], ratio
+
+
+PREVIEW = np.arange(0, 44, 3)  # every third cell: enough to choose a direction and a box reading
+
+
+@dataclass
+class _Reading:
+    """One line under one reading of its ink box (capitals' height, or the taller digits')."""
+    canvas: np.ndarray
+    pitch: float
+    preview: float  # mean best score over the PREVIEW cells
+
+
+@dataclass
+class _Candidate:
+    """One reading of a zone: a layout on a group of lines in one direction, previewed on every
+    third cell; each line keeps the box reading that previews better."""
+    layout: Layout
+    lines: list[_Reading]
+
+    @property
+    def preview(self) -> float:
+        return float(np.mean([line.preview for line in self.lines]))
+
+    def scores(self) -> np.ndarray:
+        """Every cell classified, lines that fit poorly re-tracked: (lines, width, len(ALPHABET))."""
+        glyphs = glyph_set()
+        out = []
+        for line in self.lines:
+            scores = classify_line(line.canvas, self.layout.width, glyphs, line.pitch)
+            out.append(retrack(line.canvas, self.layout.width, glyphs, line.pitch, scores))
+        return np.stack(out)
+
+
+def _line_reading(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphSet, drift: float,
+                  ratio: float) -> _Reading:
+    readings = []
+    cells = PREVIEW[PREVIEW < count]
+    for box_caps in (1.0, glyphs.digit_caps):
+        canvas, pitch = line_canvas(levelled, box.top, box.bottom, box.left, box.right, count, glyphs, box_caps,
+                                    drift, ratio)
+        preview, _ = classify_cells(canvas, count, glyphs, pitch, cells=cells)
+        readings.append(_Reading(canvas, pitch, float(preview.max(axis=1).mean())))
+    return max(readings, key=lambda r: r.preview)
+
+
+def _scored(levelled: np.ndarray) -> list[_Candidate]:
     glyphs = glyph_set()
-    _, boxes = split_lines(levelled)
-    return [(layout, np.stack([classify_line(line_canvas(levelled, b.top, b.bottom, b.left, b.right, layout.width,
-                                                         glyphs), layout.width, glyphs) for b in group]))
-            for layout, group in _line_sets(boxes)]
+    ink, boxes = split_lines(levelled)
+    out = []
+    for layout, group in _line_sets(boxes):
+        drifts, ratio = _perspective(ink, group)
+        out.append(_Candidate(layout, [_line_reading(levelled, b, layout.width, glyphs, d, ratio)
+                                       for b, d in zip(group, drifts)]))
+    return out
 
 
 def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
-    """Both reading directions are scored; only the clearly better one is corrected. Upside-down
-    OCR-B still correlates ~0.75 with some glyph, and checking it too would give the corrector
-    a second, wrong chance to find a text that happens to validate."""
-    candidates = [(float(scores.max(axis=2).mean()), layout, scores)
-                  for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))
-                  for layout, scores in _scored(image)]
-    if not candidates:
+    """Both reading directions are previewed; only the clearly better one is read in full and
+    corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and checking it too
+    would give the corrector a second, wrong chance to find a text that happens to validate.
+    When the preview is not clear (close, or poor: a card in perspective misplaces the cells of
+    both directions until they are re-tracked), each direction's best is read in full and they
+    must then differ clearly."""
+    per_direction = [sorted(_scored(image), key=lambda c: -c.preview)
+                     for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))]
+    finalists = sorted((found[0] for found in per_direction if found), key=lambda c: -c.preview)
+    if not finalists:
         return None
-    candidates.sort(key=lambda item: -item[0])
-    mean, layout, scores = candidates[0]
-    if mean < MIN_MEAN_SCORE:
+    best, scores = finalists[0], None
+    contested = len(finalists) > 1 and finalists[1].layout is best.layout
+    if contested and (best.preview - finalists[1].preview < DIRECTION_MARGIN or best.preview < RETRACK_BELOW):
+        full = sorted(((float(s.max(axis=2).mean()), c, s) for c in finalists for s in [c.scores()]),
+                      key=lambda item: -item[0])
+        if full[0][0] - full[1][0] < DIRECTION_MARGIN:
+            attempt.reasons.append("direction_unclear")
+            return None
+        _, best, scores = full[0]
+    if scores is None:
+        scores = best.scores()
+    if float(scores.max(axis=2).mean()) < MIN_MEAN_SCORE:
         attempt.reasons.append("not_ocr_b")
         return None
     attempt.zone_seen = True
-    if len(candidates) > 1 and candidates[1][1] is layout and mean - candidates[1][0] < DIRECTION_MARGIN:
-        attempt.reasons.append("direction_unclear")
-        return None
     try:
-        return correct(scores, layout)
+        return correct(scores, best.layout)
     except Unreadable as exc:
         attempt.reasons.append(exc.reason)
         return None
@@ -82,7 +185,7 @@ def read_mrz(gray: np.ndarray, budget_ms: float = 150.0) -> MrzAttempt:
     start = time.perf_counter()
     attempt = MrzAttempt()
     for block in find_blocks(gray):
-        attempt.text = _read_block(level(gray, block), attempt)
+        attempt.text = _read_block(level_refined(gray, block), attempt)
         if attempt.text or (time.perf_counter() - start) * 1000 > budget_ms:
             break
     attempt.ms = (time.perf_counter() - start) * 1000
