@@ -181,12 +181,17 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
         return None
 
 
-def read_mrz(gray: np.ndarray, budget_ms: float = 150.0) -> MrzAttempt:
+def read_mrz(gray: np.ndarray, budget_ms: float = 150.0, wall_cap_ms: float = 600.0) -> MrzAttempt:
+    """Read the first MRZ block that validates; stop trying blocks once ``budget_ms`` of this
+    thread's CPU time is spent (CPU, like the barcode pipeline's budget: on a busy machine a wall
+    budget would give each frame a fraction of the work) or ``wall_cap_ms`` of wall time."""
     start = time.perf_counter()
+    cpu_deadline = time.thread_time() + budget_ms / 1000.0
+    wall_deadline = start + wall_cap_ms / 1000.0
     attempt = MrzAttempt()
     for block in find_blocks(gray):
         attempt.text = _read_block(level_refined(gray, block), attempt)
-        if attempt.text or (time.perf_counter() - start) * 1000 > budget_ms:
+        if attempt.text or time.thread_time() > cpu_deadline or time.perf_counter() > wall_deadline:
             break
     attempt.ms = (time.perf_counter() - start) * 1000
     return attempt
