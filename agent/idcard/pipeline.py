@@ -64,8 +64,13 @@ class PipelineSettings:
     # (qr_grid), deconvolved at each of these blurs (frame pixels; None: not deconvolved), for at
     # most qr_grid_tries located symbols a frame.
     qr_grid: bool = True
-    qr_grid_blurs: tuple[float | None, ...] = (None, 1.0)
+    qr_grid_blurs: tuple[float | None, ...] = (None, 1.0, 1.4)
+    qr_grid_window: int = 9  # modules: the neighbourhood a module is compared with
     qr_grid_tries: int = 3
+    # Each candidate's QR grid fitted from its finder patterns (qr_grid.fit_grid), right after the
+    # plain and wide crops: zxing-cpp's own finder search misses most QR codes of 2-2.4 px modules
+    # under the specification's blur.
+    qr_fit: bool = True
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -99,7 +104,7 @@ def _read_grid(image: np.ndarray, up: float, hints: list, stage: str, accept: Ac
     could not decode, sampled again on their known module grid (:mod:`agent.idcard.qr_grid`)."""
     for corners, version in hints:
         for k, clean in enumerate(qr_grid.clean_symbols(image, corners, version, tuple(
-                None if sigma is None else sigma * up for sigma in settings.qr_grid_blurs))):
+                None if sigma is None else sigma * up for sigma in settings.qr_grid_blurs), settings.qr_grid_window)):
             found = _read(clean, f"{stage}_qrgrid{k}", accept, is_pure=True, try_rotate=False,
                           try_downscale=False, try_invert=False)
             if found:
@@ -305,11 +310,20 @@ class DecodePipeline:
             if name == "plain":
                 wide, wide_up = rectify_scaled(gray, quad, self.settings, margin=(0.4, 0.4))
                 yield "wide", wide, wide_up
+                if self.settings.qr_fit:
+                    yield from self._fitted_qr(gray, quad)
                 if self.settings.bar_filters:
                     for bar_name, bar_variant in bar_variants(crop, up, wide, wide_up, self.settings):
                         yield bar_name, bar_variant, None
         if wide is not None:
             yield "wide_unsharp", cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0), None
+
+    def _fitted_qr(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray, float | None]]:
+        fit = qr_grid.fit_grid(gray, quad)
+        if fit is not None:
+            for k, clean in enumerate(qr_grid.clean_symbols(gray, fit[0], fit[1], self.settings.qr_grid_blurs,
+                                                            self.settings.qr_grid_window)):
+                yield f"qr_fit{k}", clean, None
 
     def decode(self, image: np.ndarray, accept: Accept | None = None) -> DecodedSymbol | None:
         """First accepted symbol in the frame, or ``None`` when nothing is read within the budget."""

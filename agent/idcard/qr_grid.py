@@ -21,6 +21,9 @@ import zxingcpp
 
 from agent.idcard.deblur import wiener
 
+DEBUG: list | None = None
+MAX_SIDE_MODULES = 81  # version 16: ID cards carry far smaller QR codes
+SEARCH_UP = 1.0  # the finder search window's scale: finders of 2-px modules need it
 PX = 8  # warped pixels a module: enough to average a module's centre away from its edges
 
 
@@ -150,47 +153,139 @@ def _patterns(version: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return centres, (light - light.mean()) / light.std(), fixed
 
 
+def _finder_template(module: float) -> np.ndarray:
+    """A finder pattern with its light separator (9 x 9 modules) at ``module`` pixels a module,
+    drawn at 8x and area-averaged down so fractional module sizes are exact."""
+    cells = np.ones((9, 9), np.float32)
+    cells[1:8, 1:8] = 0.0
+    cells[2:7, 2:7] = 1.0
+    cells[3:6, 3:6] = 0.0
+    side = max(9, round(9 * module))
+    big = cv2.resize(cells, (side * 8, side * 8), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def find_finders(crop: np.ndarray, module_px: tuple[float, float], peaks: int = 6
+                 ) -> list[tuple[float, float, float, float]]:
+    """(x, y, score, module) of the best finder-pattern matches in ``crop`` (normalised
+    cross-correlation with templates at module sizes spanning ``module_px``), at least six
+    modules apart."""
+    source = crop.astype(np.float32)
+    best = np.full(crop.shape, -1.0, np.float32)
+    best_module = np.zeros(crop.shape, np.float32)
+    module = module_px[0]
+    while module <= module_px[1]:
+        template = _finder_template(module)
+        if template.shape[0] < min(crop.shape):
+            response = cv2.matchTemplate(source, template, cv2.TM_CCOEFF_NORMED)
+            half = template.shape[0] // 2
+            window = best[half:half + response.shape[0], half:half + response.shape[1]]
+            better = response > window
+            window[better] = response[better]
+            best_module[half:half + response.shape[0], half:half + response.shape[1]][better] = module
+        module *= 1.12
+    found = []
+    work = best.copy()
+    for _ in range(peaks):
+        _, score, _, (x, y) = cv2.minMaxLoc(work)
+        if score <= 0.2:
+            break
+        module = float(best_module[y, x])
+        found.append((float(x), float(y), float(score), module))
+        cv2.circle(work, (x, y), max(3, round(6 * module)), -1.0, -1)
+    return found
+
+
+def _finder_triples(found: list[tuple[float, float, float, float]]) -> list[tuple[float, np.ndarray, float]]:
+    """(score, [top-left, top-right, bottom-left] centres, module) of finder triples that form
+    the symbol's L: equal legs at a right angle, top-right clockwise of bottom-left."""
+    triples = []
+    for corner in found:
+        for a in found:
+            for b in found:
+                if len({id(corner), id(a), id(b)}) < 3:
+                    continue
+                c = np.float32(corner[:2])
+                u, w = np.float32(a[:2]) - c, np.float32(b[:2]) - c
+                lu, lw = float(np.linalg.norm(u)), float(np.linalg.norm(w))
+                if min(lu, lw) < 1e-3 or abs(lu - lw) > 0.2 * max(lu, lw):
+                    continue
+                cross = float(u[0] * w[1] - u[1] * w[0]) / (lu * lw)  # sin of the angle, > 0: clockwise
+                if cross < 0.9:
+                    continue
+                module = (corner[3] + a[3] + b[3]) / 3
+                triples.append((corner[2] + a[2] + b[2], np.float32([corner[:2], a[:2], b[:2]]), module))
+    triples.sort(key=lambda t: -t[0])
+    return triples
+
+
 def fit_grid(gray: np.ndarray, quad: np.ndarray, module_px: tuple[float, float] = (1.8, 5.0),
-             min_score: float = 0.6) -> tuple[np.ndarray, int] | None:
-    """The QR grid (outer corners in the symbol's orientation, version) that best explains the
-    patterns the standard fixes, starting from ``quad`` (a blob's rough corners, any order and
-    rotation): every version whose modules would measure ``module_px`` and every orientation is
-    scored, the best two are refined corner by corner (steps of half then a quarter of a module),
-    and the best is returned if its correlation reaches ``min_score`` (else ``None``: not a QR
-    code, or not one this can place)."""
+             min_score: float = 0.3, min_start: float = 0.2) -> tuple[np.ndarray, int] | None:
+    """The QR grid (outer corners in the symbol's orientation, version) inside the blob ``quad``:
+    its three finder patterns found by template matching in a levelled, 2x upscaled window
+    around the blob, the version from their distance, the fourth corner from the other three,
+    then the four corners refined (steps of half then a quarter of a module) to best match the
+    patterns the standard fixes (finders, timing, alignment). ``None`` when no finder triple is
+    found or the best grid's correlation stays under ``min_score`` (not a QR code, or not one
+    this can place)."""
     center = quad.mean(axis=0)
-    order = np.argsort(np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0]))
-    quad = quad[order].astype(np.float32)  # clockwise in image coordinates
-    side = float(np.mean([np.linalg.norm(quad[i] - quad[(i + 1) % 4]) for i in range(4)]))
+    pts = quad[np.argsort(np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0]))].astype(np.float32)
+    sides = [float(np.linalg.norm(pts[i] - pts[(i + 1) % 4])) for i in range(4)]
+    # A QR code is square: its blob, seen at the specification's tilt, is within ~1.4:1 (a wide
+    # PDF417 or a text block is not); and no larger than the largest symbol at the largest module.
+    if max(sides) > MAX_SIDE_MODULES * module_px[1] or max(sides) > 1.4 * min(sides):
+        return None
+    pts = center + (pts - center) * 1.35  # room for finders the blob cut
+    up = SEARCH_UP
+    width = float(max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[3]))) * up
+    height = float(max(np.linalg.norm(pts[3] - pts[0]), np.linalg.norm(pts[2] - pts[1]))) * up
+    out_w, out_h = max(16, round(width)), max(16, round(height))
+    matrix = cv2.getPerspectiveTransform(pts, np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]]))
+    crop = cv2.warpPerspective(gray, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inverse = np.linalg.inv(matrix).astype(np.float32)
     smooth = cv2.GaussianBlur(gray, (0, 0), 0.7).astype(np.float32)
-    scored = []
-    for version in range(1, 41):
-        size = 17 + 4 * version
-        if not module_px[0] <= side / size <= module_px[1]:
-            continue
-        patterns = _patterns(version)
-        for turn in range(4):
-            corners = np.roll(quad, -turn, axis=0)
-            scored.append((_pattern_score(smooth, corners, version, patterns), turn, version, patterns))
-    scored.sort(key=lambda item: -item[0])
-    best: tuple[float, np.ndarray, int] | None = None
-    for score, turn, version, patterns in scored[:2]:
-        corners = np.roll(quad, -turn, axis=0).copy()
-        module = side / (17 + 4 * version)
-        for step in (0.5 * module, 0.25 * module):
-            improved = True
-            while improved:
-                improved = False
-                for index in range(8):
-                    for sign in (1.0, -1.0):
-                        trial = corners.copy()
-                        trial.reshape(-1)[index] += sign * step
-                        trial_score = _pattern_score(smooth, trial, version, patterns)
-                        if trial_score > score + 1e-4:
-                            corners, score, improved = trial, trial_score, True
-                            break
-        if best is None or score > best[0]:
-            best = (score, corners, version)
+    starts = []
+    for _, centres, module in _finder_triples(find_finders(crop, (module_px[0] * up, module_px[1] * up)))[:2]:
+        tl, tr, bl = centres
+        legs = (float(np.linalg.norm(tr - tl)) + float(np.linalg.norm(bl - tl))) / 2
+        nominal = round((legs / module + 7 - 17) / 4)
+        for version in range(max(1, nominal - 1), min(40, nominal + 1) + 1):
+            span = 17 + 4 * version - 7  # modules between finder centres
+            u, w = (tr - tl) / span, (bl - tl) / span
+            corners_crop = np.float32([tl - 3.5 * (u + w), tr + 3.5 * (u - w), tr + (bl - tl) + 3.5 * (u + w),
+                                       bl + 3.5 * (w - u)])
+            corners = cv2.perspectiveTransform(corners_crop[None], inverse)[0]
+            starts.append((_pattern_score(smooth, corners, version, _patterns(version)), corners, version))
+    if not starts:
+        return None
+    # Only the best start is refined: refining costs ~100 score evaluations, and a wrong version
+    # or a false triple already scores far below the right one before refinement.
+    start_score, corners, version = max(starts, key=lambda item: item[0])
+    if DEBUG is not None:
+        DEBUG.append(start_score)
+    if start_score < min_start:
+        return None
+    corners, score = _refine(smooth, corners, version)
+    best = (score, corners, version)
     if best is None or best[0] < min_score:
         return None
     return best[1], best[2]
+
+
+def _refine(smooth: np.ndarray, corners: np.ndarray, version: int) -> tuple[np.ndarray, float]:
+    """Corners moved one coordinate at a time while the pattern score improves."""
+    patterns = _patterns(version)
+    score = _pattern_score(smooth, corners, version, patterns)
+    module = float(np.mean([np.linalg.norm(corners[i] - corners[(i + 1) % 4]) for i in range(4)])) / (17 + 4 * version)
+    for step in (0.5 * module, 0.25 * module):
+        improved = True
+        while improved:
+            improved = False
+            for index in range(8):
+                for sign in (1.0, -1.0):
+                    trial = corners.copy()
+                    trial.reshape(-1)[index] += sign * step
+                    trial_score = _pattern_score(smooth, trial, version, patterns)
+                    if trial_score > score + 1e-4:
+                        corners, score, improved = trial, trial_score, True
+    return corners, score
