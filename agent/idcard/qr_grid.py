@@ -21,7 +21,6 @@ import zxingcpp
 
 from agent.idcard.deblur import wiener
 
-DEBUG: list | None = None
 MAX_SIDE_MODULES = 81  # version 16: ID cards carry far smaller QR codes
 SEARCH_UP = 1.0  # the finder search window's scale: finders of 2-px modules need it
 PX = 8  # warped pixels a module: enough to average a module's centre away from its edges
@@ -261,8 +260,6 @@ def fit_grid(gray: np.ndarray, quad: np.ndarray, module_px: tuple[float, float] 
     # Only the best start is refined: refining costs ~100 score evaluations, and a wrong version
     # or a false triple already scores far below the right one before refinement.
     start_score, corners, version = max(starts, key=lambda item: item[0])
-    if DEBUG is not None:
-        DEBUG.append(start_score)
     if start_score < min_start:
         return None
     corners, score = _refine(smooth, corners, version)
