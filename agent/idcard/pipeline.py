@@ -61,10 +61,11 @@ class PipelineSettings:
     rounds: tuple[int | None, ...] = (6, None)
     spec_blur_sigma: float = 1.3  # the camera specification's worst blur, in frame pixels
     # QR codes zxing-cpp locates but cannot decode are sampled again on their module grid
-    # (qr_grid), deconvolved at each of these blurs (frame pixels; None: not deconvolved), for at
-    # most qr_grid_tries located symbols a frame.
+    # (qr_grid), for at most qr_grid_tries located symbols a frame, deconvolved in turn with each
+    # of qr_grid_deblurs (Gaussian sigma in frame pixels, Wiener noise-to-signal ratio; None: not
+    # deconvolved). Sigmas above the specification's 1.3 because JPEG and the warp blur too.
     qr_grid: bool = True
-    qr_grid_blurs: tuple[float | None, ...] = (None, 1.0, 1.4)
+    qr_grid_deblurs: tuple[tuple[float, float] | None, ...] = (None, (1.0, 0.01), (1.4, 0.01), (1.4, 0.003))
     qr_grid_window: int = 9  # modules: the neighbourhood a module is compared with
     qr_grid_tries: int = 3
     # Each candidate's QR grid fitted from its finder patterns (qr_grid.fit_grid), right after the
@@ -104,7 +105,8 @@ def _read_grid(image: np.ndarray, up: float, hints: list, stage: str, accept: Ac
     could not decode, sampled again on their known module grid (:mod:`agent.idcard.qr_grid`)."""
     for corners, version in hints:
         for k, clean in enumerate(qr_grid.clean_symbols(image, corners, version, tuple(
-                None if sigma is None else sigma * up for sigma in settings.qr_grid_blurs), settings.qr_grid_window)):
+                None if deblur is None else (deblur[0] * up, deblur[1]) for deblur in settings.qr_grid_deblurs),
+                settings.qr_grid_window)):
             found = _read(clean, f"{stage}_qrgrid{k}", accept, is_pure=True, try_rotate=False,
                           try_downscale=False, try_invert=False)
             if found:
@@ -321,7 +323,7 @@ class DecodePipeline:
     def _fitted_qr(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray, float | None]]:
         fit = qr_grid.fit_grid(gray, quad)
         if fit is not None:
-            for k, clean in enumerate(qr_grid.clean_symbols(gray, fit[0], fit[1], self.settings.qr_grid_blurs,
+            for k, clean in enumerate(qr_grid.clean_symbols(gray, fit[0], fit[1], self.settings.qr_grid_deblurs,
                                                             self.settings.qr_grid_window)):
                 yield f"qr_fit{k}", clean, None
 

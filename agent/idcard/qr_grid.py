@@ -77,18 +77,21 @@ def function_patterns(version: int) -> tuple[np.ndarray, np.ndarray]:
     return fixed, dark
 
 
-def module_means(gray: np.ndarray, corners: np.ndarray, version: int, blur_sigma: float | None) -> np.ndarray:
+Deblur = tuple[float, float] | None  # (Gaussian sigma in image pixels, Wiener noise-to-signal ratio)
+
+
+def module_means(gray: np.ndarray, corners: np.ndarray, version: int, deblur: Deblur) -> np.ndarray:
     """Mean grey of each module's central half, the symbol warped to ``PX`` pixels a module and,
-    when ``blur_sigma`` (frame pixels) is given, deconvolved at that blur."""
+    when ``deblur`` is given, deconvolved at that blur (sigma in ``gray``'s pixels)."""
     size = 17 + 4 * version
     margin = 2  # modules of context around the symbol, so the deconvolution has no edge at it
     side = (size + 2 * margin) * PX
     dst = np.float32([[0, 0], [size, 0], [size, size], [0, size]]) * PX + margin * PX
     matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
     warped = cv2.warpPerspective(gray, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if blur_sigma:
+    if deblur is not None:
         module_px = float(np.mean([np.linalg.norm(corners[i] - corners[(i + 1) % 4]) for i in range(4)])) / size
-        warped = wiener(warped, blur_sigma * PX / max(module_px, 0.5))
+        warped = wiener(warped, deblur[0] * PX / max(module_px, 0.5), deblur[1])
     inner = warped[margin * PX:(margin + size) * PX, margin * PX:(margin + size) * PX].astype(np.float32)
     q = PX // 4
     return inner.reshape(size, PX, size, PX)[:, q:PX - q, :, q:PX - q].mean(axis=(1, 3))
@@ -108,12 +111,12 @@ def render(dark: np.ndarray, scale: int = 3) -> np.ndarray:
 
 
 def clean_symbols(gray: np.ndarray, corners: np.ndarray, version: int,
-                  blur_sigmas: tuple[float | None, ...] = (None, 1.0), window: int = 7) -> Iterator[np.ndarray]:
+                  deblurs: tuple[Deblur, ...] = (None, (1.0, 0.01)), window: int = 7) -> Iterator[np.ndarray]:
     """Re-rendered symbols from the grid at ``corners`` (outer corners of the symbol, in its own
     orientation: the finders at top-left, top-right, bottom-left), one per deconvolution tried."""
     fixed, fixed_dark = function_patterns(version)
-    for sigma in blur_sigmas:
-        dark = threshold_modules(module_means(gray, corners, version, sigma), window)
+    for deblur in deblurs:
+        dark = threshold_modules(module_means(gray, corners, version, deblur), window)
         yield render(np.where(fixed, fixed_dark, dark))
 
 
