@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from agent.idcard import bar_filters
+from agent.idcard import bar_filters, qr_grid
+from agent.idcard.deblur import wiener
 
 FORMATS = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.PDF417, zxingcpp.BarcodeFormat.QRCode,
                                    zxingcpp.BarcodeFormat.Code39, zxingcpp.BarcodeFormat.Code128))
@@ -59,6 +60,18 @@ class PipelineSettings:
     # Variants per candidate in each round over the candidates (None: all that are left).
     rounds: tuple[int | None, ...] = (6, None)
     spec_blur_sigma: float = 1.3  # the camera specification's worst blur, in frame pixels
+    # QR codes zxing-cpp locates but cannot decode are sampled again on their module grid
+    # (qr_grid), for at most qr_grid_tries located symbols a frame, deconvolved in turn with each
+    # of qr_grid_deblurs (Gaussian sigma in frame pixels, Wiener noise-to-signal ratio; None: not
+    # deconvolved). Sigmas above the specification's 1.3 because JPEG and the warp blur too.
+    qr_grid: bool = True
+    qr_grid_deblurs: tuple[tuple[float, float] | None, ...] = (None, (1.0, 0.01), (1.4, 0.01), (1.4, 0.003))
+    qr_grid_window: int = 9  # modules: the neighbourhood a module is compared with
+    qr_grid_tries: int = 3
+    # Each candidate's QR grid fitted from its finder patterns (qr_grid.fit_grid), right after the
+    # plain and wide crops: zxing-cpp's own finder search misses most QR codes of 2-2.4 px modules
+    # under the specification's blur.
+    qr_fit: bool = True
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -69,11 +82,35 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
-def _read(gray: np.ndarray, stage: str, accept: Accept | None, **options) -> DecodedSymbol | None:
+def _read(gray: np.ndarray, stage: str, accept: Accept | None, hints: list | None = None,
+          **options) -> DecodedSymbol | None:
+    """First accepted symbol zxing-cpp reads in ``gray``. With ``hints`` (a list), QR codes it
+    located but could not decode are appended to it as (corners, version)."""
+    if hints is not None:
+        options["return_errors"] = True
     for result in zxingcpp.read_barcodes(gray, formats=FORMATS, **options):
+        if not result.valid:
+            if hints is not None and result.format == zxingcpp.BarcodeFormat.QRCode:
+                hints.extend(qr_grid.hint_of(result))
+            continue
         data, fmt = bytes(result.bytes), result.format.name
         if data and (accept is None or accept(data, fmt)):
             return DecodedSymbol(data, fmt, stage)
+    return None
+
+
+def _read_grid(image: np.ndarray, up: float, hints: list, stage: str, accept: Accept | None,
+               settings: PipelineSettings) -> DecodedSymbol | None:
+    """The QR codes zxing-cpp located in ``image`` (upscaled ``up`` times from the frame) but
+    could not decode, sampled again on their known module grid (:mod:`agent.idcard.qr_grid`)."""
+    for corners, version in hints:
+        for k, clean in enumerate(qr_grid.clean_symbols(image, corners, version, tuple(
+                None if deblur is None else (deblur[0] * up, deblur[1]) for deblur in settings.qr_grid_deblurs),
+                settings.qr_grid_window)):
+            found = _read(clean, f"{stage}_qrgrid{k}", accept, is_pure=True, try_rotate=False,
+                          try_downscale=False, try_invert=False)
+            if found:
+                return found
     return None
 
 
@@ -203,27 +240,6 @@ def rectify_scaled(gray: np.ndarray, quad: np.ndarray, settings: PipelineSetting
                                borderMode=cv2.BORDER_REPLICATE), up
 
 
-def wiener(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
-    """Wiener deconvolution with a Gaussian point spread of ``sigma`` crop pixels.
-
-    The camera model's blur (defocus, a slow shutter) is roughly Gaussian of sigma <= ~1.3 frame
-    pixels; after the crop's upscale by ``up`` it is ``up`` times that. ``noise`` is the
-    noise-to-signal ratio: it keeps the inverse from amplifying sensor noise and JPEG blocks."""
-    h, w = crop.shape
-    ph, pw = cv2.getOptimalDFTSize(h), cv2.getOptimalDFTSize(w)
-    image = cv2.copyMakeBorder(crop, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE).astype(np.float32) / 255.0
-    # A Gaussian's transfer function is a Gaussian (real, no transform of the PSF needed):
-    # H(f) = exp(-2 pi^2 sigma^2 |f|^2), f in cycles per pixel; the Wiener gain H / (H^2 + k) is real too.
-    fy = np.fft.fftfreq(ph).astype(np.float32)[:, None]
-    fx = np.fft.fftfreq(pw).astype(np.float32)[None, :]
-    otf = np.exp(np.float32(-2.0 * (np.pi * sigma) ** 2) * (fx * fx + fy * fy))
-    gain = otf / (otf * otf + np.float32(noise))
-    spectrum = cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT)
-    spectrum *= gain[:, :, None]
-    out = cv2.idft(spectrum, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w]
-    return np.clip(out * 255.0, 0, 255).astype(np.uint8)
-
-
 def flatten_glare(crop: np.ndarray, bar_px: int) -> np.ndarray:
     """Remove an additive highlight: a specular reflection adds light to bars and paper alike, so
     the paper level under it (a morphological closing wider than any bar) is subtracted and only
@@ -273,35 +289,62 @@ def contrast_variants(crop: np.ndarray, up: float = 1.0) -> Iterator[tuple[str, 
     yield "half", cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 
 
+# Variants that keep the crop's geometry and blur, where a located QR code's grid can be sampled.
+_GRID_SOURCES = {"plain", "clahe", "unsharp"}
+
+
 class DecodePipeline:
     """Stateless apart from its settings; safe to share between threads."""
 
     def __init__(self, settings: PipelineSettings | None = None) -> None:
         self.settings = settings or PipelineSettings()
 
-    def _variants(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    def _variants(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray, float | None]]:
         """The tight crop's variants, with a wide crop second: the blob found by edge density
         hugs the symbol, and a QR code needs four modules of quiet zone around its finder
-        patterns (PDF417 two, beyond its start/stop bars) that the tight margin may cut."""
+        patterns (PDF417 two, beyond its start/stop bars) that the tight margin may cut. Each
+        comes with its upscale from the frame when its geometry and blur are the frame's (a QR
+        code located there can be sampled again on its grid), else ``None``."""
         crop, up = rectify_scaled(gray, quad, self.settings)
         wide: np.ndarray | None = None
         for name, variant in contrast_variants(crop, up):
-            yield name, variant
+            yield name, variant, (up if name in _GRID_SOURCES else None)
             if name == "plain":
                 wide, wide_up = rectify_scaled(gray, quad, self.settings, margin=(0.4, 0.4))
-                yield "wide", wide
+                yield "wide", wide, wide_up
+                if self.settings.qr_fit:
+                    yield from self._fitted_qr(gray, quad)
                 if self.settings.bar_filters:
-                    yield from bar_variants(crop, up, wide, wide_up, self.settings)
+                    for bar_name, bar_variant in bar_variants(crop, up, wide, wide_up, self.settings):
+                        yield bar_name, bar_variant, None
         if wide is not None:
-            yield "wide_unsharp", cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0)
+            yield "wide_unsharp", cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0), None
+
+    def _fitted_qr(self, gray: np.ndarray, quad: np.ndarray) -> Iterator[tuple[str, np.ndarray, float | None]]:
+        fit = qr_grid.fit_grid(gray, quad)
+        if fit is not None:
+            for k, clean in enumerate(qr_grid.clean_symbols(gray, fit[0], fit[1], self.settings.qr_grid_deblurs,
+                                                            self.settings.qr_grid_window)):
+                yield f"qr_fit{k}", clean, None
 
     def decode(self, image: np.ndarray, accept: Accept | None = None) -> DecodedSymbol | None:
         """First accepted symbol in the frame, or ``None`` when nothing is read within the budget."""
         cpu_deadline = time.thread_time() + self.settings.budget_ms / 1000.0
         wall_deadline = time.perf_counter() + self.settings.wall_cap_ms / 1000.0
         gray = to_gray(image)
+        grid_tries = self.settings.qr_grid_tries if self.settings.qr_grid else 0
+
+        def read(variant: np.ndarray, stage: str, up: float | None, **options) -> DecodedSymbol | None:
+            nonlocal grid_tries
+            hints: list | None = [] if up is not None and grid_tries > 0 else None
+            found = _read(variant, stage, accept, hints, **options)
+            if found or not hints:
+                return found
+            grid_tries -= 1  # one located symbol is tried once a frame: later variants find it again
+            return _read_grid(variant, up, hints[:1], stage, accept, self.settings)
+
         if self.settings.whole_frame_first:
-            found = _read(gray, "whole_frame", accept)
+            found = read(gray, "whole_frame", 1.0)
             if found:
                 return found
         # Two rounds over the candidates: the variants that read most (plain, wide, the bar
@@ -314,12 +357,12 @@ class DecodePipeline:
         streams = [(index, self._variants(gray, quad)) for index, quad in enumerate(quads)]
         for take in self.settings.rounds:
             for index, stream in streams:
-                for name, variant in itertools.islice(stream, take):
-                    found = _read(variant, f"candidate{index}_{name}", accept, try_downscale=False, try_invert=False)
+                for name, variant, up in itertools.islice(stream, take):
+                    found = read(variant, f"candidate{index}_{name}", up, try_downscale=False, try_invert=False)
                     if found:
                         return found
                     if time.thread_time() > cpu_deadline or time.perf_counter() > wall_deadline:
                         return None
         if not self.settings.whole_frame_first:
-            return _read(gray, "whole_frame", accept)
+            return read(gray, "whole_frame", 1.0)
         return None
