@@ -21,6 +21,7 @@ import numpy as np
 import zxingcpp
 
 from agent.idcard import bar_filters
+from agent.idcard.config import LIVE_FRAME_BUDGET_MS
 
 FORMATS = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.PDF417, zxingcpp.BarcodeFormat.QRCode,
                                    zxingcpp.BarcodeFormat.Code39, zxingcpp.BarcodeFormat.Code128))
@@ -41,7 +42,7 @@ class PipelineSettings:
     # the work (measured on corpus C at load 5 on 2 cores: 209/258 read with 150 wall ms against
     # 222/258 with 150 CPU ms), so no frame got the variants that read it. wall_cap_ms still
     # bounds how long one frame can hold the camera loop.
-    budget_ms: float = 150.0
+    budget_ms: float = LIVE_FRAME_BUDGET_MS  # a still image: config.STILL_BUDGET_MS
     wall_cap_ms: float = 600.0
     max_candidates: int = 3
     work_width: int = 640  # localisation runs on a downscaled copy
