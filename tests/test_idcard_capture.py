@@ -264,4 +264,4 @@ def test_a_qr_whose_blob_stops_short_of_its_edge_is_read_from_the_wide_crop() ->
     assert not read(rectify(frame, quad, settings))
     assert read(rectify(frame, quad, settings, margin=(0.4, 0.4)))
     names = [name for name, _ in DecodePipeline(settings)._variants(frame, quad)]
-    assert names[:2] == ["plain", "wide"]
+    assert names[0] == "plain" and "wide" in names[:settings.rounds[0]]  # in the first round over the candidates
