@@ -279,7 +279,9 @@ class _Crops:
         return self._get(f"bars_wiener{wide}", make)
 
     def variant(self, name: str) -> np.ndarray:
-        crop, up = self.crop() if not name.startswith("wide") else (None, 1.0)
+        if name.startswith("wide"):
+            return self._wide_variant(name)
+        crop, up = self.crop()
         if name == "plain":
             return crop
         if name == "clahe":
@@ -298,19 +300,21 @@ class _Crops:
             return flatten_glare(crop, round(8 * up))
         if name == "half":
             return cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        if name == "bars_wiener":
+            return self.bars_wiener()[0]
+        if name == "bars_unsharp_x2":
+            smooth = bar_filters.smooth_along_bars(self.levelled()[0], self.settings.bar_smooth_sigma)
+            return bar_filters.upscale(bar_filters.sharpen_across_bars(smooth))
+        if name == "bars_levelled":
+            return self.levelled()[0]
+        raise ValueError(f"unknown variant {name!r}")
+
+    def _wide_variant(self, name: str) -> np.ndarray:
         if name == "wide":
             return self.wide()[0]
         if name == "wide_unsharp":
             wide = self.wide()[0]
             return cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0)
-        if name == "bars_wiener":
-            return self.bars_wiener()[0]
-        if name == "bars_unsharp_x2":
-            levelled = self.levelled()[0]
-            smooth = bar_filters.smooth_along_bars(levelled, self.settings.bar_smooth_sigma)
-            return bar_filters.upscale(bar_filters.sharpen_across_bars(smooth))
-        if name == "bars_levelled":
-            return self.levelled()[0]
         if name == "wide_bars_wiener":
             return self.bars_wiener(wide=True)[0]
         if name == "wide_bars_wiener_x2":
