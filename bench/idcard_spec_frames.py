@@ -8,7 +8,7 @@ It shares no drawing code with corpus A (:mod:`agent.idcard.synthetic_frames`) o
 segno, B zxing-cpp's writer), PDF417 from pdf417gen with a random column count and row height
 (A: fixed ratio 3), and the card, counter, light and lens are modelled here. Only the payloads
 (made-up people, :mod:`agent.idcard.samples`) are shared, since every corpus needs the real
-layouts. ``python -m bench.idcard_spec_frames N [SEED]`` prints how raw zxing-cpp and the
+layouts. ``python -m bench.idcard_spec_frames N [SEED [BUDGET_MS]]`` prints how raw zxing-cpp and the
 pipeline read N frames; ``bench idcard --frames-c N`` runs it beside the other corpora.
 """
 from __future__ import annotations
@@ -269,22 +269,27 @@ def main(argv: list[str]) -> int:
     import zxingcpp
 
     from agent.idcard.frame_reader import FrameReader
-    from agent.idcard.pipeline import FORMATS, DecodePipeline
+    from agent.idcard.pipeline import FORMATS, DecodePipeline, PipelineSettings
     from bench.idcard_eval import key_of, parse_or_none
 
     count = int(argv[0]) if argv else 50
     rng = random.Random(int(argv[1]) if len(argv) > 1 else 2026)
-    reader = FrameReader(DecodePipeline())
+    # Optional third argument: the CPU budget per frame (the live camera loop's by default; the
+    # ``idcard decode`` command gives a still image STILL_BUDGET_MS).
+    settings = PipelineSettings(budget_ms=float(argv[2])) if len(argv) > 2 else PipelineSettings()
+    reader = FrameReader(DecodePipeline(settings))
     totals = {"frames": 0, "raw": 0, "ours": 0, "wrong": 0, "false": 0}
     misses: list[dict] = []
     times = []
+    cpu_times = []
     for _ in range(count):
         frame = make_spec_frame(rng)
         gray = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
         truth = parse_or_none(frame.payload, frame.symbology) if frame.payload else None
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         doc = reader.read(gray).document
         times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.thread_time() - cpu_started) * 1000)
         if truth is None:
             totals["false"] += doc is not None
             continue
@@ -302,7 +307,8 @@ def main(argv: list[str]) -> int:
     print(f"corpus C (specification only): {totals['frames']} frames with an ID code, {count - totals['frames']} without")
     print(f"  raw zxing-cpp {totals['raw']}/{n} ({100 * totals['raw'] / n:.1f}%)   pipeline {totals['ours']}/{n} "
           f"({100 * totals['ours'] / n:.1f}%)   wrong {totals['wrong']}   false {totals['false']}   "
-          f"median {sorted(times)[len(times) // 2]:.0f} ms wall")
+          f"median {sorted(times)[len(times) // 2]:.0f} ms wall, {sorted(cpu_times)[len(cpu_times) // 2]:.0f} ms CPU "
+          f"(budget {settings.budget_ms:.0f} CPU ms a frame)")
     for miss in misses:
         print("  miss:", miss)
     return 0

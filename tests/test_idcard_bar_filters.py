@@ -108,3 +108,21 @@ def test_refine_quad_recovers_a_symbol_whose_blob_was_sheared_and_cut_short() ->
     # Nothing convincing in the window (a blank patch): the candidate is kept as it was.
     blank = np.full((700, 1000), 200, np.uint8)
     assert np.array_equal(refine_quad(blank, rough), rough)
+
+
+def test_smooth_and_deblur_is_the_two_filters_in_one_pass() -> None:
+    """The one-pass filter the pipeline tries second equals smoothing along the bars then the
+    1-D Wiener across them (they act on different axes), up to rounding (grey levels kept away
+    from 0 and 255, where the two-pass version clips its overshoot in between)."""
+    symbol = cv2.GaussianBlur(_pdf417(module=2).astype(np.float32) * 0.5 + 60, (0, 0), 1.2)
+    noisy = np.clip(symbol + np.random.default_rng(3).normal(0, 12, symbol.shape), 0, 255).astype(np.uint8)
+    one_pass = bar_filters.smooth_and_deblur(noisy, 2.5, 1.2).astype(np.float32)
+    two_pass = bar_filters.wiener_across_bars(bar_filters.smooth_along_bars(noisy, 2.5), 1.2).astype(np.float32)
+    assert np.abs(one_pass - two_pass)[10:-10].max() <= 3  # the borders are extended differently
+    assert np.abs(one_pass - noisy).mean() > 5  # it did filter
+
+
+def test_wiener_kernel_keeps_the_grey_level_and_boosts_edges() -> None:
+    kernel = bar_filters.wiener_kernel(2.0)
+    assert abs(float(kernel.sum()) - 1.0) < 1e-5 and np.allclose(kernel, kernel[::-1])
+    assert kernel[len(kernel) // 2] > 1.0 and kernel.min() < 0  # a sharpening kernel, not a blur

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agent.idcard.config import STILL_BUDGET_MS
+
 
 def _decode(args: argparse.Namespace) -> int:
     from agent.idcard.decode_files import run_decode
@@ -22,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     decode = commands.add_parser("decode", help="leer códigos de documentos de identidad desde imágenes")
     decode.add_argument("files", nargs="+", metavar="FILE")
     decode.add_argument("--json", action="store_true", help="un objeto JSON por línea")
-    decode.add_argument("--budget-ms", type=float, default=300.0, help="presupuesto de tiempo de CPU por imagen (ms)")
+    decode.add_argument("--budget-ms", type=float, default=STILL_BUDGET_MS,
+                        help="presupuesto de tiempo de CPU por imagen (ms)")
     decode.set_defaults(func=_decode)
     return idcard
 

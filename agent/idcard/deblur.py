@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from agent.idcard.bar_filters import wiener_kernel
+
 
 def wiener(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
     """Wiener deconvolution with a Gaussian point spread of ``sigma`` crop pixels.
@@ -24,3 +26,12 @@ def wiener(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
     spectrum *= gain[:, :, None]
     out = cv2.idft(spectrum, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w]
     return np.clip(out * 255.0, 0, 255).astype(np.uint8)
+
+
+def wiener_separable(crop: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
+    """:func:`wiener` approximated by the 1-D Wiener kernel along each axis (one separable FIR
+    filter: ~1 ms where the 2-D DFT takes ~11 ms on a 1000x350 crop). Not the same filter (the 2-D
+    gain is not separable), but it read the same frames as a pipeline variant (corpus C seeds
+    11-14); :mod:`agent.idcard.qr_grid` keeps the exact one."""
+    kernel = wiener_kernel(sigma, noise)
+    return cv2.sepFilter2D(crop, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
