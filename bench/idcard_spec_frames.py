@@ -272,11 +272,19 @@ def main(argv: list[str]) -> int:
     from agent.idcard.pipeline import FORMATS, DecodePipeline, PipelineSettings
     from bench.idcard_eval import key_of, parse_or_none
 
-    count = int(argv[0]) if argv else 50
-    rng = random.Random(int(argv[1]) if len(argv) > 1 else 2026)
-    # Optional third argument: the CPU budget per frame (the live camera loop's by default; the
-    # ``idcard decode`` command gives a still image STILL_BUDGET_MS).
-    settings = PipelineSettings(budget_ms=float(argv[2])) if len(argv) > 2 else PipelineSettings()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.idcard_spec_frames",
+                                     description="Corpus C: frames drawn from the camera specification only; "
+                                                 "prints the read share and every miss with its camera parameters.")
+    parser.add_argument("count", type=int, nargs="?", default=50, help="frames to draw (50)")
+    parser.add_argument("seed", type=int, nargs="?", default=2026, help="the corpus seed (2026)")
+    # The live camera loop's budget by default; the ``idcard decode`` command gives a still
+    # image STILL_BUDGET_MS.
+    parser.add_argument("budget_ms", type=float, nargs="?", default=None, help="CPU ms per frame")
+    args = parser.parse_args(argv)
+    count, rng = args.count, random.Random(args.seed)
+    settings = PipelineSettings(budget_ms=args.budget_ms) if args.budget_ms else PipelineSettings()
     reader = FrameReader(DecodePipeline(settings))
     totals = {"frames": 0, "raw": 0, "ours": 0, "wrong": 0, "false": 0}
     misses: list[dict] = []
