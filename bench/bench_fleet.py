@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
+import os
 import queue
 import tempfile
 import threading
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import percentile
+from bench.common import cpu_by_group, percentile, process_cpu
 
 DISRUPTION_WINDOW_S = 15.0
 DRAIN_S = 120.0  # after the run, how long the light stations may take to get every event acknowledged
@@ -164,7 +165,9 @@ def main(argv: list[str]) -> int:
             station.configure_downlink()
             agents.append(station.start())
         ids = [f"light-{i:05d}" for i in range(opts.stations)]
-        burst_ids = ids[:opts.burst_stations]
+        # Spread over the light-station processes: the first N ids all sat in one process, which
+        # then made the whole burst alone (measured: it gated the burst, not the hub).
+        burst_ids = ids[::max(1, len(ids) // max(1, opts.burst_stations))][:opts.burst_stations]
         per = -(-len(ids) // opts.processes)
         for k in range(opts.processes):
             chunk = ids[k * per:(k + 1) * per]
@@ -245,17 +248,29 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
         time.sleep(0.5)
     before = _count(pg.url)
     expected = before + opts.burst_stations * opts.burst_events
+    # Where the machine's CPU goes during the burst: on this one host the light stations and the
+    # broker share the cores with the hub and PostgreSQL, which a real chain's hub host does not.
+    roots = {hub.proc.pid: "hub workers" for hub in hubs if hub.proc}
+    roots.update({p.pid: "light stations" for p in procs if p.pid})
+    roots.update({a.proc.pid: "agents" for a in agents if a.proc})
+    roots[os.getpid()] = "this benchmark"
+    by_name = {"postgres": "PostgreSQL", "mosquitto": "broker"}
+    cpu_before = process_cpu()
     control["burst"].set()
     t0 = time.monotonic()
     while _count(pg.url) < expected and time.monotonic() - t0 < 300:
         time.sleep(0.1)
     ingest_s = time.monotonic() - t0
+    burst_cpu = cpu_by_group(cpu_before, process_cpu(), roots, by_name)
     ingested = _count(pg.url) - before
+    cpu_before = process_cpu()
     copy_rows, copy_s = _copy_floor(pg.url, before)
+    copy_cpu = cpu_by_group(cpu_before, process_cpu(), roots, by_name)
     control["finish"].set()
     stats = [_take(results, "done", 180)[1] for _ in procs]
-    return _verify(opts, pg.url, stats, agents, disruptions, (started, steady_end), ingested, ingest_s, copy_rows,
-                   copy_s, load)
+    report = _verify(opts, pg.url, stats, agents, disruptions, (started, steady_end), ingested, ingest_s, copy_rows,
+                     copy_s, load)
+    return {**report, "burst_cpu": burst_cpu, "copy_cpu": copy_cpu}
 
 
 def _warm_up(control: dict[str, Any], results: Any, procs: list[Any]) -> float:
@@ -339,6 +354,10 @@ def _print(opts: argparse.Namespace, r: dict[str, Any]) -> None:
     ingest_rate = r["ingested"] / r["ingest_s"] if r["ingest_s"] else float("nan")
     copy_rate = r["copy_rows"] / r["copy_s"] if r["copy_s"] else float("nan")
     ms = lambda values, p: percentile(values, p) * 1000  # noqa: E731
+    cpu = lambda groups: "  ".join(f"{k} {v:.2f}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1]))  # noqa: E731
+    hub_cpu = r["burst_cpu"].get("hub workers", 0.0) + r["burst_cpu"].get("PostgreSQL", 0.0)
+    # The floor's CPU: PostgreSQL storing the rows and this benchmark sending them.
+    copy_cpu = r["copy_cpu"].get("PostgreSQL", 0.0) + r["copy_cpu"].get("this benchmark", 0.0)
     print(f"""
 fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub workers, {opts.duration:.0f} s at 1 event/s per station
   events generated at the stations        {r['generated']}
@@ -349,6 +368,9 @@ fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub
   directory deltas received               {r['downlink']}
   ingest, burst of {r['ingested']} events      {ingest_rate:,.0f} events/s
   COPY of the same rows (floor)           {copy_rate:,.0f} rows/s   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
+  CPU s during the burst                  {cpu(r['burst_cpu'])}
+  CPU s during the COPY                   {cpu(r['copy_cpu'])}
+  hub workers + PostgreSQL vs the COPY    {hub_cpu:.2f} s vs {copy_cpu:.2f} s of CPU ({hub_cpu / copy_cpu if copy_cpu else float('nan'):.1f}x)
   ack latency, steady (n={len(r['steady'])})        p50 {ms(r['steady'], 50):.0f} ms  p99 {ms(r['steady'], 99):.0f} ms  (target p99 <= 1000 ms)
   ack latency, whole run (n={len(r['all'])})    p50 {ms(r['all'], 50):.0f} ms  p99 {ms(r['all'], 99):.0f} ms  max {max(r['all'] or [0]) * 1000:.0f} ms
   stored by the hub, steady (n={len(r['hub_side'])})   p50 {ms(r['hub_side'], 50):.0f} ms  p99 {ms(r['hub_side'], 99):.0f} ms  (creation to the storing transaction)

@@ -99,3 +99,44 @@ def target_status(met: bool) -> int:
     through here: they fail in both."""
     return 0 if met or os.environ.get(SMOKE_ENV) == "1" else 1
 
+
+
+def process_cpu() -> dict[int, tuple[int, str, float]]:
+    """Every process's (parent pid, command name, CPU seconds so far) from /proc (Linux only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    snapshot: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # gone between the listing and the read
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()  # state, ppid, ... utime is the 12th, stime the 13th
+        snapshot[int(entry.name)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / tick)
+    return snapshot
+
+
+def cpu_by_group(before: dict[int, tuple[int, str, float]], after: dict[int, tuple[int, str, float]],
+                 roots: dict[int, str], by_name: dict[str, str]) -> dict[str, float]:
+    """CPU seconds spent between two :func:`process_cpu` snapshots, per group. A process counts in
+    ``by_name`` of its command name (servers started through a wrapper), else in the group of its
+    nearest ancestor (itself included) named in ``roots`` (pid -> group), else in "other". A
+    process that ended between the two snapshots is not counted; one that started counts whole."""
+    def group(pid: int) -> str:
+        if after[pid][1] in by_name:
+            return by_name[after[pid][1]]
+        seen = pid
+        while seen in after:
+            if seen in roots:
+                return roots[seen]
+            seen = after[seen][0]
+        return "other"
+
+    spent: dict[str, float] = {}
+    for pid, (_, _, cpu) in after.items():
+        used = cpu - (before[pid][2] if pid in before else 0.0)
+        if used > 0:
+            spent[group(pid)] = spent.get(group(pid), 0.0) + used
+    return spent
