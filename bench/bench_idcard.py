@@ -107,6 +107,9 @@ def _corpora(args: argparse.Namespace) -> dict[str, tuple[list[np.ndarray], list
           f"C holdout {args.frames_c_holdout}, MRZ {len(frames_m)}, MRZ spec {args.frames_mrz_spec}, "
           f"MRZ spec holdout {args.frames_mrz_spec_holdout} frames of 1920x1080 "
           f"made in {time.perf_counter() - started:.0f} s")
+    # A corpus asked for with 0 frames is left out (run only the corpora you need); one whose frames
+    # hold no ID document at all would measure nothing.
+    out = {name: corpus for name, corpus in out.items() if corpus[0]}
     for name, (_, truths) in out.items():
         assert sum(t is not None for t in truths) > 0, name
     return out
@@ -217,11 +220,14 @@ def main(argv: list[str]) -> int:
     bursts("barcode cards (corpus B generator)", "b", args.bursts, args.seed + 7919, reader)
     if args.bursts_c:
         bursts("barcode cards (corpus C camera model)", "c", args.bursts_c, args.seed + 104729, reader)
-    b, m = results[("B (untuned)", "pipeline (MRZ + barcode)")], results[("MRZ", "pipeline (MRZ + barcode)")]
-    met = (b.key_ok / b.frames >= 0.93 and m.key_ok / m.frames >= 0.90 and statistics.median(b.wall_ms) <= 80
-           and statistics.median(m.wall_ms) <= 150 and not any(s.false or s.wrong for (c, n), s in results.items()
-                                                               if n.startswith("pipeline")))
-    print(f"targets (B >= 93%, MRZ >= 90%, median <= 80/150 ms, 0 false/wrong): {'MET' if met else 'NOT MET'}")
+    b, m = results.get(("B (untuned)", "pipeline (MRZ + barcode)")), results.get(("MRZ", "pipeline (MRZ + barcode)"))
+    if b and m and b.frames and m.frames:
+        met = (b.key_ok / b.frames >= 0.93 and m.key_ok / m.frames >= 0.90 and statistics.median(b.wall_ms) <= 80
+               and statistics.median(m.wall_ms) <= 150 and not any(s.false or s.wrong for (c, n), s in results.items()
+                                                                   if n.startswith("pipeline")))
+        print(f"targets (B >= 93%, MRZ >= 90%, median <= 80/150 ms, 0 false/wrong): {'MET' if met else 'NOT MET'}")
+    else:
+        print("targets (B >= 93%, MRZ >= 90%, ...): not evaluated (corpus B or MRZ was not run)")
     for corpus in ("MRZ spec", "MRZ spec holdout"):
         if (c := results.get((corpus, "pipeline (MRZ + barcode)"))) and c.frames:
             print(f"corpus {corpus}: {c.key_ok}/{c.frames} = {c.key_ok / c.frames:.1%} "
