@@ -230,7 +230,7 @@ def test_wiener_undoes_a_gaussian_blur_of_the_spec_sigma(name: str) -> None:
 
 
 def test_flatten_glare_removes_an_additive_highlight_and_keeps_the_bars() -> None:
-    from agent.idcard.pipeline import flatten_glare
+    from agent.idcard.crop_variants import flatten_glare
 
     symbol = _pdf417_image().astype(np.float32) * 0.6 + 40  # printed: paper ~193, ink ~40
     spot = np.zeros_like(symbol)

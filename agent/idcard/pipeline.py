@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from agent.idcard import bar_filters, qr_grid
+from agent.idcard import qr_grid
 from agent.idcard.config import LIVE_FRAME_BUDGET_MS
-from agent.idcard.deblur import wiener_separable
+from agent.idcard.crop_variants import BAR_VARIANTS, CropVariants
 
 FORMATS = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.PDF417, zxingcpp.BarcodeFormat.QRCode,
                                    zxingcpp.BarcodeFormat.Code39, zxingcpp.BarcodeFormat.Code128))
@@ -60,7 +60,7 @@ class PipelineSettings:
     refine_quads: bool = True  # find each candidate again at half resolution (refine_quad)
     # Variants per candidate in each round over the candidates (None: all that are left).
     rounds: tuple[int | None, ...] = (6, None)
-    # Which variants of a candidate's crop are tried, in this order (see _Crops). The PDF417 bar
+    # Which variants of a candidate's crop are tried, in this order (see crop_variants.CropVariants). The PDF417 bar
     # filter second: one separable pass after levelling (~4 ms), it reads where the plain crop
     # does not more often than any other variant; the half-size crop early because it costs a
     # quarter of a read. Chosen on corpus C seeds 11+12 by replaying measured per-variant CPU
@@ -252,103 +252,6 @@ def rectify_scaled(gray: np.ndarray, quad: np.ndarray, settings: PipelineSetting
                                borderMode=cv2.BORDER_REPLICATE), up
 
 
-def flatten_glare(crop: np.ndarray, bar_px: int) -> np.ndarray:
-    """Remove an additive highlight: a specular reflection adds light to bars and paper alike, so
-    the paper level under it (a morphological closing wider than any bar) is subtracted and only
-    the bars' darkness below their own surroundings is kept (black-hat), then stretched."""
-    size = max(5, bar_px | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    dark = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, kernel)
-    return cv2.normalize(255 - dark, None, 0, 255, cv2.NORM_MINMAX)
-
-
-BAR_VARIANTS = frozenset({"bars_wiener", "bars_unsharp_x2", "wide_bars_wiener", "wide_bars_wiener_x2", "bars_levelled"})
-
-
-class _Crops:
-    """One candidate's crops and their variants, each computed once and only when asked for: a
-    variant's order in :attr:`PipelineSettings.variant_order` decides when its cost is paid.
-
-    Tight crop variants, for dim or uneven light (CLAHE), mild blur (unsharp mask), blur up to
-    the spec's sigma (Wiener at that sigma, scaled by the crop's upscale), a global then a local
-    threshold (a binarizer other than zxing's own local average, for low contrast and printed
-    copies), glare (black-hat against the local paper level) and the crop at half size (a blurred
-    symbol looks sharper with fewer pixels a module). The wide crop: the blob found by edge
-    density hugs the symbol, and a QR code needs four modules of quiet zone around its finder
-    patterns (PDF417 two, beyond its start/stop bars) that the tight margin may cut. The PDF417
-    variants (:mod:`agent.idcard.bar_filters`): levelled so the bars stand vertical, smoothed
-    along the bars, sharpened across them."""
-
-    def __init__(self, gray: np.ndarray, quad: np.ndarray, settings: PipelineSettings) -> None:
-        self.gray, self.quad, self.settings = gray, quad, settings
-        self._cache: dict[str, tuple[np.ndarray, float]] = {}
-
-    def _get(self, key: str, make: Callable[[], tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def crop(self) -> tuple[np.ndarray, float]:
-        return self._get("crop", lambda: rectify_scaled(self.gray, self.quad, self.settings))
-
-    def wide(self) -> tuple[np.ndarray, float]:
-        return self._get("wide", lambda: rectify_scaled(self.gray, self.quad, self.settings, margin=(0.4, 0.4)))
-
-    def levelled(self, wide: bool = False) -> tuple[np.ndarray, float]:
-        source = self.wide if wide else self.crop
-        return self._get(f"levelled{wide}", lambda: (bar_filters.level_bars(source()[0]), source()[1]))
-
-    def bars_wiener(self, wide: bool = False) -> tuple[np.ndarray, float]:
-        def make() -> tuple[np.ndarray, float]:
-            levelled, up = self.levelled(wide)
-            return bar_filters.smooth_and_deblur(levelled, self.settings.bar_smooth_sigma,
-                                                 self.settings.spec_blur_sigma * up), up
-        return self._get(f"bars_wiener{wide}", make)
-
-    def variant(self, name: str) -> np.ndarray:
-        if name.startswith("wide"):
-            return self._wide_variant(name)
-        crop, up = self.crop()
-        if name == "plain":
-            return crop
-        if name == "clahe":
-            return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(crop)
-        if name == "unsharp":
-            return cv2.addWeighted(crop, 1.8, cv2.GaussianBlur(crop, (0, 0), 2.0), -0.8, 0)
-        if name == "wiener":
-            return wiener_separable(crop, self.settings.spec_blur_sigma * up)
-        if name == "otsu":
-            _, otsu = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-            return otsu
-        if name == "adaptive":
-            block = max(15, (min(crop.shape) // 6) | 1)  # several modules wide whatever the module size
-            return cv2.adaptiveThreshold(crop, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 2)
-        if name == "glare":
-            return flatten_glare(crop, round(8 * up))
-        if name == "half":
-            return cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-        if name == "bars_wiener":
-            return self.bars_wiener()[0]
-        if name == "bars_unsharp_x2":
-            smooth = bar_filters.smooth_along_bars(self.levelled()[0], self.settings.bar_smooth_sigma)
-            return bar_filters.upscale(bar_filters.sharpen_across_bars(smooth))
-        if name == "bars_levelled":
-            return self.levelled()[0]
-        raise ValueError(f"unknown variant {name!r}")
-
-    def _wide_variant(self, name: str) -> np.ndarray:
-        if name == "wide":
-            return self.wide()[0]
-        if name == "wide_unsharp":
-            wide = self.wide()[0]
-            return cv2.addWeighted(wide, 1.8, cv2.GaussianBlur(wide, (0, 0), 2.0), -0.8, 0)
-        if name == "wide_bars_wiener":
-            return self.bars_wiener(wide=True)[0]
-        if name == "wide_bars_wiener_x2":
-            return bar_filters.upscale(self.bars_wiener(wide=True)[0])
-        raise ValueError(f"unknown variant {name!r}")
-
-
 # Variants that keep the crop's geometry and blur, where a located QR code's grid can be sampled.
 _GRID_SOURCES = {"plain", "clahe", "unsharp"}
 
@@ -365,7 +268,10 @@ class DecodePipeline:
         its upscale from the frame when its geometry and blur are the frame's (a QR code located
         there can be sampled again on its grid), else ``None``. ``qr_fit`` in the order stands for
         the symbols re-rendered from the QR grid fitted to the candidate's finder patterns."""
-        crops = _Crops(gray, quad, self.settings)
+        settings = self.settings
+        crops = CropVariants(lambda: rectify_scaled(gray, quad, settings),
+                             lambda: rectify_scaled(gray, quad, settings, margin=(0.4, 0.4)),
+                             settings.bar_smooth_sigma, settings.spec_blur_sigma)
         for name in self.settings.variant_order:
             if name in BAR_VARIANTS and not self.settings.bar_filters:
                 continue
