@@ -109,23 +109,25 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def parse_messages(messages: list[tuple[str, bytes]], schemas: EventSchemas,
                    unreadable: list[tuple[str | None, str, str, str]]) -> dict[str, Parsed]:
-    """Topic and bytes -> per station events; unreadable messages go to ``unreadable``."""
+    """Topic and bytes -> per station events, parsed by the same stream :func:`ingest` COPYs
+    from, without a database; unreadable messages go to ``unreadable``."""
+    stream = _Stream(schemas, _Unlocked())
     with _no_cyclic_gc():
-        return _parse(messages, schemas, unreadable)
+        for _ in stream.rows(messages):
+            pass
+    unreadable.extend(stream.unreadable)
+    parsed = {sid: Parsed(sid, {e["id"]: e for e, state in st.rows if state == "stored"}, list(st.refused))
+              for sid, st in stream.stations.items()}
+    for sid, event, reason, detail, raw in stream.unkeepable:
+        parsed[sid].refused.append((event, reason, detail, raw))
+    return parsed
 
 
-def _parse(messages: list[tuple[str, bytes]], schemas: EventSchemas,
-           unreadable: list[tuple[str | None, str, str, str]]) -> dict[str, Parsed]:
-    by_station: dict[str, Parsed] = {}
-    for station, batch in _batches(messages, schemas, unreadable):
-        parsed = by_station.setdefault(station, Parsed(station))
-        for event in batch["events"]:
-            refusal = schemas.check_event(event)
-            if refusal is None:
-                parsed.events.setdefault(event["id"], event)
-            else:
-                parsed.refused.append((event, refusal.reason, refusal.detail, json.dumps(event, ensure_ascii=False)))
-    return by_station
+class _Unlocked(dict):
+    """Stations as :func:`parse_messages` needs them: made on first use, no row locked."""
+
+    def __missing__(self, station_id: str) -> "_Station":
+        return self.setdefault(station_id, _Station(station_id, 0, 0, 0))
 
 
 def _topic_station(topic: str) -> str | None:
