@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import time
 from typing import Any
+
+from bench.common import pid_cpu
 
 
 def _messages(stations: list[Any], rounds: int, per_message: int) -> list[tuple[str, bytes]]:
@@ -33,9 +34,7 @@ def _messages(stations: list[Any], rounds: int, per_message: int) -> list[tuple[
 
 def _cpu(backend_pid: int) -> float:
     """CPU seconds used so far by this process and by the PostgreSQL backend serving it."""
-    with open(f"/proc/{backend_pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.process_time() + pid_cpu(backend_pid)
 
 
 def _run(url: str, shape: str, messages: list[tuple[str, bytes]], group: int) -> tuple[int, float, float]:

@@ -101,20 +101,29 @@ def target_status(met: bool) -> int:
 
 
 
+def _stat(pid: int | str) -> tuple[int, str, float]:
+    """(parent pid, command name, CPU seconds so far) of one process, from ``/proc/<pid>/stat``."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2:].split()  # state, ppid, ... utime is the 12th, stime the 13th
+    return int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_cpu(pid: int) -> float:
+    """CPU seconds one process (another one: a PostgreSQL backend, say) has used so far."""
+    return _stat(pid)[2]
+
+
 def process_cpu() -> dict[int, tuple[int, str, float]]:
     """Every process's (parent pid, command name, CPU seconds so far) from /proc (Linux only)."""
-    tick = os.sysconf("SC_CLK_TCK")
     snapshot: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            raw = (entry / "stat").read_text()
+            snapshot[int(entry.name)] = _stat(entry.name)
         except OSError:  # gone between the listing and the read
             continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()  # state, ppid, ... utime is the 12th, stime the 13th
-        snapshot[int(entry.name)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / tick)
     return snapshot
 
 
