@@ -58,7 +58,9 @@ def test_a_blurred_qr_of_2_px_modules_is_read_only_on_its_fitted_grid() -> None:
     accept = lambda data, _fmt: data == PAYLOAD  # noqa: E731
     assert DecodePipeline(PipelineSettings(qr_grid=False, qr_fit=False, **unlimited)).decode(frame, accept) is None
     found = DecodePipeline(PipelineSettings(**unlimited)).decode(frame, accept)
-    assert found is not None and found.data == PAYLOAD and "qr_fit" in found.stage
+    # On its grid either way: fitted from the finder patterns, or where zxing-cpp located it
+    # (since the localiser's tighter quadrilaterals, blob_quads.quad_of, the plain crop locates it).
+    assert found is not None and found.data == PAYLOAD and ("qr_fit" in found.stage or "qrgrid" in found.stage)
 
 
 def test_the_fit_refuses_a_wide_blob_and_a_square_without_finder_patterns() -> None:

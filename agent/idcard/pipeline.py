@@ -21,6 +21,7 @@ import numpy as np
 import zxingcpp
 
 from agent.idcard import qr_grid
+from agent.idcard.blob_quads import join_pieces, quad_of, same_symbol
 from agent.idcard.config import LIVE_FRAME_BUDGET_MS
 from agent.idcard.crop_variants import BAR_VARIANTS, CropVariants
 
@@ -140,20 +141,21 @@ def locate_candidates(gray: np.ndarray, settings: PipelineSettings) -> list[np.n
     mask = _edge_density_mask(small, blur=11, close=9, opening=7)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     min_area = small.shape[0] * small.shape[1] * 0.003
-    scored: list[tuple[float, np.ndarray]] = []
+    kept: list[tuple[np.ndarray, float]] = []
     for contour in contours:
         area = cv2.contourArea(contour)
         if area < min_area:
             continue
-        rect = cv2.minAreaRect(contour)
-        (w, h) = rect[1]
-        if min(w, h) < 8:
+        (w, h) = cv2.minAreaRect(contour)[1]
+        if min(w, h) < 8 or area / max(w * h, 1.0) < 0.5:
             continue
-        fill = area / max(w * h, 1.0)
-        if fill < 0.5:
-            continue
-        quad = _quad(contour)
-        scored.append((area * fill, quad / scale))
+        kept.append((contour, area))
+    scored: list[tuple[float, np.ndarray]] = []
+    # A glare band across a PDF417 cuts its blob in two, each piece a candidate that does not
+    # read; pieces in line are one candidate again (blob_quads.join_pieces).
+    for area, contour in join_pieces([c for c, _ in kept], [a for _, a in kept]):
+        (w, h) = cv2.minAreaRect(contour)[1]
+        scored.append((area * min(1.0, area / max(w * h, 1.0)), quad_of(contour) / scale))
     scored.sort(key=lambda item: -item[0])
     return [quad for _, quad in scored[: settings.max_candidates]]
 
@@ -199,21 +201,11 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, scale: float = 0.5,
         return quad
     # Glare across the symbol can split its blob in two: big pieces are joined (C seeds 11+12:
     # one more read, none lost).
-    pieces = [contour for contour, area in zip(contours, areas) if area >= 0.25 * largest]
-    found = _quad(np.concatenate(pieces))[None].astype(np.float32)
+    biggest = contours[areas.index(largest)]
+    pieces = [contour for contour, area in zip(contours, areas)
+              if area >= 0.25 * largest or (area >= 0.02 * largest and same_symbol(biggest, contour))]
+    found = quad_of(np.concatenate(pieces))[None].astype(np.float32)
     return cv2.perspectiveTransform(found, np.linalg.inv(matrix).astype(np.float32))[0]
-
-
-def _quad(contour: np.ndarray) -> np.ndarray:
-    """Four corners of the blob: the convex hull simplified to a quadrilateral (keeps perspective),
-    else the minimum-area rectangle."""
-    hull = cv2.convexHull(contour)
-    perimeter = cv2.arcLength(hull, True)
-    for eps in (0.02, 0.04, 0.06):
-        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
-        if len(approx) == 4:
-            return approx.reshape(4, 2).astype(np.float32)
-    return cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float32)
 
 
 def _order(quad: np.ndarray) -> np.ndarray:
