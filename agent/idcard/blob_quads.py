@@ -60,9 +60,9 @@ def _long_axis(contour: np.ndarray) -> np.ndarray:
 
 
 def join_pieces(contours: list[np.ndarray], areas: list[float]) -> list[tuple[float, np.ndarray]]:
-    """The blobs (with their areas), with every pair that :func:`same_symbol` says is one strip
-    joined into one blob of their summed area; the rest as they were. Only the largest blob of a
-    chain is extended once per partner, enough for the one glare blob a frame has."""
+    """(area, blob) for each blob, largest first, except that every blob :func:`same_symbol`
+    puts in line with a larger one is joined to it (areas summed). Each blob is joined once, to
+    the largest that takes it: enough for the one glare band that cuts a symbol in two."""
     used: set[int] = set()
     out: list[tuple[float, np.ndarray]] = []
     order = sorted(range(len(contours)), key=lambda k: -areas[k])
