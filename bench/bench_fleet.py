@@ -263,7 +263,12 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
     roots.update({p.pid: "light stations" for p in procs if p.pid})
     roots.update({a.proc.pid: "agents" for a in agents if a.proc})
     roots[os.getpid()] = "this benchmark"
-    by_name = {"postgres": "PostgreSQL", "mosquitto": "broker"}
+    # By ancestry, not by command name: the other sessions on a shared machine run PostgreSQL
+    # servers and brokers of their own, which must count as "other".
+    roots[int((pg.data / "postmaster.pid").read_text().split()[0])] = "PostgreSQL"
+    if broker.proc is not None:
+        roots[broker.proc.pid] = "broker"
+    by_name: dict[str, str] = {}
     burst_total = opts.burst_stations * opts.burst_events
     floors = [burst.copy_floor(pg.url, burst.STEADY_ROWS.format(n=burst_total), "events_floor_0", roots, by_name)]
     control["backlog"].set()
@@ -365,6 +370,7 @@ fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub
   directory deltas received               {r['downlink']}
   ingest, burst of {r['ingested']} events      {ingest_rate:,.0f} events/s  ({r['ingest_s']:.2f} s: first message published to last commit)
   burst transactions                      {window['count']}, events per transaction median {window['median']:.0f} max {window['max']}; no transaction open {window['idle']:.2f} s of the window
+  transactions (start+seconds:events)     {window['timeline']}
   (polled as before: {window['polled']} events in {window['polled_s']:.2f} s from the burst signal, {window['polled'] / window['polled_s'] if window['polled_s'] else 0:,.0f} events/s)
   COPY of the same rows (floor)           {copy_rate:,.0f} rows/s median of {len(floor['rates'])} ({' / '.join(f'{x:,.0f}' for x in floor['rates'])}: before, after, after)   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
   CPU s during the burst                  {cpu(r['burst_cpu'])}

@@ -111,4 +111,5 @@ def transactions_summary(txns: list[tuple[float, float, int]], start: float, end
         if c > s:
             covered, reach = covered + c - s, c
     return {"count": len(txns), "median": statistics.median(sizes) if sizes else 0, "max": sizes[-1] if sizes else 0,
-            "idle": max(0.0, (end - start) - covered)}
+            "idle": max(0.0, (end - start) - covered),
+            "timeline": " ".join(f"{s - start:.2f}+{c - s:.2f}:{n}" for s, c, n in sorted(txns))}
