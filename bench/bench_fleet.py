@@ -90,6 +90,7 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
             first_sent = time.time()
             for sid in burst_ids:
                 by_id[sid].release((backlog or {}).get(sid, []), fleet.ack_timeout_s)
+                fleet.pump(0)  # on the wire now, as a station would: not after the whole process's share
             results.put(("burst_sent", first_sent))
         if now - last_housekeeping >= 0.5:
             last_housekeeping = now
