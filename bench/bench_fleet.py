@@ -266,7 +266,8 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
     roots[os.getpid()] = "this benchmark"
     # By ancestry, not by command name: the other sessions on a shared machine run PostgreSQL
     # servers and brokers of their own, which must count as "other".
-    roots[int((pg.data / "postmaster.pid").read_text().split()[0])] = "PostgreSQL"
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    roots[postmaster] = "PostgreSQL"
     if broker.proc is not None:
         roots[broker.proc.pid] = "broker"
     by_name: dict[str, str] = {}
@@ -276,11 +277,15 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
     for _ in procs:
         _take(results, "backlog", 120)
     before = _count(pg.url)
+    pg_roles = burst.postgres_roots(postmaster)
     cpu_before = process_cpu()
     control["burst"].set()
     t0 = time.monotonic()
     seen = burst.wait_stored(pg.url, burst.watermark_sum(pg.url) + burst_total, 300)
-    burst_cpu = cpu_by_group(cpu_before, process_cpu(), roots, by_name)
+    burst_after = process_cpu()
+    burst_cpu = cpu_by_group(cpu_before, burst_after, roots, by_name)
+    burst_cpu_pg = {k: v for k, v in cpu_by_group(cpu_before, burst_after, {**roots, **pg_roles}, by_name).items()
+                    if k.startswith("PostgreSQL")}
     first_sent = min(_take(results, "burst_sent", 60)[1] for _ in procs)
     txns = burst.burst_transactions(pg.url, first_sent)
     last_commit = max((c for _, c, _ in txns), default=first_sent)
@@ -293,7 +298,7 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
     control["finish"].set()
     stats = [_take(results, "done", 180)[1] for _ in procs]
     report = _verify(opts, pg.url, stats, agents, disruptions, (started, steady_end), ingested, ingest_s, load)
-    return {**report, "burst_cpu": burst_cpu, "floor": burst.floor_summary(floors), "window": window}
+    return {**report, "burst_cpu": burst_cpu, "burst_cpu_pg": burst_cpu_pg, "floor": burst.floor_summary(floors), "window": window}
 
 
 def _warm_up(control: dict[str, Any], results: Any, procs: list[Any]) -> float:
@@ -375,6 +380,7 @@ fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub
   (polled as before: {window['polled']} events in {window['polled_s']:.2f} s from the burst signal, {window['polled'] / window['polled_s'] if window['polled_s'] else 0:,.0f} events/s)
   COPY of the same rows (floor)           {copy_rate:,.0f} rows/s median of {len(floor['rates'])} ({' / '.join(f'{x:,.0f}' for x in floor['rates'])}: before, after, after)   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
   CPU s during the burst                  {cpu(r['burst_cpu'])}
+  PostgreSQL's CPU s during the burst     {cpu(r['burst_cpu_pg'])}
   CPU s during the COPY (median run)      {cpu(floor['cpu'])}
   hub workers + PostgreSQL vs the COPY    {hub_cpu:.2f} s vs {copy_cpu:.2f} s of CPU ({hub_cpu / copy_cpu if copy_cpu else float('nan'):.1f}x)
   ack latency, steady (n={len(r['steady'])})        p50 {ms(r['steady'], 50):.0f} ms  p99 {ms(r['steady'], 99):.0f} ms  (target p99 <= 1000 ms)

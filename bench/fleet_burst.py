@@ -113,3 +113,22 @@ def transactions_summary(txns: list[tuple[float, float, int]], start: float, end
     return {"count": len(txns), "median": statistics.median(sizes) if sizes else 0, "max": sizes[-1] if sizes else 0,
             "idle": max(0.0, (end - start) - covered),
             "timeline": " ".join(f"{s - start:.2f}+{c - s:.2f}:{n}" for s, c, n in sorted(txns))}
+
+
+def postgres_roots(postmaster: int) -> dict[int, str]:
+    """This run's PostgreSQL processes by role (backends, WAL writer, checkpointer...), for the
+    CPU split; a process started later (an autovacuum worker, a new connection) counts under
+    "PostgreSQL (started during)"."""
+    from pathlib import Path
+
+    roots = {postmaster: "PostgreSQL (started during)"}
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != postmaster:
+                continue
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError, ValueError):
+            continue
+        role = title.removeprefix("postgres: ")
+        roots[int(entry.name)] = "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {role.split()[0]}"
+    return roots
