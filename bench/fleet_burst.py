@@ -130,5 +130,5 @@ def postgres_roots(postmaster: int) -> dict[int, str]:
         except (OSError, IndexError, ValueError):
             continue
         role = title.removeprefix("postgres: ")
-        roots[int(entry.name)] = "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {role.split()[0]}"
+        roots[int(entry.name)] = "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {(role.split() or ['(exited)'])[0]}"
     return roots
