@@ -277,7 +277,7 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
     for _ in procs:
         _take(results, "backlog", 120)
     before = _count(pg.url)
-    pg_roles = burst.postgres_roots(postmaster)
+    pg_roles = burst.postgres_roots(postmaster, pg.url)
     cpu_before = process_cpu()
     control["burst"].set()
     t0 = time.monotonic()

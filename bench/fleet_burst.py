@@ -115,12 +115,16 @@ def transactions_summary(txns: list[tuple[float, float, int]], start: float, end
             "timeline": " ".join(f"{s - start:.2f}+{c - s:.2f}:{n}" for s, c, n in sorted(txns))}
 
 
-def postgres_roots(postmaster: int) -> dict[int, str]:
-    """This run's PostgreSQL processes by role (backends, WAL writer, checkpointer...), for the
-    CPU split; a process started later (an autovacuum worker, a new connection) counts under
-    "PostgreSQL (started during)"."""
+def postgres_roots(postmaster: int, url: str) -> dict[int, str]:
+    """This run's PostgreSQL processes by role (the hub's ingest and leader connections by their
+    ``application_name``, WAL writer, checkpointer...), for the CPU split; a process started
+    later (an autovacuum worker, a new connection) counts under "PostgreSQL (started during)"."""
     from pathlib import Path
 
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        names = dict(conn.execute("SELECT pid, application_name FROM pg_stat_activity WHERE application_name <> ''"))
     roots = {postmaster: "PostgreSQL (started during)"}
     for entry in Path("/proc").iterdir():
         try:
@@ -130,5 +134,6 @@ def postgres_roots(postmaster: int) -> dict[int, str]:
         except (OSError, IndexError, ValueError):
             continue
         role = title.removeprefix("postgres: ")
-        roots[int(entry.name)] = "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {(role.split() or ['(exited)'])[0]}"
+        pid = int(entry.name)
+        roots[pid] = f"PostgreSQL {names[pid]}" if pid in names else "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {(role.split() or ['(exited)'])[0]}"
     return roots

@@ -241,6 +241,7 @@ class Worker:
             try:
                 if lane.db is None or lane.db.closed:
                     lane.db = psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                              application_name="loyalty-hub ingest",
                                               connect_timeout=self.settings.database.connect_timeout_s)
                 return work(lane.db)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
