@@ -12,8 +12,10 @@ directory delta the hub sends a new station; not counted as steady), then steady
 the first worker is SIGKILLed (started again 2 s later); at 2/3 the broker is stopped and
 started again. Then the steady load stops,
 and a burst (``--burst-stations`` stations x ``--burst-events`` events in batches of 200, what
-stations send after an outage) measures ingest throughput; the same rows are then COPYed
-into a copy of the events table of the same PostgreSQL (the floor). Finally everything drains.
+stations send after an outage, made before it starts) measures ingest throughput, from the
+first burst message published to the last commit (bench/fleet_burst.py); a plain COPY of as
+many rows of the same shape into a copy of the events table of the same PostgreSQL is the
+floor, taken once before the burst and twice after it (median). Finally everything drains.
 
 Reported: events lost (generated at the stations, not stored at the hub), stations with gaps,
 unconfirmed at the end, ingest events/s beside COPY rows/s, ack latency p50/p99 at 1 event/s
