@@ -18,6 +18,11 @@ import numpy as np
 
 WORK_WIDTH = 960
 TARGET_CAP = 30  # character height in the levelled block, px (templates are matched at 24)
+LOCAL_FLOOR = 0.25  # a faint stroke: at least this share of the global ink threshold...
+LOCAL_SHARE = 0.5  # ...and this share of the strongest stroke within a few characters
+# A whole TD1 zone's block is 5-7 times longer than high (lines ~32 cap heights, the zone ~4.6
+# plus the closing's margin); a block under SHORT_BLOCK is part of one (glare hid the rest).
+SHORT_BLOCK, WHOLE_BLOCK = 5.0, 6.5
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,12 @@ def level(gray: np.ndarray, block: Block, lines_hint: int = 3) -> np.ndarray:
     scale = min(3.0, max(0.5, TARGET_CAP / max(cap_estimate, 1.0)))
     # Generous along the lines: glare or a fold can split a zone, and the block found is then
     # only part of it; the lines' own ink extents (``split_lines``) say where they end.
-    pad_along, pad_across = 0.2 * block.length + cap_estimate, 0.25 * block.height
+    # A block much shorter than a whole zone of its height (glare hid the rest) gets room for it
+    # on either side.
+    pad_along = 0.2 * block.length + cap_estimate
+    if block.length < SHORT_BLOCK * block.height:
+        pad_along = max(pad_along, WHOLE_BLOCK * block.height - block.length)
+    pad_across = 0.25 * block.height
     out_w = round((block.length + 2 * pad_along) * scale)
     out_h = round((block.height + 2 * pad_across) * scale)
     rad = math.radians(block.angle)
@@ -210,12 +220,29 @@ class LineBox:
     right: int
 
 
-def ink_mask(levelled: np.ndarray) -> np.ndarray:
+def _blackhat(levelled: np.ndarray) -> np.ndarray:
+    return cv2.morphologyEx(levelled, cv2.MORPH_BLACKHAT,
+                            cv2.getStructuringElement(cv2.MORPH_RECT, (TARGET_CAP, TARGET_CAP)))
+
+
+def ink_mask(levelled: np.ndarray, blackhat: np.ndarray | None = None) -> np.ndarray:
     """Dark strokes thinner than a character on the levelled block (255 = ink)."""
-    blackhat = cv2.morphologyEx(levelled, cv2.MORPH_BLACKHAT,
-                                cv2.getStructuringElement(cv2.MORPH_RECT, (TARGET_CAP, TARGET_CAP)))
+    blackhat = _blackhat(levelled) if blackhat is None else blackhat
     _, ink = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     return cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+
+
+def faint_ink(blackhat: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """``ink`` with the strokes glare washed out: one global threshold loses the characters
+    under glare, though they stay readable (normalized correlation does not care about
+    contrast). A stroke counts when it is strong against the strongest stroke near it (a few
+    characters along the line) and above the noise floor. Used for where lines end only: as the
+    rows of the lines it would take in security print and make them taller."""
+    level = float(blackhat[ink > 0].min()) if ink.any() else 255.0
+    local = cv2.dilate(blackhat, np.ones((TARGET_CAP, 3 * TARGET_CAP), np.uint8)).astype(np.float32)
+    floor = max(LOCAL_FLOOR * level, 3.0 * float(np.median(blackhat)) + 4.0)
+    faint = ((blackhat > floor) & (blackhat > LOCAL_SHARE * local)).astype(np.uint8) * 255
+    return cv2.max(ink, cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)))
 
 
 def _skew(ink: np.ndarray) -> float:
@@ -281,11 +308,13 @@ def _bands(rows: np.ndarray) -> list[tuple[int, int]]:
 
 def split_lines(levelled: np.ndarray) -> tuple[np.ndarray, list[LineBox]]:
     """Ink mask of the levelled block and its text lines (top to bottom) by row projection."""
-    ink = ink_mask(levelled)
+    blackhat = _blackhat(levelled)
+    ink = ink_mask(levelled, blackhat)
     rows = (ink > 0).sum(axis=1)
+    along = faint_ink(blackhat, ink)
     boxes: list[LineBox] = []
     for start, y in _bands(rows):
-        band = ink[start:y]
+        band = along[start:y]
         # Join characters so a stray speck beside the line does not stretch it.
         joined = cv2.morphologyEx(band, cv2.MORPH_CLOSE, np.ones((1, TARGET_CAP), np.uint8))
         cols = np.nonzero(joined.sum(axis=0) > 2 * 255)[0]
