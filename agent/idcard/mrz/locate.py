@@ -23,6 +23,8 @@ LOCAL_SHARE = 0.5  # ...and this share of the strongest stroke within a few char
 # A whole TD1 zone's block is 5-7 times longer than high (lines ~32 cap heights, the zone ~4.6
 # plus the closing's margin); a block under SHORT_BLOCK is part of one (glare hid the rest).
 SHORT_BLOCK, WHOLE_BLOCK = 5.0, 6.5
+DENOISE_SIGMA = 1.0  # work pixels: a character there is 7-20 px high, a stroke 1-3
+NOISE_FLOOR = 3.0  # a stroke's black-hat is at least this many times the frame's median
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,20 @@ class Block:
     angle: float  # degrees, direction of the lines (mod 180)
 
 
-def _mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def _mask(gray: np.ndarray, denoise: bool = False) -> tuple[np.ndarray, float]:
+    """Dark strokes of the frame at work resolution. ``denoise``: for a dim, noisy frame, where
+    Otsu's threshold on the raw strokes falls into the noise and the whole frame turns to ink:
+    the frame smoothed first, and the threshold kept above the noise's own black-hat level."""
     scale = WORK_WIDTH / gray.shape[1]
     small = cv2.resize(gray, (WORK_WIDTH, round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    if denoise:
+        small = cv2.GaussianBlur(small, (0, 0), DENOISE_SIGMA)
     blackhat = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13)))
-    _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    level, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if denoise:
+        floor = NOISE_FLOOR * float(np.median(blackhat)) + 2.0
+        if floor > level:
+            mask = cv2.threshold(blackhat, floor, 255, cv2.THRESH_BINARY)[1]
     return mask, scale
 
 
@@ -173,19 +184,21 @@ def _line_blocks(mask: np.ndarray, scale: float) -> list[tuple[float, Block]]:
 
 def find_blocks(gray: np.ndarray, max_blocks: int = 4) -> Iterator[Block]:
     """Text blocks shaped like an MRZ, largest first (full-resolution coordinates): zones standing
-    clear first, then stacks of lines not already among them, looked for only when the reader
+    clear first, then stacks of lines not already among them, then both again on the frame
+    smoothed (a dim, noisy frame's raw mask is all noise); each looked for only when the reader
     asks for more (most frames are read from a clear zone)."""
-    mask, scale = _mask(gray)
     blocks: list[Block] = []
-    for finder in (_zone_blocks, _line_blocks):
-        found = finder(mask, scale)
-        found.sort(key=lambda item: -item[0])
-        for _, block in found:
-            if len(blocks) == max_blocks:
-                return
-            if not any(math.dist(block.center, b.center) < 0.3 * b.height for b in blocks):
-                blocks.append(block)
-                yield block
+    for denoise in (False, True):
+        mask, scale = _mask(gray, denoise)
+        for finder in (_zone_blocks, _line_blocks):
+            found = finder(mask, scale)
+            found.sort(key=lambda item: -item[0])
+            for _, block in found:
+                if len(blocks) == max_blocks + 2 * denoise:
+                    break
+                if not any(math.dist(block.center, b.center) < 0.3 * b.height for b in blocks):
+                    blocks.append(block)
+                    yield block
 
 
 def level(gray: np.ndarray, block: Block, lines_hint: int = 3) -> np.ndarray:
