@@ -23,6 +23,9 @@ LOCAL_SHARE = 0.5  # ...and this share of the strongest stroke within a few char
 # A whole TD1 zone's block is 5-7 times longer than high (lines ~32 cap heights, the zone ~4.6
 # plus the closing's margin); a block under SHORT_BLOCK is part of one (glare hid the rest).
 SHORT_BLOCK, WHOLE_BLOCK = 5.0, 6.5
+# A TD1 line is 30 characters at 1.0-1.15 cap heights (a box up to ~1.1 caps high): shorter
+# than SHORT_LINE box heights it is cut, longer than LONG_LINE it is not one line.
+SHORT_LINE, LONG_LINE, GLARE_GAP = 22.0, 34.0, 8.0
 DENOISE_SIGMA = 1.0  # work pixels: a character there is 7-20 px high, a stroke 1-3
 NOISE_FLOOR = 3.0  # a stroke's black-hat is at least this many times the frame's median
 
@@ -333,6 +336,27 @@ def split_lines(levelled: np.ndarray) -> tuple[np.ndarray, list[LineBox]]:
         cols = np.nonzero(joined.sum(axis=0) > 2 * 255)[0]
         if len(cols):
             runs = np.split(cols, np.nonzero(np.diff(cols) > TARGET_CAP)[0] + 1)
-            longest = max(runs, key=len)
-            boxes.append(LineBox(start, y, int(longest[0]), int(longest[-1]) + 1))
+            left, right = _joined([(int(r[0]), int(r[-1]) + 1) for r in runs], y - start)
+            boxes.append(LineBox(start, y, left, right))
     return ink, boxes
+
+
+def _joined(runs: list[tuple[int, int]], height: int) -> tuple[int, int]:
+    """A line's extent: its longest run of ink, joined with the runs beside it while it is too
+    short for an MRZ line of its height and they are near (glare can blank a stretch of the line
+    whiter than even :func:`faint_ink` finds, splitting it in two)."""
+    index = max(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])
+    lo = hi = index
+    left, right = runs[index]
+    while right - left < SHORT_LINE * height:
+        gaps = [(runs[lo][0] - runs[lo - 1][1], lo - 1) if lo > 0 else None,
+                (runs[hi + 1][0] - runs[hi][1], hi + 1) if hi + 1 < len(runs) else None]
+        near = [g for g in gaps if g is not None and g[0] <= GLARE_GAP * height]
+        if not near:
+            break
+        _, nearest = min(near)
+        if max(right, runs[nearest][1]) - min(left, runs[nearest][0]) > LONG_LINE * height:
+            break
+        lo, hi = min(lo, nearest), max(hi, nearest)
+        left, right = runs[lo][0], runs[hi][1]
+    return left, right
