@@ -17,6 +17,7 @@ from agent.idcard.mrz.glyphs import CELL_H, MARGIN_Y, GlyphSet
 
 SEARCH_X = 3  # +- pixels searched around the expected cell position
 SEARCH_Y = 1
+FLAT_SPREAD = 0.5  # grey levels of standard deviation: a patch flatter than this holds no glyph
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,7 +103,11 @@ def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: floa
     # OpenCV's gemm, not numpy's: a BLAS spreading this small product over threads spends more
     # time waking them than multiplying (measured 3x slower on a busy 2-core machine).
     correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T)
-    correlation = (correlation / np.maximum(spread, 1e-6)[:, None]).reshape(ny, count, nx, -1)
+    # A flat patch (glare saturated the cell) is like no glyph: its spread is ~0, and dividing by
+    # it gave scores far above 1 that lifted a washed-out line's mean past every threshold.
+    correlation = np.where((spread > FLAT_SPREAD * np.sqrt(n))[:, None],
+                           correlation / np.maximum(spread, 1e-6)[:, None], 0.0)
+    correlation = correlation.astype(np.float32).reshape(ny, count, nx, -1)
     per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
     best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
     offsets = (best % nx - search_x).astype(np.float32)
