@@ -141,3 +141,23 @@ def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scor
         good &= np.abs(offsets - curve) <= 3
     retried, _ = classify_cells(canvas, count, glyphs, pitch, np.round(curve))
     return retried if retried.max(axis=1).mean() > scores.max(axis=1).mean() else scores
+
+
+# Glyph width over height relative to the templates: a camera at an angle along the line, or a
+# line box a little taller than the print (blur, a slope), makes the characters look wider or
+# narrower than OCR-B drawn at the box's height; O then reads D, U reads D (spec corpus, tilt
+# 0.15-0.17: the names line reads right at 1.08-1.15). See :mod:`agent.idcard.mrz.names`.
+WIDTHS = (0.92, 1.0, 1.08, 1.16)
+
+
+def stretched(canvas: np.ndarray, pitch: float, glyphs: GlyphSet, factor: float) -> tuple[np.ndarray, float]:
+    """The line canvas ``factor`` times as wide, its first cell where it was (so cell i stays at
+    ``origin + i * pitch``), and the pitch there."""
+    if factor == 1.0:
+        return canvas, pitch
+    wide = cv2.resize(canvas, (max(1, round(canvas.shape[1] * factor)), canvas.shape[0]),
+                      interpolation=cv2.INTER_LINEAR)
+    origin = SEARCH_X + glyphs.cell_w
+    shift = round(origin * factor) - origin
+    wide = wide[:, shift:] if shift >= 0 else cv2.copyMakeBorder(wide, 0, 0, -shift, 0, cv2.BORDER_REPLICATE)
+    return wide, pitch * factor

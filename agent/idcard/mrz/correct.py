@@ -30,7 +30,7 @@ MIN_CELL_SCORE = 0.35  # a cell this unlike every glyph is a smudge or glare: no
 # line read with its cells misplaced (perspective, glare) averages ~0.65 and yields garbage;
 # in optional data only the composite check digit covers it, which garbage passes 1 time in 10.
 MIN_LINE_MEAN = 0.7
-_NAMES_RE = re.compile(r"^[A-Z]+(<[A-Z]+)*(<<[A-Z]+(<[A-Z]+)*)?<*$")  # SURNAMES<<GIVEN<NAMES<<<
+NAMES_RE = re.compile(r"^[A-Z]+(<[A-Z]+)*(<<[A-Z]+(<[A-Z]+)*)?<*$")  # SURNAMES<<GIVEN<NAMES<<<
 
 Pos = tuple[int, int]  # (line, column)
 
@@ -185,7 +185,7 @@ def correct(scores: np.ndarray, layout: Layout) -> str:
                                else [(score, char) for score, char in lead if char in NUMBERS])
     text = [[ranked[(l, c)][0][1] for c in range(layout.width)] for l in range(layout.lines)]
     line, start, stop = layout.names
-    if not _NAMES_RE.match("".join(text[line][start:stop])):
+    if not NAMES_RE.match("".join(text[line][start:stop])):
         raise Unreadable("names_shape")
     sex = ranked[layout.sex]
     if sex[0][0] - sex[1][0] < MIN_MARGIN:

@@ -16,6 +16,7 @@ import numpy as np
 from agent.idcard.mrz.classify import RETRACK_BELOW, classify_cells, classify_line, line_canvas, retrack
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
 from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
+from agent.idcard.mrz.names import refined_names
 from agent.idcard.mrz.locate import LineBox, find_blocks, level_refined, split_lines
 
 MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
@@ -175,10 +176,11 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
         return None
     attempt.zone_seen = True
     try:
-        return correct(scores, best.layout)
+        text = correct(scores, best.layout)
     except Unreadable as exc:
         attempt.reasons.append(exc.reason)
         return None
+    return refined_names([(line.canvas, line.pitch) for line in best.lines], text, best.layout, glyph_set())
 
 
 def read_mrz(gray: np.ndarray, budget_ms: float = 150.0, wall_cap_ms: float = 600.0) -> MrzAttempt:
