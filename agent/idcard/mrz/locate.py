@@ -20,9 +20,9 @@ WORK_WIDTH = 960
 TARGET_CAP = 30  # character height in the levelled block, px (templates are matched at 24)
 LOCAL_FLOOR = 0.25  # a faint stroke: at least this share of the global ink threshold...
 LOCAL_SHARE = 0.5  # ...and this share of the strongest stroke within a few characters
-# A whole TD1 zone's block is 5-7 times longer than high (lines ~32 cap heights, the zone ~4.6
+# A whole TD1 zone's block is 5-7.5 times longer than high (lines ~32 cap heights, the zone ~4.6
 # plus the closing's margin); a block under SHORT_BLOCK is part of one (glare hid the rest).
-SHORT_BLOCK, WHOLE_BLOCK = 5.0, 6.5
+SHORT_BLOCK, WHOLE_BLOCK = 5.0, 7.5
 # A TD1 line is 30 characters at 1.0-1.15 cap heights (a box up to ~1.1 caps high): shorter
 # than SHORT_LINE box heights it is cut, longer than LONG_LINE it is not one line.
 SHORT_LINE, LONG_LINE, GLARE_GAP = 22.0, 34.0, 8.0
