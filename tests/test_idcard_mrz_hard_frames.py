@@ -6,12 +6,13 @@ import random
 
 import cv2
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.idcard.mrz import locate
-from agent.idcard.mrz.classify import SEARCH_X, WIDTHS, classify_cells, classify_line, stretched
-from agent.idcard.mrz.correct import TD1
+from agent.idcard.mrz.classify import SEARCH_X, WIDTHS, along, classify_cells, classify_line, stretched
+from agent.idcard.mrz.correct import TD1, Unreadable, correct
 from agent.idcard.mrz.glyphs import ALPHABET, glyph_set
 from agent.idcard.mrz.names import refined_names
 from agent.idcard.mrz.reader import read_mrz
@@ -158,3 +159,64 @@ def test_names_that_are_not_name_shaped_after_the_second_read_are_kept() -> None
     text, lines = _zone(1 / 1.12)
     lines[2] = _line("<" * 30, 1 / 1.12)  # read again, the names line is all fillers: no name
     assert refined_names(lines, text, TD1, glyph_set()) == text
+
+
+def _growing_line(text: str, stretch: float) -> tuple[np.ndarray, float]:
+    """A line whose pitch grows linearly by ``stretch`` from its left end to its right (a card
+    turned about its short axis), its ends where a uniform pitch would put them."""
+    glyphs = glyph_set()
+    pitch = glyphs.cell_w * 1.15
+    origin, length = SEARCH_X + glyphs.cell_w, len(text) * pitch
+    canvas = np.zeros((glyphs.cell_h + 2, round(origin + length + 2 * glyphs.cell_w)), np.float32)
+    k = stretch - 1.0
+    for index, char in enumerate(text):
+        f = index / len(text)
+        x = round(origin + length * (f + k * f * f / 2) / (1 + k / 2))
+        canvas[1:1 + glyphs.cell_h, x:x + glyphs.cell_w] = np.maximum(
+            canvas[1:1 + glyphs.cell_h, x:x + glyphs.cell_w], glyphs.images[ALPHABET.index(char)])
+    return canvas * 120, pitch
+
+
+def test_a_line_shrinking_along_its_length_reads_once_resampled() -> None:
+    text = "7510061F3207176PER<<<<<<<<<<6"
+    glyphs = glyph_set()
+    for stretch in (0.75, 1.33):
+        canvas, pitch = _growing_line(text, stretch)
+        plain = classify_line(canvas, len(text), glyphs, pitch)
+        assert "".join(ALPHABET[i] for i in plain.argmax(axis=1)) != text  # cells drift off
+        resampled = classify_line(along(canvas, pitch, len(text), glyphs, stretch), len(text), glyphs, pitch)
+        assert "".join(ALPHABET[i] for i in resampled.argmax(axis=1)) == text
+        assert resampled.max(axis=1).mean() > plain.max(axis=1).mean() + 0.1
+
+
+def test_along_keeps_a_uniform_line_when_not_stretched() -> None:
+    canvas, pitch = _line("0123456789")
+    assert along(canvas, pitch, 10, glyph_set(), 1.0) is canvas
+
+
+def _td1_scores(text: str) -> np.ndarray:
+    scores = np.full((3, 30, len(ALPHABET)), 0.3, np.float32)
+    for row, line in enumerate(text.split("\n")):
+        for col, char in enumerate(line):
+            scores[row, col, ALPHABET.index(char)] = 0.9
+    return scores
+
+
+def test_one_doubtful_cell_per_check_digit_is_read_two_are_not() -> None:
+    text = td1_mrz(PERSON, expiry="2031-05-20", card_serial="123456789").decode()
+    scores = _td1_scores(text)
+    scores[1, 0] = np.maximum(scores[1, 0] - 0.45, 0.0)  # the birth date's first digit barely fits
+    scores[1, 0, ALPHABET.index("K")] = 0.6  # (a misplaced cell: some letter fits it better)
+    assert correct(scores, TD1) == text
+    scores[1, 3] = np.maximum(scores[1, 3] - 0.45, 0.0)  # a second one in the same field
+    with pytest.raises(Unreadable) as err:
+        correct(scores, TD1)
+    assert err.value.reason == "doubtful_cells"
+
+
+def test_two_doubtful_cells_in_different_fields_are_read() -> None:
+    text = td1_mrz(PERSON, expiry="2031-05-20", card_serial="123456789").decode()
+    scores = _td1_scores(text)
+    scores[1, 0] -= 0.4  # birth date
+    scores[1, 9] -= 0.4  # expiry
+    assert correct(scores, TD1) == text
