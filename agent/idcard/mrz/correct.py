@@ -174,6 +174,11 @@ def _state(scores: np.ndarray, layout: Layout) -> str:
     return totals[0][1]
 
 
+def _checked(layout: Layout) -> frozenset[Pos]:
+    """Every position some check digit covers (the check digits included)."""
+    return frozenset(pos for field, check in layout.checks for pos in field + (check,))
+
+
 def _at_most_one_doubt(ranked: dict[Pos, list[tuple[float, str]]], layout: Layout) -> None:
     """No read when a check digit would have to vouch for two doubtful cells (``WEAK_CELL``): each
     field with its own check digit, and the cells only the composite covers."""
@@ -191,7 +196,11 @@ def _at_most_one_doubt(ranked: dict[Pos, list[tuple[float, str]]], layout: Layou
 
 def correct(scores: np.ndarray, layout: Layout) -> str:
     """Validated MRZ text (lines joined by newlines) from (lines, width, len(ALPHABET)) scores."""
-    if float(scores.max(axis=2).min()) < MIN_CELL_SCORE:
+    # A smudged cell (glare) where no check digit reaches (names, nationality, state, sex) is no
+    # read; under a check digit it is one doubtful cell that check may settle
+    # (``_at_most_one_doubt``).
+    best, checked = scores.max(axis=2), _checked(layout)
+    if any(best[pos] < MIN_CELL_SCORE for pos in np.ndindex(*best.shape) if pos not in checked):
         raise Unreadable("smudged_cell")
     if float(scores.max(axis=2).mean(axis=1).min()) < MIN_LINE_MEAN:
         raise Unreadable("line_unclear")
