@@ -27,6 +27,9 @@ SHORT_BLOCK, WHOLE_BLOCK = 5.0, 7.5
 # than SHORT_LINE box heights it is cut, longer than LONG_LINE it is not one line.
 SHORT_LINE, LONG_LINE, GLARE_GAP = 22.0, 34.0, 8.0
 DENOISE_SIGMA = 1.0  # work pixels: a character there is 7-20 px high, a stroke 1-3
+# A frame's stroke mask is a few percent ink (2-5% on the spec corpus); one that is mostly ink
+# (30-47% on its dim, noisy frames) is noise.
+NOISY_MASK = 0.15
 NOISE_FLOOR = 3.0  # a stroke's black-hat is at least this many times the frame's median
 
 
@@ -187,17 +190,21 @@ def _line_blocks(mask: np.ndarray, scale: float) -> list[tuple[float, Block]]:
 
 def find_blocks(gray: np.ndarray, max_blocks: int = 4) -> Iterator[Block]:
     """Text blocks shaped like an MRZ, largest first (full-resolution coordinates): zones standing
-    clear first, then stacks of lines not already among them, then both again on the frame
-    smoothed (a dim, noisy frame's raw mask is all noise); each looked for only when the reader
-    asks for more (most frames are read from a clear zone)."""
+    clear first, then stacks of lines not already among them, each looked for only when the
+    reader asks for more (most frames are read from a clear zone). When the frame's mask is
+    mostly noise (a dim, noisy frame: Otsu's threshold fell into the noise), both again on the
+    frame smoothed."""
     blocks: list[Block] = []
-    for denoise in (False, True):
-        mask, scale = _mask(gray, denoise)
+    mask, scale = _mask(gray)
+    masks = [mask]
+    if float(np.count_nonzero(mask)) > NOISY_MASK * mask.size:
+        masks.append(_mask(gray, denoise=True)[0])
+    for index, mask in enumerate(masks):
         for finder in (_zone_blocks, _line_blocks):
             found = finder(mask, scale)
             found.sort(key=lambda item: -item[0])
             for _, block in found:
-                if len(blocks) == max_blocks + 2 * denoise:
+                if len(blocks) == max_blocks + 2 * index:
                     break
                 if not any(math.dist(block.center, b.center) < 0.3 * b.height for b in blocks):
                     blocks.append(block)
