@@ -12,8 +12,10 @@ directory delta the hub sends a new station; not counted as steady), then steady
 the first worker is SIGKILLed (started again 2 s later); at 2/3 the broker is stopped and
 started again. Then the steady load stops,
 and a burst (``--burst-stations`` stations x ``--burst-events`` events in batches of 200, what
-stations send after an outage) measures ingest throughput; the same rows are then COPYed
-into a copy of the events table of the same PostgreSQL (the floor). Finally everything drains.
+stations send after an outage, made before it starts) measures ingest throughput, from the
+first burst message published to the last commit (bench/fleet_burst.py); a plain COPY of as
+many rows of the same shape into a copy of the events table of the same PostgreSQL is the
+floor, taken once before the burst and twice after it (median). Finally everything drains.
 
 Reported: events lost (generated at the stations, not stored at the hub), stations with gaps,
 unconfirmed at the end, ingest events/s beside COPY rows/s, ack latency p50/p99 at 1 event/s
@@ -26,7 +28,6 @@ what the SIGKILL cost (resends, worst ack latency of events sent in the 5 s afte
 from __future__ import annotations
 
 import argparse
-import io
 import multiprocessing
 import os
 import queue
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import fleet_burst as burst
 from bench.common import cpu_by_group, percentile, process_cpu
 
 DISRUPTION_WINDOW_S = 15.0
@@ -59,6 +61,7 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
     next_emit = {s.station_id: time.monotonic() + offsets[s.station_id] for s in fleet.stations}
     last_housekeeping = 0.0
     burst_done = warmed = warm_reported = False
+    backlog: dict[str, list[dict[str, Any]]] | None = None
     by_id = {s.station_id: s for s in fleet.stations}
     while not control["finish"].is_set():
         fleet.pump(0.01)
@@ -78,10 +81,19 @@ def light_main(ids: list[str], port: int, ack_timeout_s: float, burst_ids: list[
                     next_emit[station.station_id] += period
         else:
             next_emit = {sid: now + off for sid, off in offsets.items()}
+        if control["backlog"].is_set() and backlog is None:
+            # The outage's backlog exists before the burst: the stations made these events while
+            # cut off. Made here, outside the measured window, so that the window holds their
+            # sending and the hub's ingest, not this benchmark's event generator.
+            backlog = {sid: [by_id[sid].new_event() for _ in range(burst_events)] for sid in burst_ids}
+            results.put(("backlog", sum(map(len, backlog.values()))))
         if control["burst"].is_set() and not burst_done:
             burst_done = True
+            first_sent = time.time()
             for sid in burst_ids:
-                by_id[sid].emit(fleet.ack_timeout_s, burst_events)
+                by_id[sid].release((backlog or {}).get(sid, []), fleet.ack_timeout_s)
+                fleet.pump(0)  # on the wire now, as a station would: not after the whole process's share
+            results.put(("burst_sent", first_sent))
         if now - last_housekeeping >= 0.5:
             last_housekeeping = now
             fleet.housekeeping()
@@ -144,10 +156,12 @@ def main(argv: list[str]) -> int:
 
     opts = _options(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    pg = Postgres().start()
+    pg = Postgres()
+    burst.enable_commit_timestamps(pg.data)
+    pg.start()
     broker = Mosquitto(tmp / "broker", extra_config="max_connections -1\n").start()
     ctx = multiprocessing.get_context("spawn")
-    control = {"warmup": ctx.Event(), "generate": ctx.Event(), "burst": ctx.Event(), "finish": ctx.Event()}
+    control = {name: ctx.Event() for name in ("warmup", "generate", "backlog", "burst", "finish")}
     results: Any = ctx.Queue()
     hubs: list[HubProcess] = []
     agents: list[Station] = []
@@ -246,31 +260,47 @@ def _run(opts: argparse.Namespace, control: dict[str, Any], results: Any, procs:
         if now_count != previous:
             previous, stable_since = now_count, time.monotonic()
         time.sleep(0.5)
-    before = _count(pg.url)
-    expected = before + opts.burst_stations * opts.burst_events
     # Where the machine's CPU goes during the burst: on this one host the light stations and the
     # broker share the cores with the hub and PostgreSQL, which a real chain's hub host does not.
     roots = {hub.proc.pid: "hub workers" for hub in hubs if hub.proc}
     roots.update({p.pid: "light stations" for p in procs if p.pid})
     roots.update({a.proc.pid: "agents" for a in agents if a.proc})
     roots[os.getpid()] = "this benchmark"
-    by_name = {"postgres": "PostgreSQL", "mosquitto": "broker"}
+    # By ancestry, not by command name: the other sessions on a shared machine run PostgreSQL
+    # servers and brokers of their own, which must count as "other".
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    roots[postmaster] = "PostgreSQL"
+    if broker.proc is not None:
+        roots[broker.proc.pid] = "broker"
+    by_name: dict[str, str] = {}
+    burst_total = opts.burst_stations * opts.burst_events
+    floors = [burst.copy_floor(pg.url, burst.STEADY_ROWS.format(n=burst_total), "events_floor_0", roots, by_name)]
+    control["backlog"].set()
+    for _ in procs:
+        _take(results, "backlog", 120)
+    before = _count(pg.url)
+    pg_roles = burst.postgres_roots(postmaster, pg.url)
     cpu_before = process_cpu()
     control["burst"].set()
     t0 = time.monotonic()
-    while _count(pg.url) < expected and time.monotonic() - t0 < 300:
-        time.sleep(0.1)
-    ingest_s = time.monotonic() - t0
-    burst_cpu = cpu_by_group(cpu_before, process_cpu(), roots, by_name)
-    ingested = _count(pg.url) - before
-    cpu_before = process_cpu()
-    copy_rows, copy_s = _copy_floor(pg.url, before)
-    copy_cpu = cpu_by_group(cpu_before, process_cpu(), roots, by_name)
+    seen = burst.wait_stored(pg.url, burst.watermark_sum(pg.url) + burst_total, 300)
+    burst_after = process_cpu()
+    burst_cpu = cpu_by_group(cpu_before, burst_after, roots, by_name)
+    burst_cpu_pg = {k: v for k, v in cpu_by_group(cpu_before, burst_after, {**roots, **pg_roles}, by_name).items()
+                    if k.startswith("PostgreSQL")}
+    first_sent = min(_take(results, "burst_sent", 60)[1] for _ in procs)
+    txns = burst.burst_transactions(pg.url, first_sent)
+    last_commit = max((c for _, c, _ in txns), default=first_sent)
+    ingested, ingest_s = sum(n for _, _, n in txns), last_commit - first_sent
+    window = {**burst.transactions_summary(txns, first_sent, last_commit), "polled_s": seen - t0,
+              "polled": _count(pg.url) - before}
+    for k in (1, 2):
+        floors.append(burst.copy_floor(pg.url, burst.BURST_ROWS.format(t=first_sent), f"events_floor_{k}", roots,
+                                       by_name))
     control["finish"].set()
     stats = [_take(results, "done", 180)[1] for _ in procs]
-    report = _verify(opts, pg.url, stats, agents, disruptions, (started, steady_end), ingested, ingest_s, copy_rows,
-                     copy_s, load)
-    return {**report, "burst_cpu": burst_cpu, "copy_cpu": copy_cpu}
+    report = _verify(opts, pg.url, stats, agents, disruptions, (started, steady_end), ingested, ingest_s, load)
+    return {**report, "burst_cpu": burst_cpu, "burst_cpu_pg": burst_cpu_pg, "floor": burst.floor_summary(floors), "window": window}
 
 
 def _warm_up(control: dict[str, Any], results: Any, procs: list[Any]) -> float:
@@ -285,30 +315,9 @@ def _warm_up(control: dict[str, Any], results: Any, procs: list[Any]) -> float:
     return time.monotonic() - t0
 
 
-def _copy_floor(url: str, skip: int) -> tuple[int, float]:
-    """The burst's rows, COPYed into a table shaped like ``events`` (same keys and indexes)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE events_copy (LIKE events INCLUDING ALL)")
-        conn.execute("ALTER TABLE events_copy DROP CONSTRAINT IF EXISTS events_copy_station_id_fkey")
-        buffer = io.BytesIO()
-        with conn.cursor().copy("COPY (SELECT * FROM events ORDER BY received_at OFFSET %s) TO STDOUT" % skip) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-        data = buffer.getvalue()
-        t0 = time.monotonic()
-        with conn.transaction():
-            with conn.cursor().copy("COPY events_copy FROM STDIN") as copy:
-                copy.write(data)
-        elapsed = time.monotonic() - t0
-        rows = conn.execute("SELECT count(*) FROM events_copy").fetchone()[0]
-    return int(rows), elapsed
-
-
 def _verify(opts: argparse.Namespace, url: str, stats: list[dict[str, Any]], agents: list[Any],
-            disruptions: list[float], steady: tuple[float, float], ingested: int, ingest_s: float, copy_rows: int,
-            copy_s: float, load: AgentLoad) -> dict[str, Any]:
+            disruptions: list[float], steady: tuple[float, float], ingested: int, ingest_s: float,
+            load: AgentLoad) -> dict[str, Any]:
     import psycopg
 
     generated = {sid: seq for s in stats for sid, seq in s["per_station"].items()}
@@ -345,19 +354,20 @@ def _verify(opts: argparse.Namespace, url: str, stats: list[dict[str, Any]], age
     return {"generated": sum(generated.values()), "lost": lost, "gaps": gaps,
             "unconfirmed": sum(s["unconfirmed"] for s in stats) + sum(a.sync()["pending"] + a.sync()["delivered"] for a in agents),
             "resent": sum(s["resent"] for s in stats), "downlink": sum(s["downlink_messages"] for s in stats),
-            "ingested": ingested, "ingest_s": ingest_s, "copy_rows": copy_rows, "copy_s": copy_s,
+            "ingested": ingested, "ingest_s": ingest_s,
             "steady": steady_latencies, "all": [w for _, w in latencies], "after_kill": after_kill, "alerts": alerts,
             "replays": replays, "agent_enrolled": load.enrolled, "hub_side": hub_side, "timeline": timeline}
 
 
 def _print(opts: argparse.Namespace, r: dict[str, Any]) -> None:
     ingest_rate = r["ingested"] / r["ingest_s"] if r["ingest_s"] else float("nan")
-    copy_rate = r["copy_rows"] / r["copy_s"] if r["copy_s"] else float("nan")
+    floor, window = r["floor"], r["window"]
+    copy_rate = floor["median"]
     ms = lambda values, p: percentile(values, p) * 1000  # noqa: E731
     cpu = lambda groups: "  ".join(f"{k} {v:.2f}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1]))  # noqa: E731
     hub_cpu = r["burst_cpu"].get("hub workers", 0.0) + r["burst_cpu"].get("PostgreSQL", 0.0)
     # The floor's CPU: PostgreSQL storing the rows and this benchmark sending them.
-    copy_cpu = r["copy_cpu"].get("PostgreSQL", 0.0) + r["copy_cpu"].get("this benchmark", 0.0)
+    copy_cpu = floor["cpu"].get("PostgreSQL", 0.0) + floor["cpu"].get("this benchmark", 0.0)
     print(f"""
 fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub workers, {opts.duration:.0f} s at 1 event/s per station
   events generated at the stations        {r['generated']}
@@ -366,10 +376,14 @@ fleet: {opts.stations} light stations + {opts.agents} agents, {opts.workers} hub
   unconfirmed at the end (0)              {r['unconfirmed']}
   resends by light stations               {r['resent']}  (replay requests {r['replays']}, alerts {r['alerts']})
   directory deltas received               {r['downlink']}
-  ingest, burst of {r['ingested']} events      {ingest_rate:,.0f} events/s
-  COPY of the same rows (floor)           {copy_rate:,.0f} rows/s   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
+  ingest, burst of {r['ingested']} events      {ingest_rate:,.0f} events/s  ({r['ingest_s']:.2f} s: first message published to last commit)
+  burst transactions                      {window['count']}, events per transaction median {window['median']:.0f} max {window['max']}; no transaction open {window['idle']:.2f} s of the window
+  transactions (start+seconds:events)     {window['timeline']}
+  (polled as before: {window['polled']} events in {window['polled_s']:.2f} s from the burst signal, {window['polled'] / window['polled_s'] if window['polled_s'] else 0:,.0f} events/s)
+  COPY of the same rows (floor)           {copy_rate:,.0f} rows/s median of {len(floor['rates'])} ({' / '.join(f'{x:,.0f}' for x in floor['rates'])}: before, after, after)   -> ingest is {copy_rate / ingest_rate:.1f}x the floor (target <= 3x)
   CPU s during the burst                  {cpu(r['burst_cpu'])}
-  CPU s during the COPY                   {cpu(r['copy_cpu'])}
+  PostgreSQL's CPU s during the burst     {cpu(r['burst_cpu_pg'])}
+  CPU s during the COPY (median run)      {cpu(floor['cpu'])}
   hub workers + PostgreSQL vs the COPY    {hub_cpu:.2f} s vs {copy_cpu:.2f} s of CPU ({hub_cpu / copy_cpu if copy_cpu else float('nan'):.1f}x)
   ack latency, steady (n={len(r['steady'])})        p50 {ms(r['steady'], 50):.0f} ms  p99 {ms(r['steady'], 99):.0f} ms  (target p99 <= 1000 ms)
   ack latency, whole run (n={len(r['all'])})    p50 {ms(r['all'], 50):.0f} ms  p99 {ms(r['all'], 99):.0f} ms  max {max(r['all'] or [0]) * 1000:.0f} ms

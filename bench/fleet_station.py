@@ -95,7 +95,10 @@ class LightStation:
             self.resent += len(events)
 
     def emit(self, ack_timeout_s: float, n: int = 1) -> None:
-        fresh = [self.new_event() for _ in range(n)]
+        self.release([self.new_event() for _ in range(n)], ack_timeout_s)
+
+    def release(self, fresh: list[dict[str, Any]], ack_timeout_s: float) -> None:
+        """Send events made earlier (:meth:`new_event`): an outage's backlog, made while offline."""
         now = time.monotonic()
         for e in fresh:  # unconfirmed from birth, even while offline (sent on reconnect)
             self.unconfirmed[e["id"]] = (e["seq"], now, now, 0)

@@ -73,6 +73,13 @@ class IngestSettings(_Section):
                                     description="Messages committed in one transaction at most.")
     group_backlog_messages: int = Field(500, ge=1, le=20000,
                                         description="Messages in one transaction at most while a worker is behind.")
+    group_max_bytes: int = Field(2_000_000, ge=1, le=1_000_000_000,
+                                 description="Message bytes in one transaction at most (a backlog's big batches).")
+    # 1 by default: on the 2-core development machine, two workers with two lanes each used more
+    # PostgreSQL CPU per event (4 writers into the same indexes) and ingested no faster (docs/hub.md).
+    connections: int = Field(1, ge=1, le=16,
+                             description="Ingest loops per worker, each with its own PostgreSQL connection and "
+                                         "its own share of the stations.")
     group_wait_ms: int = Field(5, ge=0, le=1000,
                                description="How long a worker waits to fill a group before committing.")
     # The contract: a hole usually fills by itself (the station resends after its ack timeout,

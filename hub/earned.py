@@ -15,12 +15,12 @@ CONFLICT DO NOTHING`` from the stored payloads, where only the movements inserte
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import psycopg
 
-from hub import staging
+from hub import earned_text, staging
 
 
 class _Applied(Protocol):
@@ -58,30 +58,53 @@ def _ensure_accounts(cur: psycopg.Cursor, events: Sequence[_Event]) -> None:
                 " ON CONFLICT DO NOTHING", (list(first), list(first.values())))
 
 
+_MOVEMENTS = ("COPY point_movements (movement_id, account_id, station_id, ledger_seq, kind, points, card_number,"
+              " reference_id, occurred_at, event_id) FROM STDIN")
+_SALES = ("COPY sales (sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
+          " program_version, points, occurred_at, event_id, customer_id, identified_by) FROM STDIN")
+_LINES = ("COPY sale_lines (movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity,"
+          " amount, points, occurred_at) FROM STDIN")
+
+
 def _copy_rows(cur: psycopg.Cursor, events: Sequence[_Event]) -> None:
-    with cur.copy("COPY point_movements (movement_id, account_id, station_id, ledger_seq, kind, points, card_number,"
-                  " reference_id, occurred_at, event_id) FROM STDIN") as copy:
-        for ev in events:
-            p = ev.payload
-            copy.write_row((p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], "earn", p["points"],
-                            p.get("card_number"), p["sale_id"], p["occurred_at"], ev.event_id))
-    with cur.copy("COPY sales (sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-                  " program_version, points, occurred_at, event_id, customer_id, identified_by) FROM STDIN") as copy:
-        for ev in events:
-            p = ev.payload
-            copy.write_row((p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"],
-                            p["card_number"], p["attendant_id"] or None, p["program_version"], p["points"],
-                            p["occurred_at"], ev.event_id, p.get("customer_id"), p.get("identified_by")))
-    with cur.copy("COPY sale_lines (movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity,"
-                  " amount, points, occurred_at) FROM STDIN") as copy:
-        for ev in events:
-            p = ev.payload
-            for line in p["lines"]:
-                # Decimals travel as the station wrote them (strings): PostgreSQL parses the numeric.
-                quantity = line.get("quantity")
-                copy.write_row((p["movement_id"], line["line_no"], p["sale_id"], ev.station_id, "earn", line["sku"],
-                                line["article_group"], None if quantity is None else str(quantity),
-                                str(line["amount"]), line["points"], p["occurred_at"]))
+    """Each table's rows as one checked text (hub.earned_text); a table whose text fails the
+    check goes row by row through ``write_row``, which escapes."""
+    for statement, columns, text_of, rows_of in ((_MOVEMENTS, 10, earned_text.movements, _movement_rows),
+                                                 (_SALES, 13, earned_text.sales, _sale_rows),
+                                                 (_LINES, 11, earned_text.sale_lines, _line_rows)):
+        text, rows, nulls = text_of(events)
+        with cur.copy(statement) as copy:
+            if earned_text.checked(text, rows, columns, nulls):
+                copy.write(text)
+            else:
+                for row in rows_of(events):
+                    copy.write_row(row)
+
+
+def _movement_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
+    for ev in events:
+        p = ev.payload
+        yield (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], "earn", p["points"],
+               p.get("card_number"), p["sale_id"], p["occurred_at"], ev.event_id)
+
+
+def _sale_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
+    for ev in events:
+        p = ev.payload
+        yield (p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"],
+               p["card_number"], p["attendant_id"] or None, p["program_version"], p["points"],
+               p["occurred_at"], ev.event_id, p.get("customer_id"), p.get("identified_by"))
+
+
+def _line_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
+    for ev in events:
+        p = ev.payload
+        for line in p["lines"]:
+            # Decimals travel as the station wrote them (strings): PostgreSQL parses the numeric.
+            quantity = line.get("quantity")
+            yield (p["movement_id"], line["line_no"], p["sale_id"], ev.station_id, "earn", line["sku"],
+                   line["article_group"], None if quantity is None else str(quantity), str(line["amount"]),
+                   line["points"], p["occurred_at"])
 
 
 def _account_totals(cur: psycopg.Cursor, events: Sequence[_Event]) -> None:

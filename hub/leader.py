@@ -49,6 +49,7 @@ class Leader(threading.Thread):
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                     application_name="loyalty-hub leader",
                                      connect_timeout=self.settings.database.connect_timeout_s) as conn:
                     self._lead(conn)
             except psycopg.OperationalError as exc:

@@ -1,9 +1,17 @@
 """One hub worker: consumes its share of the station messages, commits, acks, then PUBACKs.
 
-Threads: paho's network loop puts messages on ``inbox``; the ingest loop (the caller's thread)
-takes a small group, commits it in one transaction, publishes the acks, and only then
-PUBACKs the messages to the broker; the leader thread (hub.leader) runs chain-wide duties in
-whichever worker holds the advisory lock. Any number of workers may run on any number of
+Threads: paho's network loop puts each message on the inbox of one *lane*, chosen by its
+station (``ingest.connections`` lanes); each lane's ingest loop (the caller's thread for the
+first, a thread each for the others) takes a small group, commits it in one transaction on its
+own PostgreSQL connection, publishes the acks, and only then PUBACKs the messages to the
+broker; the leader thread (hub.leader) runs chain-wide duties in whichever worker holds the
+advisory lock.
+
+Why lanes: one loop alternates between its Python (parsing, formatting rows) and its
+PostgreSQL backend (storing them, committing), so a worker used about one core where it could
+use two; with two lanes one parses while the other's transaction runs on the server (psycopg
+waits with the GIL released). A station always goes to the same lane: the lanes' groups never
+wait for each other's station locks, and a station's messages keep their order. Any number of workers may run on any number of
 hosts; they share nothing but PostgreSQL and the broker.
 """
 from __future__ import annotations
@@ -13,8 +21,9 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -33,6 +42,14 @@ T = TypeVar("T")
 ACK_CHUNK = 1000  # ids per ack message ("keep a message under a few thousand ids")
 
 
+@dataclass
+class Lane:
+    """One ingest loop's share of the worker: its inbox and its database connection."""
+
+    inbox: queue.Queue["Inbound"] = field(default_factory=queue.Queue)
+    db: psycopg.Connection | None = None
+
+
 @dataclass(frozen=True)
 class Inbound:
     generation: int  # the connection it came on: a PUBACK is only valid on that connection
@@ -48,10 +65,10 @@ class Worker:
         self.settings = settings
         self.name = name
         self.schemas = EventSchemas(settings.ingest.schemas_dir)
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.lanes = [Lane() for _ in range(settings.ingest.connections)]
         self.stopping = threading.Event()
+        self.failure: BaseException | None = None
         self.generation = 0
-        self._db: psycopg.Connection | None = None
         self.client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}", manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -78,7 +95,15 @@ class Worker:
             log.info("suscrito (conexión %d) [subscribed]", self.generation)  # tests and benchmarks wait for this line
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Inbound(self.generation, message.mid, message.qos, message.topic, bytes(message.payload)))
+        self.lane_of(message.topic).inbox.put(
+            Inbound(self.generation, message.mid, message.qos, message.topic, bytes(message.payload)))
+
+    def lane_of(self, topic_name: str) -> Lane:
+        """The lane of the topic's station (``loyalty/v1/stations/{id}/...``); crc32, not hash():
+        stable, and no per-process salt."""
+        parts = topic_name.split("/", 4)
+        station = parts[3] if len(parts) > 3 else ""
+        return self.lanes[zlib.crc32(station.encode()) % len(self.lanes)]
 
     # ---- main loop ----------------------------------------------------------------------------
 
@@ -88,79 +113,102 @@ class Worker:
                                   properties=connect_properties(self.settings.mqtt))
         self.client.loop_start()
         self.leader.start()
+        others = [threading.Thread(target=self._loop, args=(lane,), name=f"lane-{i}", daemon=True)
+                  for i, lane in enumerate(self.lanes[1:], 1)]
+        for thread in others:
+            thread.start()
         try:
-            while not self.stopping.is_set():
-                group = self._next_group()
-                if group:
-                    self._handle(group)
+            self._loop(self.lanes[0])
         finally:
+            self.stopping.set()
+            for thread in others:
+                thread.join(30)
             self.client.disconnect()
             self.client.loop_stop()
             self.leader.join(5)
-            if self._db is not None:
-                self._db.close()
+        if self.failure is not None:  # another lane's: the process exits with an error, and is started again
+            raise self.failure
+
+    def _loop(self, lane: Lane) -> None:
+        try:
+            while not self.stopping.is_set():
+                group = self._next_group(lane)
+                if group:
+                    self._handle(group, lane)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            self.stopping.set()  # one lane down stops the worker: the supervisor starts it again
+            raise
+        finally:
+            if lane.db is not None:
+                lane.db.close()
 
     def stop(self) -> None:
         self.stopping.set()
 
-    def _next_group(self) -> list[Inbound]:
+    def _next_group(self, lane: Lane) -> list[Inbound]:
         try:
-            first = self.inbox.get(timeout=0.5)
+            first = lane.inbox.get(timeout=0.5)
         except queue.Empty:
             return []
-        group = [first]
+        group, size = [first], len(first.payload)
         deadline = time.monotonic() + self.settings.ingest.group_wait_ms / 1000
-        while len(group) < self._group_limit():
+        while len(group) < self._group_limit(lane) and size < self.settings.ingest.group_max_bytes:
             try:
-                group.append(self.inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+                group.append(lane.inbox.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
+            size += len(group[-1].payload)
         return group
 
-    def _group_limit(self) -> int:
+    def _group_limit(self, lane: Lane) -> int:
         """Adaptive: a worker that is behind takes what is waiting, up to ``group_backlog_messages``,
         in one transaction: fewer commits, PUBACK batches and statements per event exactly when
-        they matter, while a worker keeping up commits small groups for a short ack latency."""
+        they matter, while a worker keeping up commits small groups for a short ack latency.
+        ``group_max_bytes`` bounds it too: a backlog's 200-event batches would otherwise make a
+        transaction of a whole burst (100,000 events), committed and acknowledged only at its
+        end, while the lane's other half (Python or PostgreSQL) idles at each end of it."""
         ingest = self.settings.ingest
-        return max(ingest.group_max_messages, min(self.inbox.qsize(), ingest.group_backlog_messages))
+        return max(ingest.group_max_messages, min(lane.inbox.qsize(), ingest.group_backlog_messages))
 
-    def _handle(self, group: list[Inbound]) -> None:
+    def _handle(self, group: list[Inbound], lane: Lane) -> None:
         events = [m for m in group if m.topic.endswith("/events")]
         if events:
-            outcome = self._ingest(events)
+            outcome = self._ingest(events, lane)
             self._publish_acks(outcome)
         meta = [(m.topic, m.payload) for m in group if not m.topic.endswith("/events")]
         if meta:
-            self._station_meta(meta)
+            self._station_meta(meta, lane)
         for message in group:
             # A PUBACK on a later connection would confirm another message with the same id.
             if message.qos > 0 and message.generation == self.generation:
                 self.client.ack(message.mid, message.qos)
 
-    def _station_meta(self, meta: list[tuple[str, bytes]]) -> None:
+    def _station_meta(self, meta: list[tuple[str, bytes]], lane: Lane) -> None:
         try:
-            self._with_db(lambda conn: station_meta.handle(conn, meta))
+            self._with_db(lane, lambda conn: station_meta.handle(conn, meta))
         except psycopg.Error:
             if len(meta) > 1:
                 for one in meta:  # find the one the database refuses; record the others
-                    self._station_meta([one])
+                    self._station_meta([one], lane)
             else:
                 log.exception("un mensaje de estación en %s no se pudo guardar; se omite [station_message_failed]", meta[0][0])
 
-    def _ingest(self, events: list[Inbound]) -> Outcome:
+    def _ingest(self, events: list[Inbound], lane: Lane | None = None) -> Outcome:
+        lane = lane or self.lanes[0]
         pairs = [(m.topic, m.payload) for m in events]
         try:
-            return self._with_db(lambda conn: ingest(conn, pairs, self.schemas))
+            return self._with_db(lane, lambda conn: ingest(conn, pairs, self.schemas))
         except Exception as exc:  # noqa: BLE001 - a bug or a refused value must not stop the worker
-            if self._db is not None and self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                self._db.close()
-                self._db = None
+            if lane.db is not None and lane.db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                lane.db.close()
+                lane.db = None
             if len(pairs) == 1:
-                return self._with_db(lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
+                return self._with_db(lane, lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
             log.warning("falló un grupo de %d mensajes (%s); se reintenta uno por uno [group_split]", len(pairs), type(exc).__name__)
             total = Outcome()
             for message in events:
-                one = self._ingest([message])
+                one = self._ingest([message], lane)
                 for station, ids in one.acks.items():
                     total.acks[station].extend(ids)
             return total
@@ -185,23 +233,24 @@ class Worker:
 
     # ---- database -------------------------------------------------------------------------------
 
-    def _with_db(self, work: Callable[[psycopg.Connection], T]) -> T:
-        """Run ``work`` until the database answers: a restart or failover only delays the group
-        (its messages stay un-PUBACKed meanwhile). Other database errors are raised."""
+    def _with_db(self, lane: Lane, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work`` on the lane's connection until the database answers: a restart or failover
+        only delays the group (its messages stay un-PUBACKed meanwhile). Other database errors are raised."""
         delay = 0.2
         while True:
             try:
-                if self._db is None or self._db.closed:
-                    self._db = psycopg.connect(self.settings.database.url or "", autocommit=True,
-                                               connect_timeout=self.settings.database.connect_timeout_s)
-                return work(self._db)
+                if lane.db is None or lane.db.closed:
+                    lane.db = psycopg.connect(self.settings.database.url or "", autocommit=True,
+                                              application_name="loyalty-hub ingest",
+                                              connect_timeout=self.settings.database.connect_timeout_s)
+                return work(lane.db)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
                     continue
                 log.warning("base de datos no disponible (%s); se reintenta en %.1f s [database_unavailable]", type(exc).__name__, delay)
-                if self._db is not None:
-                    self._db.close()
-                self._db = None
+                if lane.db is not None:
+                    lane.db.close()
+                lane.db = None
                 if self.stopping.wait(delay):
                     raise
                 delay = min(delay * 2, 5.0)

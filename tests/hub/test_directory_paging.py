@@ -61,3 +61,25 @@ def test_a_full_delta_over_the_size_limit_goes_in_valid_pages(db: psycopg.Connec
     for page in pages:  # a card only with its account: each page stands on its own
         assert {c["account_id"] for c in page["cards"]} == {a["account_id"] for a in page["accounts"]}
     assert db.execute("SELECT directory_full_sent FROM stations").fetchone()[0] is True
+
+
+def test_an_account_row_carries_its_last_movements_newest_first(db: psycopg.Connection) -> None:
+    from hub.directory import account_rows
+    from hub.ingest import ingest
+    from hub.config import DEFAULT_SCHEMAS
+    from hub.schemas import EventSchemas
+    from bench.fleet_station import LightStation
+
+    stations = [LightStation(f"st-{k}", None) for k in "ab"]  # type: ignore[arg-type]
+    events = {st.station_id: [st.new_event() for _ in range(8)] for st in stations}
+    for st in stations:
+        for i, event in enumerate(events[st.station_id]):
+            event["payload"]["account_id"] = "ACC-1"
+            event["payload"]["occurred_at"] = f"2026-01-01T00:00:{i:02d}.000Z"  # two movements per second
+        ingest(db, [(st.topic("events"), json.dumps({"station_id": st.station_id, "events": events[st.station_id]})
+                     .encode())], EventSchemas(DEFAULT_SCHEMAS))
+    rows = account_rows(db, ["ACC-1", "ACC-NONE"], 5, "2026-01-02T00:00:00.000Z")
+    every = sorted(((e["payload"]["occurred_at"], e["payload"]["movement_id"]) for evs in events.values() for e in evs),
+                   reverse=True)
+    assert [(m["occurred_at"], m["movement_id"]) for m in rows["ACC-1"]["movements"]] == every[:5]
+    assert rows["ACC-1"]["snapshot"]["balance"] == 160 and "ACC-NONE" not in rows

@@ -366,3 +366,20 @@ def test_an_account_cannot_go_while_a_movement_for_it_is_uncommitted(db: psycopg
         writer.commit()
         with pytest.raises(psycopg.errors.ForeignKeyViolation):  # then sees its movement
             other.execute("DELETE FROM accounts WHERE account_id = 'LA-1'")
+
+
+@pg
+def test_projection_rows_with_copy_special_characters_are_stored_exactly(db: psycopg.Connection) -> None:
+    """The projections' COPY text is written unescaped only when its counts check out
+    (hub.earned_text): a value with a backslash or a tab takes the escaping path, stored as sent."""
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    plain, odd, none = station.new_event(), station.new_event(), station.new_event()
+    odd["payload"]["program_version"] = "v1\\N\tcon tab"  # any string: a backslash-N, as NULL is written, and a tab
+    none["payload"]["program_version"] = None
+    ingest(db, _message([plain, none]), SCHEMAS)  # unescaped text, with a NULL
+    ingest(db, _message([odd]), SCHEMAS)  # the check refuses the text: write_row escapes
+    versions = dict(db.execute("SELECT event_id, program_version FROM sales").fetchall())
+    assert versions == {plain["id"]: "bench", odd["id"]: "v1\\N\tcon tab", none["id"]: None}
+    assert _ledger(db) == (30, 3, 3, 3)

@@ -32,3 +32,29 @@ def test_a_message_the_database_refuses_is_quarantined_and_the_group_goes_on(dat
         assert reason == "processing_error" and "NumericValueOutOfRange" in detail
         assert conn.execute("SELECT type FROM alerts").fetchall() == [("message_unprocessable",)]
     worker.client.loop_stop()
+
+
+def _worker(database: str = "postgresql://127.0.0.1:1/none", **ingest: int) -> Worker:
+    return Worker(load_settings(None, {"mqtt": {"url": "mqtt://127.0.0.1:1"}, "database": {"url": database},
+                                       "ingest": ingest}, environ={}), "t")
+
+
+def test_a_station_always_goes_to_the_same_lane_and_stations_spread_over_the_lanes() -> None:
+    worker = _worker(connections=2)
+    topics = [f"loyalty/v1/stations/st-{i:03d}/{leaf}" for i in range(50) for leaf in ("events", "status")]
+    lanes = {t: worker.lanes.index(worker.lane_of(t)) for t in topics}
+    # Every message of one station (events or not) in one lane: its groups never wait for another lane's lock.
+    assert all(lanes[f"loyalty/v1/stations/st-{i:03d}/events"] == lanes[f"loyalty/v1/stations/st-{i:03d}/status"]
+               for i in range(50))
+    assert set(lanes.values()) == {0, 1}
+    worker.client.loop_stop()
+
+
+def test_a_group_stops_at_its_byte_budget_and_takes_the_rest_next() -> None:
+    worker = _worker(connections=1, group_max_bytes=2500, group_wait_ms=0)
+    lane = worker.lanes[0]
+    for mid in range(10):
+        lane.inbox.put(Inbound(1, mid, 1, "loyalty/v1/stations/st-1/events", b"x" * 1000))
+    sizes = [len(worker._next_group(lane)) for _ in range(4)]
+    assert sizes == [3, 3, 3, 1]  # a group closes once it holds the budget (one message may pass it)
+    worker.client.loop_stop()

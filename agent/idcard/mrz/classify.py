@@ -17,6 +17,7 @@ from agent.idcard.mrz.glyphs import CELL_H, MARGIN_Y, GlyphSet
 
 SEARCH_X = 3  # +- pixels searched around the expected cell position
 SEARCH_Y = 1
+FLAT_SPREAD = 0.5  # grey levels of standard deviation: a patch flatter than this holds no glyph
 
 
 @functools.lru_cache(maxsize=4)
@@ -73,6 +74,28 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
     return paper - canvas, pitch  # ink bright, paper ~0
 
 
+# Pitch at the line's right end over its left end, tried on a line that fits poorly: a card
+# turned about its short axis shrinks the print along the lines much more than across them (spec
+# corpus, tilt 0.13-0.18: pitch 22 -> 29.5 px along a line of constant height), beyond what the
+# height-based perspective of :func:`line_canvas` and the +-10 px re-tracking can follow.
+STRETCHES = (0.75, 0.87, 1.15, 1.33)
+
+
+def along(canvas: np.ndarray, pitch: float, count: int, glyphs: GlyphSet, stretch: float) -> np.ndarray:
+    """The line canvas resampled along its length so cells whose pitch grows linearly from the left
+    end to the right by ``stretch`` land at a uniform ``pitch``; the line's ends stay put."""
+    if stretch == 1.0:
+        return canvas
+    origin, length = SEARCH_X + glyphs.cell_w, count * pitch
+    u = np.arange(canvas.shape[1], dtype=np.float32)
+    f = np.clip((u - origin) / length, 0.0, 1.0)
+    k = stretch - 1.0
+    source = origin + length * (f + k * f * f / 2) / (1 + k / 2) + (u - origin - length * f)
+    map_x = np.broadcast_to(source, canvas.shape).astype(np.float32)
+    map_y = np.broadcast_to(np.arange(canvas.shape[0], dtype=np.float32)[:, None], canvas.shape).astype(np.float32)
+    return cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None,
                    shifts: np.ndarray | None = None, search_x: int = SEARCH_X,
                    cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +125,11 @@ def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: floa
     # OpenCV's gemm, not numpy's: a BLAS spreading this small product over threads spends more
     # time waking them than multiplying (measured 3x slower on a busy 2-core machine).
     correlation = cv2.gemm(flat, glyphs.vectors, 1.0, None, 0.0, flags=cv2.GEMM_2_T)
-    correlation = (correlation / np.maximum(spread, 1e-6)[:, None]).reshape(ny, count, nx, -1)
+    # A flat patch (glare saturated the cell) is like no glyph: its spread is ~0, and dividing by
+    # it gave scores far above 1 that lifted a washed-out line's mean past every threshold.
+    correlation = np.where((spread > FLAT_SPREAD * np.sqrt(n))[:, None],
+                           correlation / np.maximum(spread, 1e-6)[:, None], 0.0)
+    correlation = correlation.astype(np.float32).reshape(ny, count, nx, -1)
     per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
     best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
     offsets = (best % nx - search_x).astype(np.float32)
@@ -136,3 +163,23 @@ def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scor
         good &= np.abs(offsets - curve) <= 3
     retried, _ = classify_cells(canvas, count, glyphs, pitch, np.round(curve))
     return retried if retried.max(axis=1).mean() > scores.max(axis=1).mean() else scores
+
+
+# Glyph width over height relative to the templates: a camera at an angle along the line, or a
+# line box a little taller than the print (blur, a slope), makes the characters look wider or
+# narrower than OCR-B drawn at the box's height; O then reads D, U reads D (spec corpus, tilt
+# 0.15-0.17: the names line reads right at 1.08-1.15). See :mod:`agent.idcard.mrz.names`.
+WIDTHS = (0.92, 1.0, 1.08, 1.16)
+
+
+def stretched(canvas: np.ndarray, pitch: float, glyphs: GlyphSet, factor: float) -> tuple[np.ndarray, float]:
+    """The line canvas ``factor`` times as wide, its first cell where it was (so cell i stays at
+    ``origin + i * pitch``), and the pitch there."""
+    if factor == 1.0:
+        return canvas, pitch
+    wide = cv2.resize(canvas, (max(1, round(canvas.shape[1] * factor)), canvas.shape[0]),
+                      interpolation=cv2.INTER_LINEAR)
+    origin = SEARCH_X + glyphs.cell_w
+    shift = round(origin * factor) - origin
+    wide = wide[:, shift:] if shift >= 0 else cv2.copyMakeBorder(wide, 0, 0, -shift, 0, cv2.BORDER_REPLICATE)
+    return wide, pitch * factor

@@ -18,6 +18,19 @@ import numpy as np
 
 WORK_WIDTH = 960
 TARGET_CAP = 30  # character height in the levelled block, px (templates are matched at 24)
+LOCAL_FLOOR = 0.25  # a faint stroke: at least this share of the global ink threshold...
+LOCAL_SHARE = 0.5  # ...and this share of the strongest stroke within a few characters
+# A whole TD1 zone's block is 5-7.5 times longer than high (lines ~32 cap heights, the zone ~4.6
+# plus the closing's margin); a block under SHORT_BLOCK is part of one (glare hid the rest).
+SHORT_BLOCK, WHOLE_BLOCK = 5.0, 7.5
+# A TD1 line is 30 characters at 1.0-1.15 cap heights (a box up to ~1.1 caps high): shorter
+# than SHORT_LINE box heights it is cut, longer than LONG_LINE it is not one line.
+SHORT_LINE, LONG_LINE, GLARE_GAP = 22.0, 34.0, 8.0
+DENOISE_SIGMA = 1.0  # work pixels: a character there is 7-20 px high, a stroke 1-3
+# A frame's stroke mask is a few percent ink (2-5% on the spec corpus); one that is mostly ink
+# (30-47% on its dim, noisy frames) is noise.
+NOISY_MASK = 0.15
+NOISE_FLOOR = 3.0  # a stroke's black-hat is at least this many times the frame's median
 
 
 @dataclass(frozen=True)
@@ -28,11 +41,20 @@ class Block:
     angle: float  # degrees, direction of the lines (mod 180)
 
 
-def _mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def _mask(gray: np.ndarray, denoise: bool = False) -> tuple[np.ndarray, float]:
+    """Dark strokes of the frame at work resolution. ``denoise``: for a dim, noisy frame, where
+    Otsu's threshold on the raw strokes falls into the noise and the whole frame turns to ink:
+    the frame smoothed first, and the threshold kept above the noise's own black-hat level."""
     scale = WORK_WIDTH / gray.shape[1]
     small = cv2.resize(gray, (WORK_WIDTH, round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    if denoise:
+        small = cv2.GaussianBlur(small, (0, 0), DENOISE_SIGMA)
     blackhat = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13)))
-    _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    level, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if denoise:
+        floor = NOISE_FLOOR * float(np.median(blackhat)) + 2.0
+        if floor > level:
+            mask = cv2.threshold(blackhat, floor, 255, cv2.THRESH_BINARY)[1]
     return mask, scale
 
 
@@ -168,19 +190,25 @@ def _line_blocks(mask: np.ndarray, scale: float) -> list[tuple[float, Block]]:
 
 def find_blocks(gray: np.ndarray, max_blocks: int = 4) -> Iterator[Block]:
     """Text blocks shaped like an MRZ, largest first (full-resolution coordinates): zones standing
-    clear first, then stacks of lines not already among them, looked for only when the reader
-    asks for more (most frames are read from a clear zone)."""
-    mask, scale = _mask(gray)
+    clear first, then stacks of lines not already among them, each looked for only when the
+    reader asks for more (most frames are read from a clear zone). When the frame's mask is
+    mostly noise (a dim, noisy frame: Otsu's threshold fell into the noise), both again on the
+    frame smoothed."""
     blocks: list[Block] = []
-    for finder in (_zone_blocks, _line_blocks):
-        found = finder(mask, scale)
-        found.sort(key=lambda item: -item[0])
-        for _, block in found:
-            if len(blocks) == max_blocks:
-                return
-            if not any(math.dist(block.center, b.center) < 0.3 * b.height for b in blocks):
-                blocks.append(block)
-                yield block
+    mask, scale = _mask(gray)
+    masks = [mask]
+    if float(np.count_nonzero(mask)) > NOISY_MASK * mask.size:
+        masks.append(_mask(gray, denoise=True)[0])
+    for index, mask in enumerate(masks):
+        for finder in (_zone_blocks, _line_blocks):
+            found = finder(mask, scale)
+            found.sort(key=lambda item: -item[0])
+            for _, block in found:
+                if len(blocks) == max_blocks + 2 * index:
+                    break
+                if not any(math.dist(block.center, b.center) < 0.3 * b.height for b in blocks):
+                    blocks.append(block)
+                    yield block
 
 
 def level(gray: np.ndarray, block: Block, lines_hint: int = 3) -> np.ndarray:
@@ -189,7 +217,12 @@ def level(gray: np.ndarray, block: Block, lines_hint: int = 3) -> np.ndarray:
     scale = min(3.0, max(0.5, TARGET_CAP / max(cap_estimate, 1.0)))
     # Generous along the lines: glare or a fold can split a zone, and the block found is then
     # only part of it; the lines' own ink extents (``split_lines``) say where they end.
-    pad_along, pad_across = 0.2 * block.length + cap_estimate, 0.25 * block.height
+    # A block much shorter than a whole zone of its height (glare hid the rest) gets room for it
+    # on either side.
+    pad_along = 0.2 * block.length + cap_estimate
+    if block.length < SHORT_BLOCK * block.height:
+        pad_along = max(pad_along, WHOLE_BLOCK * block.height - block.length)
+    pad_across = 0.25 * block.height
     out_w = round((block.length + 2 * pad_along) * scale)
     out_h = round((block.height + 2 * pad_across) * scale)
     rad = math.radians(block.angle)
@@ -210,12 +243,29 @@ class LineBox:
     right: int
 
 
-def ink_mask(levelled: np.ndarray) -> np.ndarray:
+def _blackhat(levelled: np.ndarray) -> np.ndarray:
+    return cv2.morphologyEx(levelled, cv2.MORPH_BLACKHAT,
+                            cv2.getStructuringElement(cv2.MORPH_RECT, (TARGET_CAP, TARGET_CAP)))
+
+
+def ink_mask(levelled: np.ndarray, blackhat: np.ndarray | None = None) -> np.ndarray:
     """Dark strokes thinner than a character on the levelled block (255 = ink)."""
-    blackhat = cv2.morphologyEx(levelled, cv2.MORPH_BLACKHAT,
-                                cv2.getStructuringElement(cv2.MORPH_RECT, (TARGET_CAP, TARGET_CAP)))
+    blackhat = _blackhat(levelled) if blackhat is None else blackhat
     _, ink = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     return cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+
+
+def faint_ink(blackhat: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """``ink`` with the strokes glare washed out: one global threshold loses the characters
+    under glare, though they stay readable (normalized correlation does not care about
+    contrast). A stroke counts when it is strong against the strongest stroke near it (a few
+    characters along the line) and above the noise floor. Used for where lines end only: as the
+    rows of the lines it would take in security print and make them taller."""
+    level = float(blackhat[ink > 0].min()) if ink.any() else 255.0
+    local = cv2.dilate(blackhat, np.ones((TARGET_CAP, 3 * TARGET_CAP), np.uint8)).astype(np.float32)
+    floor = max(LOCAL_FLOOR * level, 3.0 * float(np.median(blackhat)) + 4.0)
+    faint = ((blackhat > floor) & (blackhat > LOCAL_SHARE * local)).astype(np.uint8) * 255
+    return cv2.max(ink, cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)))
 
 
 def _skew(ink: np.ndarray) -> float:
@@ -281,16 +331,39 @@ def _bands(rows: np.ndarray) -> list[tuple[int, int]]:
 
 def split_lines(levelled: np.ndarray) -> tuple[np.ndarray, list[LineBox]]:
     """Ink mask of the levelled block and its text lines (top to bottom) by row projection."""
-    ink = ink_mask(levelled)
+    blackhat = _blackhat(levelled)
+    ink = ink_mask(levelled, blackhat)
     rows = (ink > 0).sum(axis=1)
+    along = faint_ink(blackhat, ink)
     boxes: list[LineBox] = []
     for start, y in _bands(rows):
-        band = ink[start:y]
+        band = along[start:y]
         # Join characters so a stray speck beside the line does not stretch it.
         joined = cv2.morphologyEx(band, cv2.MORPH_CLOSE, np.ones((1, TARGET_CAP), np.uint8))
         cols = np.nonzero(joined.sum(axis=0) > 2 * 255)[0]
         if len(cols):
             runs = np.split(cols, np.nonzero(np.diff(cols) > TARGET_CAP)[0] + 1)
-            longest = max(runs, key=len)
-            boxes.append(LineBox(start, y, int(longest[0]), int(longest[-1]) + 1))
+            left, right = _joined([(int(r[0]), int(r[-1]) + 1) for r in runs], y - start)
+            boxes.append(LineBox(start, y, left, right))
     return ink, boxes
+
+
+def _joined(runs: list[tuple[int, int]], height: int) -> tuple[int, int]:
+    """A line's extent: its longest run of ink, joined with the runs beside it while it is too
+    short for an MRZ line of its height and they are near (glare can blank a stretch of the line
+    whiter than even :func:`faint_ink` finds, splitting it in two)."""
+    index = max(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])
+    lo = hi = index
+    left, right = runs[index]
+    while right - left < SHORT_LINE * height:
+        gaps = [(runs[lo][0] - runs[lo - 1][1], lo - 1) if lo > 0 else None,
+                (runs[hi + 1][0] - runs[hi][1], hi + 1) if hi + 1 < len(runs) else None]
+        near = [g for g in gaps if g is not None and g[0] <= GLARE_GAP * height]
+        if not near:
+            break
+        _, nearest = min(near)
+        if max(right, runs[nearest][1]) - min(left, runs[nearest][0]) > LONG_LINE * height:
+            break
+        lo, hi = min(lo, nearest), max(hi, nearest)
+        left, right = runs[lo][0], runs[hi][1]
+    return left, right

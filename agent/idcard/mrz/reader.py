@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from agent.idcard.mrz.classify import RETRACK_BELOW, classify_cells, classify_line, line_canvas, retrack
+from agent.idcard.mrz.classify import (RETRACK_BELOW, STRETCHES, along, classify_cells, classify_line, line_canvas,
+                                      retrack)
 from agent.idcard.mrz.correct import TD1, TD3, Layout, Unreadable, correct
 from agent.idcard.mrz.glyphs import GlyphSet, glyph_set
+from agent.idcard.mrz.names import refined_names
 from agent.idcard.mrz.locate import LineBox, find_blocks, level_refined, split_lines
 
 MIN_MEAN_SCORE = 0.6  # below this the "characters" are not OCR-B text at all
@@ -136,6 +138,28 @@ def _line_reading(levelled: np.ndarray, box: LineBox, count: int, glyphs: GlyphS
     return max(readings, key=lambda r: r.preview)
 
 
+def _stretched(candidate: _Candidate, glyphs: GlyphSet) -> _Candidate:
+    """A zone that fits poorly, its lines resampled along their length (:func:`along`) by the
+    stretch the whole zone previews best at (one for all lines: one card, one camera; a line
+    alone previews too few cells to choose), coarse then 7% either side."""
+    count = candidate.layout.width
+    cells = PREVIEW[PREVIEW < count]
+
+    def tried(stretch: float) -> _Candidate:
+        lines = []
+        for line in candidate.lines:
+            canvas = along(line.canvas, line.pitch, count, glyphs, stretch)
+            preview, _ = classify_cells(canvas, count, glyphs, line.pitch, cells=cells)
+            lines.append(_Reading(canvas, line.pitch, float(preview.max(axis=1).mean())))
+        return _Candidate(candidate.layout, lines)
+
+    options = [(1.0, candidate)] + [(stretch, tried(stretch)) for stretch in STRETCHES]
+    stretch, best = max(options, key=lambda o: o[1].preview)
+    if stretch != 1.0:
+        best = max([best, tried(stretch * 1.07), tried(stretch / 1.07)], key=lambda c: c.preview)
+    return best
+
+
 def _scored(levelled: np.ndarray) -> list[_Candidate]:
     glyphs = glyph_set()
     ink, boxes = split_lines(levelled)
@@ -156,6 +180,11 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
     must then differ clearly."""
     per_direction = [sorted(_scored(image), key=lambda c: -c.preview)
                      for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))]
+    if max((c.preview for found in per_direction for c in found), default=1.0) < RETRACK_BELOW:
+        # Nothing fits well: every reading stretched along its lines (both directions, so the
+        # choice between them stays fair).
+        per_direction = [sorted((_stretched(c, glyph_set()) for c in found), key=lambda c: -c.preview)
+                         for found in per_direction]
     finalists = sorted((found[0] for found in per_direction if found), key=lambda c: -c.preview)
     if not finalists:
         return None
@@ -175,10 +204,11 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
         return None
     attempt.zone_seen = True
     try:
-        return correct(scores, best.layout)
+        text = correct(scores, best.layout)
     except Unreadable as exc:
         attempt.reasons.append(exc.reason)
         return None
+    return refined_names([(line.canvas, line.pitch) for line in best.lines], text, best.layout, glyph_set())
 
 
 def read_mrz(gray: np.ndarray, budget_ms: float = 150.0, wall_cap_ms: float = 600.0) -> MrzAttempt:
