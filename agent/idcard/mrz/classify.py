@@ -17,6 +17,9 @@ from agent.idcard.mrz.glyphs import CELL_H, MARGIN_Y, GlyphSet
 
 SEARCH_X = 3  # +- pixels searched around the expected cell position
 SEARCH_Y = 1
+# Rows of canvas above and below the template's, so a re-tracked line can follow cells that rise or
+# fall along it (see :func:`retrack`) beyond the usual +-SEARCH_Y.
+PAD_Y = 4
 FLAT_SPREAD = 0.5  # grey levels of standard deviation: a patch flatter than this holds no glyph
 
 
@@ -54,7 +57,7 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
     pitch = max(0.6 * glyphs.cell_w, ((right - left) * scale - ink_w) / max(1, count - 1))
     x0 = round(lb) + SEARCH_X + glyphs.cell_w
     x1 = x0 + (count - 1) * pitch + ink_w
-    y0 = MARGIN_Y + SEARCH_Y - rise
+    y0 = MARGIN_Y + PAD_Y - rise
     y1 = y0 + CELL_H * box_caps
     middle = (top + bottom) / 2
     h_left = 2 * height / (1 + ratio)
@@ -62,7 +65,7 @@ def line_canvas(levelled: np.ndarray, top: int, bottom: int, left: int, right: i
     src = np.float32([[left, middle - drift / 2 - h_left / 2], [right, middle + drift / 2 - h_right / 2],
                       [right, middle + drift / 2 + h_right / 2], [left, middle - drift / 2 + h_left / 2]])
     dst = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-    size = (round((count - 1) * pitch) + 3 * glyphs.cell_w + 2 * SEARCH_X, glyphs.cell_h + 2 * SEARCH_Y)
+    size = (round((count - 1) * pitch) + 3 * glyphs.cell_w + 2 * SEARCH_X, glyphs.cell_h + 2 * PAD_Y)
     band_top = max(0, int(top - height))  # only the line's band is warped
     band = levelled[band_top:int(bottom + height) + 1].astype(np.float32)
     src[:, 1] -= band_top
@@ -98,12 +101,21 @@ def along(canvas: np.ndarray, pitch: float, count: int, glyphs: GlyphSet, stretc
 
 def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None,
                    shifts: np.ndarray | None = None, search_x: int = SEARCH_X,
-                   cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   cells: np.ndarray | None = None, search_y: int = SEARCH_Y,
+                   shifts_y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(count, len(ALPHABET)) normalized-correlation scores: for each cell (or each of ``cells``), every template at
-    every offset within +-SEARCH_X/SEARCH_Y of where the cell should be (``shifts``: per-cell
-    corrections to that place, px), at the offset where some template fits best; and that
+    every offset within +-search_x/search_y of where the cell should be (``shifts``, ``shifts_y``:
+    per-cell corrections to that place, px), at the offset where some template fits best; and that
     offset's x per cell. All cells in one matrix product (no per-cell Python loop of OpenCV
     calls). The search is narrower than half a cell, so a neighbour can never be taken for the cell."""
+    scores, dx, _ = located(canvas, count, glyphs, pitch, shifts, search_x, cells, search_y, shifts_y)
+    return scores, dx
+
+
+def located(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None,
+            shifts: np.ndarray | None = None, search_x: int = SEARCH_X, cells: np.ndarray | None = None,
+            search_y: int = SEARCH_Y, shifts_y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`classify_cells`, and the best offset's y per cell too."""
     cell_w, cell_h = glyphs.cell_w, glyphs.cell_h
     windows = np.lib.stride_tricks.sliding_window_view(canvas, (cell_h, cell_w))
     index = np.arange(count) if cells is None else cells  # ``cells``: only these (a quick preview)
@@ -113,8 +125,11 @@ def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: floa
     count = len(index)
     xs = starts[:, None] + np.arange(-search_x, search_x + 1)[None, :]
     xs = np.clip(xs, 0, windows.shape[1] - 1)  # (count, nx)
-    ys = np.clip(np.arange(2 * SEARCH_Y + 1), 0, windows.shape[0] - 1)  # (ny,)
-    patches = windows[ys[:, None, None], xs[None, :, :]]  # (ny, count, nx, cell_h, cell_w)
+    ys = PAD_Y + np.arange(-search_y, search_y + 1)[:, None] + np.zeros((1, count), int)  # (ny, count)
+    if shifts_y is not None:
+        ys = ys + shifts_y.astype(int)[None, :]
+    ys = np.clip(ys, 0, windows.shape[0] - 1)
+    patches = windows[ys[:, :, None], xs[None, :, :]]  # (ny, count, nx, cell_h, cell_w)
     ny, _, nx = patches.shape[:3]
     flat = np.ascontiguousarray(patches.reshape(-1, cell_h * cell_w), dtype=np.float32)
     # The templates are zero-mean: a patch's mean drops out of the product, and only its spread
@@ -133,7 +148,9 @@ def classify_cells(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: floa
     per_offset = correlation.transpose(1, 0, 2, 3).reshape(count, ny * nx, -1)
     best = per_offset.max(axis=2).argmax(axis=1)  # (count,)
     offsets = (best % nx - search_x).astype(np.float32)
-    return per_offset[np.arange(count), best], offsets + (0 if shifts is None else shifts)
+    rises = (best // nx - search_y).astype(np.float32)
+    return (per_offset[np.arange(count), best], offsets + (0 if shifts is None else shifts),
+            rises + (0 if shifts_y is None else shifts_y))
 
 
 WIDE_X = 10  # a wider search (under half a pitch) to find where the cells really are
@@ -162,6 +179,28 @@ def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scor
         curve = np.polyval(np.polyfit(cells[good], offsets[good], 2), cells)
         good &= np.abs(offsets - curve) <= 3
     retried, _ = classify_cells(canvas, count, glyphs, pitch, np.round(curve))
+    best = retried if retried.max(axis=1).mean() > scores.max(axis=1).mean() else scores
+    return _retrack_rows(canvas, count, glyphs, pitch, np.round(curve), best)
+
+
+def _retrack_rows(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, shifts: np.ndarray,
+                  scores: np.ndarray) -> np.ndarray:
+    """The re-tracked line once more with its cells followed up and down: a line still sloping
+    after levelling, or converging in perspective, puts its far cells a few rows off, which
+    the small fillers ('<', a chevron a third of the cap high) cannot stand (spec corpus: line 1's
+    trailing fillers fit '9' or 'S' better). Each cell's best row within +-PAD_Y, a robust
+    straight line through them, and the line classified again along it; the better fit is kept."""
+    if scores.max(axis=1).mean() >= RETRACK_BELOW:
+        return scores
+    wide, _, rises = located(canvas, count, glyphs, pitch, shifts, search_y=PAD_Y)
+    cells = np.arange(count, dtype=np.float32)
+    good = wide.max(axis=1) > 0.6
+    for _ in range(2):
+        if good.sum() < count // 2:
+            return scores
+        rows = np.polyval(np.polyfit(cells[good], rises[good], 1), cells)
+        good &= np.abs(rises - rows) <= 1.5
+    retried, _ = classify_cells(canvas, count, glyphs, pitch, shifts, shifts_y=np.round(rows))
     return retried if retried.max(axis=1).mean() > scores.max(axis=1).mean() else scores
 
 
