@@ -42,7 +42,10 @@ def test_another_worker_takes_over_the_leader_duties(tmp_path: Path, broker: Mos
     # A hole (seq 2 never sent): only the leader asks for replays, so a request proves the takeover.
     events = station.events(3)
     station.publish([events[0], events[2]])
-    assert wait_until(lambda: {events[0]["id"], events[2]["id"]} <= station.acked, 10)
+    # Failed once in a full suite run at load 5-10 (not reproduced in 9 runs alone or under a
+    # CPU load): the message says where the acks stopped next time.
+    assert wait_until(lambda: {events[0]["id"], events[2]["id"]} <= station.acked, 10), (
+        sorted(station.acked), _log(other)[-3000:], _log(leader)[-1500:])
     assert wait_until(lambda: LEADING in _log(other), 15), _log(other)[-2000:]
     assert wait_until(lambda: station.replays, 20), _log(other)[-2000:]
     request = station.replays[0]
