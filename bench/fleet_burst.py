@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.common import cpu_by_group, process_cpu
 
+WATERMARKS = "SELECT coalesce(sum(contiguous_seq), 0) FROM stations"  # grows by one per event stored in order
 STEADY_ROWS = "SELECT * FROM events ORDER BY received_at DESC LIMIT {n}"
 BURST_ROWS = "SELECT * FROM events WHERE received_at >= to_timestamp({t}) ORDER BY received_at"
 
@@ -38,7 +39,7 @@ def watermark_sum(url: str) -> int:
     for _ in range(50):
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
-                return int(conn.execute("SELECT coalesce(sum(contiguous_seq), 0) FROM stations").fetchone()[0])
+                return int(conn.execute(WATERMARKS).fetchone()[0])
         except psycopg.OperationalError:
             time.sleep(0.2)
     raise RuntimeError("database unreachable")
@@ -95,7 +96,7 @@ def wait_stored(url: str, expected: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            if conn.execute("SELECT coalesce(sum(contiguous_seq), 0) FROM stations").fetchone()[0] >= expected:
+            if conn.execute(WATERMARKS).fetchone()[0] >= expected:
                 break
             time.sleep(0.1)
     return time.monotonic()
@@ -126,14 +127,13 @@ def postgres_roots(postmaster: int, url: str) -> dict[int, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         names = dict(conn.execute("SELECT pid, application_name FROM pg_stat_activity WHERE application_name <> ''"))
     roots = {postmaster: "PostgreSQL (started during)"}
-    for entry in Path("/proc").iterdir():
+    for pid, (parent, _, _) in process_cpu().items():
+        if parent != postmaster:
+            continue
         try:
-            if not entry.name.isdigit() or int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != postmaster:
-                continue
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, IndexError, ValueError):
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone since the snapshot
             continue
         role = title.removeprefix("postgres: ")
-        pid = int(entry.name)
         roots[pid] = f"PostgreSQL {names[pid]}" if pid in names else "PostgreSQL backends" if role.startswith("hub ") else f"PostgreSQL {(role.split() or ['(exited)'])[0]}"
     return roots
