@@ -86,12 +86,41 @@ def insert_events(cur: psycopg.Cursor, rows: Iterable[tuple[str, int, dict[str, 
     return inserted
 
 
+# Rows formatted per chunk into one text (below): the COPY still streams, a chunk at a time, so
+# PostgreSQL stores the first messages' events while the next are parsed (hub.ingest).
+_CHUNK_ROWS = 256
+
+
 def _copy(cur: psycopg.Cursor, table: str, rows: Iterable[tuple[str, int, dict[str, Any], str]]) -> None:
     with cur.copy(f"COPY {table} ({_EVENT_COLUMNS}) FROM STDIN") as copy:
-        write_row = copy.write_row
-        for station, epoch, event, state in rows:
-            write_row((event["id"], station, epoch, event["seq"], event["type"], event["schema_version"],
-                       event["created_at"], event["clock_synced"], payload_text(event["payload"]), state))
+        chunk: list[tuple[str, int, dict[str, Any], str]] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == _CHUNK_ROWS:
+                _write_chunk(copy, chunk)
+                chunk = []
+        if chunk:
+            _write_chunk(copy, chunk)
+
+
+def _write_chunk(copy: psycopg.Copy, chunk: list[tuple[str, int, dict[str, Any], str]]) -> None:
+    """The chunk's rows as COPY text made by one f-string each, instead of ``write_row``'s
+    per-row call and per-value dumping (profiled, ``bench hub_ingest`` burst: 7 us a row, a
+    sixth of the hub process's CPU). Backslashes are doubled over the whole text (JSON escapes
+    in payloads are common); a tab, newline or carriage return is never in a payload's JSON
+    text and not expected in the envelope's validated values, so the text is checked rather
+    than escaped: one newline and nine tabs per row, no carriage return, else the chunk goes
+    through ``write_row``, which escapes everything."""
+    text = "".join([f"{event['id']}\t{station}\t{epoch}\t{event['seq']}\t{event['type']}\t{event['schema_version']}"
+                    f"\t{event['created_at']}\t{'t' if event['clock_synced'] else 'f'}"
+                    f"\t{payload_text(event['payload'])}\t{state}\n" for station, epoch, event, state in chunk])
+    text = text.replace("\\", "\\\\")
+    if text.count("\n") == len(chunk) and text.count("\t") == 9 * len(chunk) and "\r" not in text:
+        copy.write(text)
+        return
+    for station, epoch, event, state in chunk:
+        copy.write_row((event["id"], station, epoch, event["seq"], event["type"], event["schema_version"],
+                        event["created_at"], event["clock_synced"], payload_text(event["payload"]), state))
 
 
 def stage_ready(cur: psycopg.Cursor, ready: Iterable[tuple[int, str, str]]) -> None:

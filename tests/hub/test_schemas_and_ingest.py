@@ -383,3 +383,22 @@ def test_projection_rows_with_copy_special_characters_are_stored_exactly(db: psy
     versions = dict(db.execute("SELECT event_id, program_version FROM sales").fetchall())
     assert versions == {plain["id"]: "bench", odd["id"]: "v1\\N\tcon tab", none["id"]: None}
     assert _ledger(db) == (30, 3, 3, 3)
+
+
+@pg
+def test_events_with_copy_special_characters_are_stored_exactly(db: psycopg.Connection) -> None:
+    """``events`` rows go as COPY text with backslashes doubled and are written unescaped only
+    when their tab and newline counts check out (hub.staging): JSON escapes in a payload and a
+    tab in an envelope's value are stored as sent."""
+    from bench.fleet_station import LightStation
+
+    station = LightStation(STATION, None)  # type: ignore[arg-type]
+    escaped, odd = station.new_event(), station.new_event()
+    escaped["payload"]["program_version"] = 'v1 \\N "comillas" \\ \t tab\nlínea 😀'  # JSON writes \\, \" and \t
+    odd["created_at"] = "2026-12-02\t10:00"  # the envelope's date-time is not a format check: a tab in a column
+    ingest(db, _message([escaped]), SCHEMAS)  # the checked text
+    ingest(db, _message([odd]), SCHEMAS)  # the check refuses the text: write_row escapes
+    stored = dict(db.execute("SELECT event_id, payload FROM events").fetchall())
+    assert stored[escaped["id"]] == escaped["payload"]
+    assert db.execute("SELECT created_at FROM events WHERE event_id = %s", (odd["id"],)).fetchone()[0] == (
+        "2026-12-02\t10:00")
