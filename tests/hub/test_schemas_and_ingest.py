@@ -100,6 +100,19 @@ def test_a_sale_by_document_names_its_customer(real_batch: dict[str, Any]) -> No
     assert SCHEMAS.check_event(older) is None
 
 
+def test_an_envelope_time_must_be_a_time(real_batch: dict[str, Any]) -> None:
+    # "format": "date-time" alone is an annotation in draft 2020-12 (not checked): the envelope
+    # carries the payloads' datetime pattern too, so "mañana" or a tab never reaches a projection.
+    for created_at in ("mañana", "2026-12-02\t10:00", "2026-12-02 10:00:00"):
+        event = copy.deepcopy(real_batch["events"][0])
+        event["created_at"] = created_at
+        refusal = SCHEMAS.check_event(event)
+        assert refusal is not None and refusal.reason == "invalid_envelope", created_at
+    event = copy.deepcopy(real_batch["events"][0])
+    event["created_at"] = "2026-12-02T10:00:00-05:00"  # another agent's offset: a time all the same
+    assert SCHEMAS.check_event(event) is None
+
+
 def test_an_added_field_is_refused(real_batch: dict[str, Any]) -> None:
     # The customer payload schemas predate the hub and stay open; every other payload is closed,
     # so a field the agent starts sending is noticed here (a schema_version bump) before production.
