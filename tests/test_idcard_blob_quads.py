@@ -64,27 +64,3 @@ def test_a_symbol_cut_by_glare_is_one_candidate_and_reads() -> None:
     assert longest > 0.9 * symbol_length
     found = DecodePipeline(PipelineSettings(budget_ms=2000.0, wall_cap_ms=10000.0)).decode(frame, None)
     assert found is not None and found.data == PAYLOAD
-
-
-def test_a_tall_pdf417_keeps_its_start_and_stop_bars_in_the_crop() -> None:
-    """A PDF417 of 3 columns and tall rows is about square. Its blob leaves out the start and stop
-    patterns' wide bars (8 modules each side, no edges inside them), and what is left is taller
-    than wide: the rows run along the quad's short side, where the crop gave 0.12 of margin, not
-    the room along the long side that the bars need."""
-    import zxingcpp
-
-    from agent.idcard.pipeline import PDF417_ONLY, rectify
-
-    payload = b"00123456789@GARCIA@MARIA ELENA@F@12345678@A@01/02/1980@15/03/2015"
-    symbol = np.array(pdf417gen.render_image(pdf417gen.encode(payload, columns=3, security_level=3), scale=3,
-                                             ratio=5, padding=2).convert("L"))
-    h, w = symbol.shape
-    frame = np.full((700, 800), 200, np.uint8)
-    y, x = (700 - h) // 2, (800 - w) // 2
-    frame[y:y + h, x:x + w] = np.where(symbol > 127, 200, 30)
-    cut = 8 * 3
-    blob = np.float32([[x + cut, y], [x + w - cut, y], [x + w - cut, y + h], [x + cut, y + h]])
-    assert h > w - 2 * cut  # the blob's long side is across the rows
-    crop = rectify(frame, blob, PipelineSettings())
-    reads = zxingcpp.read_barcodes(crop, formats=PDF417_ONLY, try_downscale=False, try_invert=False)
-    assert [bytes(r.bytes) for r in reads] == [payload]

@@ -238,7 +238,7 @@ def rectify_scaled(gray: np.ndarray, quad: np.ndarray, settings: PipelineSetting
     The margin is generous along the long side: the gradient blob often stops short of
     PDF417's wide start/stop bars, and without them and their quiet zone nothing is found.
     Returns the crop and its upscale factor (crop pixels per frame pixel)."""
-    pts = _expand(_order(quad), _square_margin(quad, margin))
+    pts = _expand(_order(quad), margin)
     width = float(max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[3])))
     height = float(max(np.linalg.norm(pts[3] - pts[0]), np.linalg.norm(pts[2] - pts[1])))
     up = min(settings.max_upscale, max(1.0, settings.target_long_side / max(width, 1.0)))
@@ -247,20 +247,6 @@ def rectify_scaled(gray: np.ndarray, quad: np.ndarray, settings: PipelineSetting
     matrix = cv2.getPerspectiveTransform(pts.astype(np.float32), dst)
     return cv2.warpPerspective(gray, matrix, (out_w, out_h), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REPLICATE), up
-
-
-def _square_margin(quad: np.ndarray, margin: tuple[float, float], square: float = 1.5) -> tuple[float, float]:
-    """``margin`` with the short side's part raised to the long side's in pixels when the quad is
-    nearly square (long/short under ``square``). The long side is taken to run along a PDF417's
-    rows, so it gets the room for the start and stop bars the blob leaves out; a PDF417 of few
-    columns and tall rows has its rows along the short side, and its bars were cut (corpus C
-    seed 13 frame 103: read from 0.2 across, not from 0.12)."""
-    pts = _order(quad)
-    along = float(np.linalg.norm(pts[1] - pts[0]) + np.linalg.norm(pts[2] - pts[3])) / 2
-    across = float(np.linalg.norm(pts[3] - pts[0]) + np.linalg.norm(pts[2] - pts[1])) / 2
-    if across <= 0 or along / across >= square:
-        return margin
-    return margin[0], max(margin[1], margin[0] * along / across)
 
 
 # Variants that keep the crop's geometry and blur, where a located QR code's grid can be sampled.
