@@ -187,10 +187,30 @@ def _camera(frame: np.ndarray, sym_in_frame: np.ndarray, rng: random.Random, par
     noise_sd = rng.uniform(1, 8) / max(gain, 0.5)  # a dim frame is amplified, so is its sensor noise
     frame = frame + np.random.default_rng(rng.randrange(1 << 30)).normal(0, noise_sd, frame.shape)
     quality = rng.randint(60, 95)
-    ok, jpeg = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    image = np.clip(frame, 0, 255).astype(np.uint8)
+    if glare:
+        params["glare_clip"] = saturated_share(image, sym_in_frame)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     params.update(gain=round(gain, 2), blur_sigma=round(sigma, 2), noise_sd=round(noise_sd, 1), jpeg=quality)
     return jpeg.tobytes()
+
+
+def saturated_share(image: np.ndarray, quad: np.ndarray, level: int = 250) -> float:
+    """Share of the symbol's pixels (inside ``quad``) that the glare drove to white in every
+    channel: what is there is lost to any reader, and a QR code's error correction restores at
+    most 30% of it (level H; ID cards print L-Q). Printed with each miss, it tells a glare frame
+    no reader could read from one the localiser or the decoder missed. 0.0 without a symbol."""
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int).clip(0)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int) + 1
+    patch = image[y0:y1, x0:x1]
+    inside = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillConvexPoly(inside, np.round(quad - np.float32([x0, y0])).astype(np.int32), 1)
+    count = int(inside.sum())
+    if count < 16:
+        return 0.0
+    white = (patch.min(axis=2) if patch.ndim == 3 else patch) >= level
+    return round(float(white[inside > 0].mean()), 2)
 
 
 def make_spec_frame(rng: random.Random, kind: str | None = None) -> SpecFrame:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from bench.idcard_spec_frames import ID_KINDS, make_spec_frame, spec_burst
+from bench.idcard_spec_frames import ID_KINDS, make_spec_frame, saturated_share, spec_burst
 
 
 def test_single_frames_are_reproducible_from_their_seed() -> None:
@@ -29,3 +30,23 @@ def test_a_burst_holds_one_card_and_moves_it_a_little(card_seed: int) -> None:
     assert 0 < turn <= 6.0  # the hand moves, by a few degrees at most (+-3 each frame from one pose)
     assert len({f.jpeg for f in frames}) == 4  # every frame a new exposure
     assert frame_of(2).jpeg == frames[2].jpeg  # frame i is a function of (card, i): reruns compare
+
+
+def test_glare_clip_is_the_share_of_the_symbol_driven_to_white() -> None:
+    # Left half of the symbol saturated in every channel, the right half grey: half is lost.
+    image = np.full((100, 100, 3), 120, np.uint8)
+    image[:, :50] = 255
+    square = np.float32([[20, 20], [80, 20], [80, 80], [20, 80]])
+    assert saturated_share(image, square) == pytest.approx(0.5, abs=0.03)
+    image[:, :50, 1] = 249  # one channel short of white: not lost
+    assert saturated_share(image, square) == 0.0
+    assert saturated_share(image, np.float32([[50, 50]] * 4)) == 0.0  # no symbol in the frame
+
+
+def test_every_glare_frame_reports_how_much_of_its_symbol_is_lost() -> None:
+    rng = random.Random(11)
+    frames = [make_spec_frame(rng, "cl_qr") for _ in range(3)]
+    assert any("glare" in f.params for f in frames)
+    for frame in frames:
+        assert ("glare_clip" in frame.params) == ("glare" in frame.params)
+        assert 0.0 <= frame.params.get("glare_clip", 0.0) <= 1.0
