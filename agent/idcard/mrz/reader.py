@@ -160,14 +160,41 @@ def _stretched(candidate: _Candidate, glyphs: GlyphSet) -> _Candidate:
     return best
 
 
+# A line whose ink box is under this share of its zone's other lines' heights may have been cut
+# (glare thinned its row projection, or the cut from print above fell inside it).
+SHORT_BOX = 0.85
+
+
+def _regrown(levelled: np.ndarray, group: list[LineBox], index: int, reading: _Reading, count: int,
+             glyphs: GlyphSet, drift: float, ratio: float) -> _Reading:
+    """A line that previews poorly and whose box is clearly lower than its zone's other lines (a
+    zone's lines are all one character high) read again with their height, grown up, down or
+    both ways; the best preview kept. Only as a second reading of a poorly fitting line: giving
+    every short first line its neighbour's height lost reads on lines cut right (bench README)."""
+    box = group[index]
+    height = float(np.median([b.bottom - b.top for i, b in enumerate(group) if i != index]))
+    if reading.preview >= RETRACK_BELOW or box.bottom - box.top >= SHORT_BOX * height:
+        return reading
+    grow = round(height - (box.bottom - box.top))
+    options = [reading]
+    for up in (grow, 0, grow // 2):
+        top = max(0, box.top - up)
+        bottom = min(levelled.shape[0], box.bottom + grow - up)
+        options.append(_line_reading(levelled, LineBox(top, bottom, box.left, box.right), count, glyphs, drift,
+                                     ratio))
+    return max(options, key=lambda r: r.preview)
+
+
 def _scored(levelled: np.ndarray) -> list[_Candidate]:
     glyphs = glyph_set()
     ink, boxes = split_lines(levelled)
     out = []
     for layout, group in _line_sets(boxes):
         drifts, ratio = _perspective(ink, group)
-        out.append(_Candidate(layout, [_line_reading(levelled, b, layout.width, glyphs, d, ratio)
-                                       for b, d in zip(group, drifts)]))
+        lines = [_line_reading(levelled, b, layout.width, glyphs, d, ratio) for b, d in zip(group, drifts)]
+        lines = [_regrown(levelled, group, i, line, layout.width, glyphs, drifts[i], ratio)
+                 for i, line in enumerate(lines)]
+        out.append(_Candidate(layout, lines))
     return out
 
 
