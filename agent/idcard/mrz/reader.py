@@ -94,8 +94,8 @@ def _perspective(ink: np.ndarray, group: list[LineBox]) -> tuple[list[float], fl
     return [float(d) for d in drifts], ratio
 
 
-PREVIEW = np.arange(0, 44, 3)
-POOR_FINALISTS = 2  # readings per direction read in full when the best preview is poor  # every third cell: enough to choose a direction and a box reading
+PREVIEW = np.arange(0, 44, 3)  # every third cell: enough to choose a direction and a box reading
+POOR_FINALISTS = 2  # readings per direction read in full when the best preview is poor
 
 
 @dataclass
@@ -211,8 +211,9 @@ def _best_preview(per_direction: list[list[_Candidate]]) -> float:
 
 def _read_block(per_direction: list[list[_Candidate]], attempt: MrzAttempt) -> str | None:
     """Both reading directions are previewed (:func:`_previewed`); only the clearly better one is
-    read in full and corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and checking it too
-    would give the corrector a second, wrong chance to find a text that happens to validate.
+    read in full and corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and
+    checking it too would give the corrector a second, wrong chance to find a text that happens
+    to validate.
     When the preview is not clear (close, or poor: a card in perspective misplaces the cells of
     both directions until they are re-tracked), each direction's best is read in full and they
     must then differ clearly."""
