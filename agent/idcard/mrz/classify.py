@@ -155,6 +155,14 @@ def located(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | Non
 
 WIDE_X = 10  # a wider search (under half a pitch) to find where the cells really are
 RETRACK_BELOW = 0.85  # a line fitting the templates worse than this may be mistracked
+# ...and so may a line with two cells fitting worse than this (the corrector's doubtful cell): a
+# line sloping 7 rows over its length fit 0.85 on the whole, its last fillers at 0.53 ('9').
+WEAK_FIT = 0.55
+
+
+def _mistracked(scores: np.ndarray) -> bool:
+    best = scores.max(axis=1)
+    return bool(best.mean() < RETRACK_BELOW or np.count_nonzero(best < WEAK_FIT) >= 2)
 
 
 def classify_line(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float | None = None) -> np.ndarray:
@@ -168,7 +176,7 @@ def retrack(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float, scor
     the narrow search. A wide search finds each cell's offset, a smooth curve through them moves
     the windows, and the line is classified again; the better fit is kept. (Three times the
     work of :func:`classify_line`: only for the zone and direction chosen.)"""
-    if scores.max(axis=1).mean() >= RETRACK_BELOW:
+    if not _mistracked(scores):
         return scores
     wide, offsets = classify_cells(canvas, count, glyphs, pitch, search_x=WIDE_X)
     cells = np.arange(count, dtype=np.float32)
@@ -190,7 +198,7 @@ def _retrack_rows(canvas: np.ndarray, count: int, glyphs: GlyphSet, pitch: float
     the small fillers ('<', a chevron a third of the cap high) cannot stand (spec corpus: line 1's
     trailing fillers fit '9' or 'S' better). Each cell's best row within +-PAD_Y, a robust
     straight line through them, and the line classified again along it; the better fit is kept."""
-    if scores.max(axis=1).mean() >= RETRACK_BELOW:
+    if not _mistracked(scores):
         return scores
     wide, _, rises = located(canvas, count, glyphs, pitch, shifts, search_y=PAD_Y)
     cells = np.arange(count, dtype=np.float32)

@@ -95,6 +95,7 @@ def _perspective(ink: np.ndarray, group: list[LineBox]) -> tuple[list[float], fl
 
 
 PREVIEW = np.arange(0, 44, 3)  # every third cell: enough to choose a direction and a box reading
+POOR_FINALISTS = 2  # readings per direction read in full when the best preview is poor
 
 
 @dataclass
@@ -160,27 +161,64 @@ def _stretched(candidate: _Candidate, glyphs: GlyphSet) -> _Candidate:
     return best
 
 
+# A line whose ink box is under this share of its zone's other lines' heights may have been cut
+# (glare thinned its row projection, or the cut from print above fell inside it).
+SHORT_BOX = 0.85
+
+
+def _regrown(levelled: np.ndarray, group: list[LineBox], index: int, reading: _Reading, count: int,
+             glyphs: GlyphSet, drift: float, ratio: float) -> _Reading:
+    """A line that previews poorly and whose box is clearly lower than its zone's other lines (a
+    zone's lines are all one character high) read again with their height, grown up, down or
+    both ways; the best preview kept. Only as a second reading of a poorly fitting line: giving
+    every short first line its neighbour's height lost reads on lines cut right (bench README)."""
+    box = group[index]
+    height = float(np.median([b.bottom - b.top for i, b in enumerate(group) if i != index]))
+    if reading.preview >= RETRACK_BELOW or box.bottom - box.top >= SHORT_BOX * height:
+        return reading
+    grow = round(height - (box.bottom - box.top))
+    options = [reading]
+    for up in (grow, 0, grow // 2):
+        top = max(0, box.top - up)
+        bottom = min(levelled.shape[0], box.bottom + grow - up)
+        options.append(_line_reading(levelled, LineBox(top, bottom, box.left, box.right), count, glyphs, drift,
+                                     ratio))
+    return max(options, key=lambda r: r.preview)
+
+
 def _scored(levelled: np.ndarray) -> list[_Candidate]:
     glyphs = glyph_set()
     ink, boxes = split_lines(levelled)
     out = []
     for layout, group in _line_sets(boxes):
         drifts, ratio = _perspective(ink, group)
-        out.append(_Candidate(layout, [_line_reading(levelled, b, layout.width, glyphs, d, ratio)
-                                       for b, d in zip(group, drifts)]))
+        lines = [_line_reading(levelled, b, layout.width, glyphs, d, ratio) for b, d in zip(group, drifts)]
+        lines = [_regrown(levelled, group, i, line, layout.width, glyphs, drifts[i], ratio)
+                 for i, line in enumerate(lines)]
+        out.append(_Candidate(layout, lines))
     return out
 
 
-def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
-    """Both reading directions are previewed; only the clearly better one is read in full and
-    corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and checking it too
-    would give the corrector a second, wrong chance to find a text that happens to validate.
+def _previewed(levelled: np.ndarray) -> list[list[_Candidate]]:
+    """Each reading direction's candidates, best preview first (the cheap part of a block's read)."""
+    return [sorted(_scored(image), key=lambda c: -c.preview)
+            for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))]
+
+
+def _best_preview(per_direction: list[list[_Candidate]]) -> float:
+    return max((c.preview for found in per_direction for c in found), default=0.0)
+
+
+def _read_block(per_direction: list[list[_Candidate]], attempt: MrzAttempt) -> str | None:
+    """Both reading directions are previewed (:func:`_previewed`); only the clearly better one is
+    read in full and corrected. Upside-down OCR-B still correlates ~0.75 with some glyph, and
+    checking it too would give the corrector a second, wrong chance to find a text that happens
+    to validate.
     When the preview is not clear (close, or poor: a card in perspective misplaces the cells of
     both directions until they are re-tracked), each direction's best is read in full and they
     must then differ clearly."""
-    per_direction = [sorted(_scored(image), key=lambda c: -c.preview)
-                     for image in (levelled, cv2.rotate(levelled, cv2.ROTATE_180))]
-    if max((c.preview for found in per_direction for c in found), default=1.0) < RETRACK_BELOW:
+    poor = _best_preview(per_direction) < RETRACK_BELOW
+    if poor:
         # Nothing fits well: every reading stretched along its lines (both directions, so the
         # choice between them stays fair).
         per_direction = [sorted((_stretched(c, glyph_set()) for c in found), key=lambda c: -c.preview)
@@ -190,9 +228,13 @@ def _read_block(levelled: np.ndarray, attempt: MrzAttempt) -> str | None:
         return None
     best, scores = finalists[0], None
     contested = len(finalists) > 1 and finalists[1].layout is best.layout
-    if contested and (best.preview - finalists[1].preview < DIRECTION_MARGIN or best.preview < RETRACK_BELOW):
-        full = sorted(((float(s.max(axis=2).mean()), c, s) for c in finalists for s in [c.scores()]),
-                      key=lambda item: -item[0])
+    if contested and (best.preview - finalists[1].preview < DIRECTION_MARGIN or poor):
+        # Each direction's best full fit. A poor preview (every third cell, not re-tracked) is a
+        # weak guide between a direction's groups of lines: the zone's three lines previewed
+        # 0.71 and read 0.94, a group taking in a thin print line above previewed better.
+        full = sorted((max(((float(s.max(axis=2).mean()), c, s) for c in found[:POOR_FINALISTS if poor else 1]
+                            for s in [c.scores()]), key=lambda item: item[0])
+                       for found in per_direction if found), key=lambda item: -item[0])
         if full[0][0] - full[1][0] < DIRECTION_MARGIN:
             attempt.reasons.append("direction_unclear")
             return None
@@ -219,9 +261,28 @@ def read_mrz(gray: np.ndarray, budget_ms: float = 150.0, wall_cap_ms: float = 60
     cpu_deadline = time.thread_time() + budget_ms / 1000.0
     wall_deadline = start + wall_cap_ms / 1000.0
     attempt = MrzAttempt()
+
+    def spent() -> bool:
+        return time.thread_time() > cpu_deadline or time.perf_counter() > wall_deadline
+
+    # A block that previews well is read at once (most frames); one that previews poorly costs
+    # the most to read (full scoring of both directions, re-tracking, stretching) and is deferred
+    # until every block has been previewed, then the deferred are read in the finder's order (a
+    # better preview among poor ones is no better guide: print previewed 0.72 beside its zone's
+    # 0.68): print near the zone, found first, spent the budget before the zone itself was tried.
+    deferred: list[list[list[_Candidate]]] = []
+    tried = False  # some block read in full: as before, the first one is read whatever the budget
     for block in find_blocks(gray):
-        attempt.text = _read_block(level_refined(gray, block), attempt)
-        if attempt.text or time.thread_time() > cpu_deadline or time.perf_counter() > wall_deadline:
+        per_direction = _previewed(level_refined(gray, block))
+        if _best_preview(per_direction) >= RETRACK_BELOW:
+            attempt.text, tried = _read_block(per_direction, attempt), True
+        elif per_direction[0] or per_direction[1]:
+            deferred.append(per_direction)
+        if attempt.text or spent():
             break
+    for per_direction in deferred:
+        if attempt.text or (tried and spent()):
+            break
+        attempt.text, tried = _read_block(per_direction, attempt), True
     attempt.ms = (time.perf_counter() - start) * 1000
     return attempt
