@@ -76,7 +76,6 @@ class PipelineSettings:
     # "qr_fit" (QR grids fitted from finder patterns, see qr_fit below) right after the wide crop,
     # where branch qr had it (after plain and wide).
     variant_order: tuple[str, ...] = ("plain", "bars_wiener", "wide", "pdf417_ec", "qr_fit", "half", "bars_unsharp_x2", "wide_bars_wiener",
-                                      "pdf417_ec_wiener",
                                       "wide_bars_wiener_x2", "bars_levelled", "clahe", "unsharp", "wiener", "otsu",
                                       "adaptive", "glare", "wide_unsharp")
     spec_blur_sigma: float = 1.3  # the camera specification's worst blur, in frame pixels
@@ -92,11 +91,9 @@ class PipelineSettings:
     # plain and wide crops: zxing-cpp's own finder search misses most QR codes of 2-2.4 px modules
     # under the specification's blur.
     qr_fit: bool = True
-    # "pdf417_ec" in the order: the wide crop, levelled, read by our own PDF417 decoder, whose
+    # "pdf417_ec" in the order: the levelled crop read by our own PDF417 decoder, whose
     # Reed-Solomon counts codewords lost to glare as erasures (half the cost of an error to
-    # zxing-cpp, which ignores erasures); see agent.idcard.pdf417. "pdf417_ec_wiener": the same
-    # on the wide crop's bar filter (smoothed along the bars, deblurred across), which reads
-    # some small-module symbols the plain levelled crop does not. Switchable for the bench.
+    # zxing-cpp, which ignores erasures); see agent.idcard.pdf417. Switchable for the bench.
     pdf417_ec: bool = True
 
 
@@ -299,9 +296,9 @@ class DecodePipeline:
         for name in self.settings.variant_order:
             if name in BAR_VARIANTS and not self.settings.bar_filters:
                 continue
-            if name.startswith("pdf417_ec"):
+            if name == "pdf417_ec":
                 if self.settings.pdf417_ec:
-                    yield name, (crops.bars_wiener(wide=True) if name.endswith("wiener") else crops.levelled(wide=True))[0], None
+                    yield name, crops.levelled(wide=True)[0], None
                 continue
             if name == "qr_fit":
                 if self.settings.qr_fit:
@@ -353,7 +350,7 @@ class DecodePipeline:
         for take in self.settings.rounds:
             for index, stream in streams:
                 for name, variant, up in itertools.islice(stream, take):
-                    if name.startswith("pdf417_ec"):
+                    if name == "pdf417_ec":
                         found = _read_pdf417_ec(variant, f"candidate{index}_{name}", accept)
                     else:
                         found = read(variant, f"candidate{index}_{name}", up, formats=formats_for(name),

@@ -25,7 +25,7 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
 
 def decode_levelled(crop: np.ndarray) -> bytes | None:
     """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``."""
-    edges = runs.edges_of(crop, max(15, crop.shape[1] // 25))
+    edges = runs.edges_of(crop, max(15, crop.shape[1] // 10))
     for oriented in (edges, edges.flipped()):
         matrix = read_matrix(oriented)
         if matrix is None:

@@ -88,33 +88,19 @@ def find_grid(edges: Edges) -> Grid | None:
     return Grid(start, stop, left_module, right_module)
 
 
-def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray, reach: float = 2.5) -> np.ndarray:
-    """The codeword (cluster * 929 + value, or -1) on rows ``ys`` whose first bar starts near
-    ``xs``: of the bar starts within ``reach`` modules, the nearest that reads as a codeword
-    (eight runs adding up to about 17 ``module``). The grid drifts by a module or two in the
-    middle of a wide symbol; a bar start inside the codeword rarely reads as one (a random
-    set of e values is a codeword one time in a hundred, and the vote drops the rest)."""
-    starts = np.flatnonzero(edges.dark_start[:-1])
-    if len(starts) < 2:
-        return np.full(len(xs), -1)
+def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> np.ndarray:
+    """The codeword (cluster * 929 + value, or -1) whose first bar starts nearest ``xs`` on rows
+    ``ys`` (within a module), eight runs adding up to about 17 ``module``."""
+    starts = np.flatnonzero(edges.dark_start)
     keys = edges.key()[starts]
     wanted = ys * (edges.width + 2.0) + xs
-    pos = np.searchsorted(keys, wanted)
-    best = np.full(len(xs), -1)
-    best_distance = np.full(len(xs), np.inf)
-    for shift in (-2, -1, 0, 1):
-        index = np.clip(pos + shift, 0, len(keys) - 1)
-        distance = np.abs(keys[index] - wanted)
-        found = _codeword_from(edges, starts[index], ys, module, distance < reach * module)
-        better = (found >= 0) & (distance < best_distance)
-        best = np.where(better, found, best)
-        best_distance = np.where(better, distance, best_distance)
-    return best
-
-
-def _codeword_from(edges: Edges, first: np.ndarray, ys: np.ndarray, module: np.ndarray,
-                   near: np.ndarray) -> np.ndarray:
-    """The codeword read from the eight runs after edge ``first`` (on row ``ys``), or -1."""
+    pos = np.clip(np.searchsorted(keys, wanted), 1, len(keys) - 1) if len(keys) > 1 else np.zeros(len(xs), int)
+    if len(keys) == 0:
+        return np.full(len(xs), -1)
+    before, after = keys[pos - 1], keys[pos]
+    pos = np.where(np.abs(wanted - before) < np.abs(after - wanted), pos - 1, pos)
+    near = np.abs(keys[pos] - wanted) < module
+    first = starts[pos]
     take = np.minimum(first[:, None] + np.arange(9)[None, :], len(edges.x) - 1)
     widths = np.diff(edges.x[take], axis=1)
     total = widths.sum(axis=1)
