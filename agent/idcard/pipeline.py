@@ -24,6 +24,7 @@ from agent.idcard import qr_grid
 from agent.idcard.blob_quads import join_pieces, quad_of, same_symbol
 from agent.idcard.config import LIVE_FRAME_BUDGET_MS
 from agent.idcard.crop_variants import BAR_VARIANTS, CropVariants
+from agent.idcard.pdf417.decode import decode_levelled
 
 # Only PDF417 and QR codes carry an identity document the parsers take (a Code 39 or Code 128
 # read was always turned down by ``accept``), and zxing-cpp's 1-D readers scan every row of a
@@ -74,7 +75,7 @@ class PipelineSettings:
     # order (plain, wide, bar filters, ..., half last): 228 -> 231/258, 102 -> 105/119, 104 -> 106/128.
     # "qr_fit" (QR grids fitted from finder patterns, see qr_fit below) right after the wide crop,
     # where branch qr had it (after plain and wide).
-    variant_order: tuple[str, ...] = ("plain", "bars_wiener", "wide", "qr_fit", "half", "bars_unsharp_x2", "wide_bars_wiener",
+    variant_order: tuple[str, ...] = ("plain", "bars_wiener", "wide", "pdf417_ec", "qr_fit", "half", "bars_unsharp_x2", "wide_bars_wiener",
                                       "wide_bars_wiener_x2", "bars_levelled", "clahe", "unsharp", "wiener", "otsu",
                                       "adaptive", "glare", "wide_unsharp")
     spec_blur_sigma: float = 1.3  # the camera specification's worst blur, in frame pixels
@@ -90,6 +91,10 @@ class PipelineSettings:
     # plain and wide crops: zxing-cpp's own finder search misses most QR codes of 2-2.4 px modules
     # under the specification's blur.
     qr_fit: bool = True
+    # "pdf417_ec" in the order: the levelled crop read by our own PDF417 decoder, whose
+    # Reed-Solomon counts codewords lost to glare as erasures (half the cost of an error to
+    # zxing-cpp, which ignores erasures); see agent.idcard.pdf417. Switchable for the bench.
+    pdf417_ec: bool = True
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -129,6 +134,15 @@ def _read_grid(image: np.ndarray, up: float, hints: list, stage: str, accept: Ac
                           try_downscale=False, try_invert=False)
             if found:
                 return found
+    return None
+
+
+def _read_pdf417_ec(levelled: np.ndarray, stage: str, accept: Accept | None) -> DecodedSymbol | None:
+    """A levelled crop read by the erasure-aware fallback decoder, counted as zxing-cpp's reads
+    are: only when ``accept`` (the parsers) takes it."""
+    data = decode_levelled(levelled)
+    if data and (accept is None or accept(data, "PDF417")):
+        return DecodedSymbol(data, "PDF417", stage)
     return None
 
 
@@ -282,6 +296,10 @@ class DecodePipeline:
         for name in self.settings.variant_order:
             if name in BAR_VARIANTS and not self.settings.bar_filters:
                 continue
+            if name == "pdf417_ec":
+                if self.settings.pdf417_ec:
+                    yield name, crops.levelled(wide=True)[0], None
+                continue
             if name == "qr_fit":
                 if self.settings.qr_fit:
                     yield from self._fitted_qr(gray, quad)
@@ -332,8 +350,11 @@ class DecodePipeline:
         for take in self.settings.rounds:
             for index, stream in streams:
                 for name, variant, up in itertools.islice(stream, take):
-                    found = read(variant, f"candidate{index}_{name}", up, formats=formats_for(name),
-                                 try_downscale=False, try_invert=False)
+                    if name == "pdf417_ec":
+                        found = _read_pdf417_ec(variant, f"candidate{index}_{name}", accept)
+                    else:
+                        found = read(variant, f"candidate{index}_{name}", up, formats=formats_for(name),
+                                     try_downscale=False, try_invert=False)
                     if found:
                         return found
                     if time.thread_time() > cpu_deadline or time.perf_counter() > wall_deadline:

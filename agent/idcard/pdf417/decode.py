@@ -1,0 +1,36 @@
+"""Fallback PDF417 decoder for a located symbol zxing-cpp could not read: the codewords sampled
+with erasures (:mod:`.sampler`), erasure-aware Reed-Solomon (:mod:`.rs929`), then the
+high-level decoder (:mod:`.highlevel`). Any doubt is a refusal (``None``): the caller still
+passes the bytes through the same parsers and ``accept`` as a zxing-cpp read.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from agent.idcard.pdf417 import highlevel, rs929, runs
+from agent.idcard.pdf417.sampler import Matrix, read_matrix
+
+
+def codewords_of(matrix: Matrix) -> list[int] | None:
+    """The symbol's data codewords (length descriptor first), error-corrected, or ``None``."""
+    ec_count = 2 ** (matrix.level + 1)
+    if ec_count >= len(matrix.codewords):
+        return None
+    fixed = rs929.correct([max(0, v) for v in matrix.codewords], ec_count, matrix.erasures)
+    if fixed is None:
+        return None
+    data = fixed[:len(fixed) - ec_count]
+    return data if data[0] == len(data) else None
+
+
+def decode_levelled(crop: np.ndarray) -> bytes | None:
+    """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``."""
+    edges = runs.edges_of(crop, max(15, crop.shape[1] // 10))
+    for oriented in (edges, edges.flipped()):
+        matrix = read_matrix(oriented)
+        if matrix is None:
+            continue
+        data = codewords_of(matrix)
+        if data is not None:
+            return highlevel.decode(data)
+    return None

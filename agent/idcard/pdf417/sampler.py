@@ -1,0 +1,238 @@
+"""A levelled PDF417 crop -> its codeword matrix, with a vote per codeword over every pixel row
+that crosses it and an erasure wherever the vote is not clear.
+
+The start and stop patterns give each pixel row the symbol's left and right ends (a line fitted
+through all rows that show them, so rows under glare get them too) and the module width; the
+row indicators give the row count, the column count and the EC level, and each row's number
+(cluster and indicator value together), from which the rows' slope and pitch are fitted. Each
+codeword is then read where the grid puts it, as eight runs from the bar edge nearest its
+expected start (:mod:`agent.idcard.pdf417.runs`), and looked up in its cluster's table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.idcard.pdf417 import runs
+from agent.idcard.pdf417.runs import Edges
+
+
+@dataclass(frozen=True)
+class Grid:
+    start: tuple[float, float]  # x of the start pattern's left edge = a + b * y
+    stop: tuple[float, float]  # x of the stop pattern's left edge = a + b * y
+    left_module: float  # median module width (pixels) of the start pattern
+    right_module: float  # and of the stop pattern: they differ under perspective
+
+    @property
+    def module(self) -> float:
+        return (self.left_module + self.right_module) / 2
+
+    def left(self, ys: np.ndarray) -> np.ndarray:
+        return self.start[0] + self.start[1] * ys
+
+    def right(self, ys: np.ndarray) -> np.ndarray:
+        return self.stop[0] + self.stop[1] * ys
+
+    def columns_at(self, ys: np.ndarray, columns: int, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x of each slot's first module (slot 0: the left row indicator) on rows ``ys`` and the
+        module width there (rows x slots). A tilted card's modules shrink towards its far end, so
+        modules map to pixels projectively (x = x0 + A u / (1 + B u)), B from the start and stop
+        patterns' module widths (their ratio is (1 + B U)^2), A from the ends' distance."""
+        total = 17 * columns + 51
+        b = (np.sqrt(self.left_module / self.right_module) - 1) / total
+        x0 = self.left(ys)[:, None]
+        a = (self.right(ys)[:, None] - x0) * (1 + b * total) / total
+        u = 17.0 * (1 + slots[None, :])
+        return x0 + a * u / (1 + b * u), a / (1 + b * u) ** 2
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: int
+    columns: int
+    level: int
+    codewords: list[int]  # rows * columns, row-major; -1 where erased
+    erasures: list[int]
+
+
+def _robust_line(ys: np.ndarray, xs: np.ndarray, tolerance: float) -> tuple[float, float] | None:
+    """x = a + b * y through the points, refitted without those off it by more than
+    ``tolerance``; ``None`` for fewer than three points."""
+    keep = np.abs(xs - np.median(xs)) < 4 * tolerance
+    for _ in range(3):
+        if keep.sum() < 3:
+            return None
+        b, a = np.polyfit(ys[keep], xs[keep], 1) if np.ptp(ys[keep]) > 0 else (0.0, float(np.median(xs[keep])))
+        keep = np.abs(xs - (a + b * ys)) < tolerance
+    return (float(a), float(b)) if keep.sum() >= 3 else None
+
+
+def find_grid(edges: Edges) -> Grid | None:
+    """Start and stop lines and the module width, or ``None`` without both patterns."""
+    index, widths8 = runs.windows(edges, 8, wide_first=True)
+    starts = runs.pattern_matches(widths8, runs.START)
+    stops = runs.pattern_matches(widths8, runs.STOP)
+    if starts.sum() < 3 or stops.sum() < 3:
+        return None
+    left_module = float(np.median(widths8[starts].sum(axis=1) / 17))
+    right_module = float(np.median(widths8[stops].sum(axis=1) / 17))
+    module = (left_module + right_module) / 2
+    start_x = edges.x[index[starts]]
+    stop_x = edges.x[index[stops]]
+    start = _robust_line(edges.y[index[starts]], start_x, 1.5 * module)
+    stop = _robust_line(edges.y[index[stops]], stop_x, 1.5 * module)
+    if start is None or stop is None:
+        return None
+    return Grid(start, stop, left_module, right_module)
+
+
+def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> np.ndarray:
+    """The codeword (cluster * 929 + value, or -1) whose first bar starts nearest ``xs`` on rows
+    ``ys`` (within a module), eight runs adding up to about 17 ``module``."""
+    starts = np.flatnonzero(edges.dark_start)
+    keys = edges.key()[starts]
+    wanted = ys * (edges.width + 2.0) + xs
+    pos = np.clip(np.searchsorted(keys, wanted), 1, len(keys) - 1) if len(keys) > 1 else np.zeros(len(xs), int)
+    if len(keys) == 0:
+        return np.full(len(xs), -1)
+    before, after = keys[pos - 1], keys[pos]
+    pos = np.where(np.abs(wanted - before) < np.abs(after - wanted), pos - 1, pos)
+    near = np.abs(keys[pos] - wanted) < module
+    first = starts[pos]
+    take = np.minimum(first[:, None] + np.arange(9)[None, :], len(edges.x) - 1)
+    widths = np.diff(edges.x[take], axis=1)
+    total = widths.sum(axis=1)
+    ok = near & (edges.y[take[:, -1]] == ys) & (np.abs(total - 17 * module) < 2.5 * module)
+    found = runs.lookup(np.where(ok[:, None], widths, np.nan))
+    return np.where(ok, found, -1)
+
+
+def _indicators(edges: Edges, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Left and right row indicators on every pixel row: (ys, left, right, x_right), codewords
+    as cluster * 929 + value or -1."""
+    ys = np.arange(int(edges.y.max()) + 1, dtype=np.float64) if len(edges.y) else np.zeros(0)
+    x_left = grid.left(ys) + 17 * grid.left_module
+    x_right = grid.right(ys) - 17 * grid.right_module
+    return (ys, read_at(edges, ys, x_left, np.full(len(ys), grid.left_module)),
+            read_at(edges, ys, x_right, np.full(len(ys), grid.right_module)), x_right)
+
+
+def _vote(values: list[int]) -> int | None:
+    if not values:
+        return None
+    uniq, counts = np.unique(values, return_counts=True)
+    order = np.argsort(-counts)
+    if counts[order[0]] < 2 or (len(order) > 1 and counts[order[0]] < 2 * counts[order[1]]):
+        return None
+    return int(uniq[order[0]])
+
+
+def _layout(left: np.ndarray, right: np.ndarray) -> tuple[int, int, int] | None:
+    """(rows, columns, level) voted from the row indicators' cluster-specific values."""
+    fields: dict[str, list[int]] = {"rows3": [], "rowsmod": [], "cols": []}
+    names = {0: ("rows3", "cols"), 1: ("rowsmod", "rows3"), 2: ("cols", "rowsmod")}  # (left, right)
+    for side, found in enumerate((left, right)):
+        good = found[found >= 0]
+        for cluster in range(3):
+            values = good[good // 929 == cluster] % 929 % 30
+            fields[names[cluster][side]].extend(int(v) for v in values)
+    rows3, rowsmod, cols = (_vote(fields[k]) for k in ("rows3", "rowsmod", "cols"))
+    if rows3 is None or rowsmod is None or cols is None:
+        return None
+    rows, level = 3 * rows3 + rowsmod % 3 + 1, rowsmod // 3
+    if not (3 <= rows <= 90 and 1 <= cols + 1 <= 30 and level <= 8):
+        return None
+    return rows, cols + 1, level
+
+
+def _row_model(ys: np.ndarray, xs: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """Coefficients of y = c0 + c1 x + (row + 0.5) (c2 + c3 x) (rows slant and their pitch
+    changes along a tilted symbol), fitted to the rows the indicators name, refitted without
+    the readings more than a third of a row off. Without spread in x: c1 = c3 = 0."""
+    centre = rows + 0.5
+    spread = np.ptp(xs) > 0 if len(xs) else False
+    design = np.stack([np.ones_like(xs), xs, centre, centre * xs] if spread else
+                      [np.ones_like(xs), np.zeros_like(xs), centre, np.zeros_like(xs)], axis=1)
+    keep = np.ones(len(ys), bool)
+    coef = None
+    for _ in range(3):
+        if keep.sum() < 6:
+            return None
+        coef = np.linalg.lstsq(design[keep], ys[keep], rcond=None)[0]
+        pitch = coef[2] + coef[3] * xs
+        keep = np.abs(design @ coef - ys) < np.abs(pitch) / 3
+    return coef
+
+
+def _rows_of(coef: np.ndarray, xs: np.ndarray, ys: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Row number of each reading at (xs, ys) from the row model, the nearer neighbour row when
+    the codeword's own cluster says so (row boundaries), -1 when neither fits."""
+    frac = (ys - coef[0] - coef[1] * xs) / (coef[2] + coef[3] * xs) - 0.5
+    nearest = np.rint(frac)
+    other = nearest + np.where(frac > nearest, 1, -1)
+    row = np.where(nearest % 3 == clusters, nearest, -1)
+    row = np.where((row < 0) & (other % 3 == clusters) & (np.abs(frac - other) < 0.75), other, row)
+    return row.astype(np.int64)
+
+
+def _indicator_rows(ys: np.ndarray, left: np.ndarray, right: np.ndarray,
+                    x_left: np.ndarray, x_right: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(y, x, row) of every row indicator read: row = 3 * (value // 30) + cluster."""
+    xs, yy, rows = [], [], []
+    for found, x in ((left, x_left), (right, x_right)):
+        ok = found >= 0
+        xs.append(x[ok])
+        yy.append(ys[ok])
+        rows.append(3 * (found[ok] % 929 // 30) + found[ok] // 929)
+    return np.concatenate(yy), np.concatenate(xs), np.concatenate(rows).astype(np.float64)
+
+
+def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Per cell, the value most rows read, when at least two did and at least twice as many as
+    read any other; else -1 (an erasure)."""
+    out = np.full(count, -1, np.int64)
+    if len(cells) == 0:
+        return out
+    uniq, counts = np.unique(cells * 1000 + values, return_counts=True)
+    cell, value = uniq // 1000, uniq % 1000
+    order = np.lexsort((-counts, cell))
+    cell, value, counts = cell[order], value[order], counts[order]
+    first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    second = np.where((first + 1 < len(cell)) & (np.r_[cell, -1][first + 1] == cell[first]),
+                      np.r_[counts, 0][first + 1], 0)
+    sure = (counts[first] >= 2) & (counts[first] >= 2 * second)
+    out[cell[first][sure]] = value[first][sure]
+    return out
+
+
+def read_matrix(edges: Edges) -> Matrix | None:
+    """The symbol's codeword matrix from a levelled crop's edges (start pattern on the left),
+    or ``None`` when its geometry or layout is not found."""
+    grid = find_grid(edges)
+    if grid is None:
+        return None
+    ys, left, right, x_right = _indicators(edges, grid)
+    layout = _layout(left, right)
+    if layout is None:
+        return None
+    rows, columns, level = layout
+    coef = _row_model(*_indicator_rows(ys, left, right, grid.left(ys) + 17 * grid.left_module, x_right))
+    if coef is None:
+        return None
+    mean_module = (grid.right(ys) - grid.left(ys)) / (17 * columns + 51)
+    if np.any(np.abs(mean_module - grid.module) > 0.15 * grid.module):
+        return None  # the column count does not fit the start and stop patterns' distance
+    slots = np.arange(1, columns + 1)
+    yy = np.repeat(ys, columns)
+    xs, modules = grid.columns_at(ys, columns, slots)
+    xx = xs.ravel()
+    found = read_at(edges, yy, xx, modules.ravel())
+    ok = found >= 0
+    row = _rows_of(coef, xx[ok], yy[ok], found[ok] // 929)
+    good = (row >= 0) & (row < rows)
+    cells = row[good] * columns + np.tile(slots - 1, len(ys))[ok][good]
+    votes = _votes(cells, found[ok][good] % 929, rows * columns)
+    codewords = [int(v) for v in votes]
+    return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0])
