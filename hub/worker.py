@@ -59,6 +59,27 @@ class Inbound:
     payload: bytes
 
 
+def _whole(text: str) -> int | float:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
+def whole_numbers(raw: bytes) -> bytes | None:
+    """The message with every number written with a fraction or exponent but whole in value
+    (``1.0``, ``2e3``) written as an integer, or ``None`` when it has none (or is not JSON).
+    JSON Schema counts ``1.0`` as an integer, so such an event passes its schema and then fails
+    a PostgreSQL integer column: that message would be quarantined and never acknowledged, and
+    the station would send it again for ever. The same numbers, written the way the columns read
+    them; only tried on a message the database refused."""
+    try:
+        changed = json.loads(raw, parse_float=_whole)
+        if json.dumps(changed) == json.dumps(json.loads(raw)):
+            return None
+    except (ValueError, RecursionError):
+        return None
+    return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class Worker:
     def __init__(self, settings: Settings, name: str) -> None:
         assert settings.mqtt.url and settings.database.url
@@ -200,10 +221,15 @@ class Worker:
         try:
             return self._with_db(lane, lambda conn: ingest(conn, pairs, self.schemas))
         except Exception as exc:  # noqa: BLE001 - a bug or a refused value must not stop the worker
-            if lane.db is not None and lane.db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                lane.db.close()
-                lane.db = None
+            self._drop_failed_transaction(lane)
             if len(pairs) == 1:
+                whole = whole_numbers(pairs[0][1]) if isinstance(exc, psycopg.DataError) else None
+                if whole is not None:  # "seq": 5.0 is the integer 5 to JSON Schema, not to PostgreSQL
+                    try:
+                        return self._with_db(lane, lambda conn: ingest(conn, [(pairs[0][0], whole)], self.schemas))
+                    except Exception as again:  # noqa: BLE001 - as above: quarantined, as it came
+                        self._drop_failed_transaction(lane)
+                        exc = again
                 return self._with_db(lane, lambda conn: self._quarantine_unprocessable(conn, pairs[0], exc))
             log.warning("falló un grupo de %d mensajes (%s); se reintenta uno por uno [group_split]", len(pairs), type(exc).__name__)
             total = Outcome()
@@ -212,6 +238,12 @@ class Worker:
                 for station, ids in one.acks.items():
                     total.acks[station].extend(ids)
             return total
+
+    @staticmethod
+    def _drop_failed_transaction(lane: Lane) -> None:
+        if lane.db is not None and lane.db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            lane.db.close()
+            lane.db = None
 
     def _quarantine_unprocessable(self, conn: psycopg.Connection, pair: tuple[str, bytes], exc: BaseException) -> Outcome:
         """A message the database refuses (a projection bug, a value out of range) is kept whole and

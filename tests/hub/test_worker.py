@@ -8,7 +8,7 @@ import psycopg
 
 from bench.fleet_station import LightStation
 from hub.config import load_settings
-from hub.worker import Inbound, Worker
+from hub.worker import Inbound, Worker, whole_numbers
 from tests.hub.conftest import needs_services
 
 pytestmark = needs_services
@@ -32,6 +32,32 @@ def test_a_message_the_database_refuses_is_quarantined_and_the_group_goes_on(dat
         assert reason == "processing_error" and "NumericValueOutOfRange" in detail
         assert conn.execute("SELECT type FROM alerts").fetchall() == [("message_unprocessable",)]
     worker.client.loop_stop()
+
+
+def test_whole_numbers_written_with_a_fraction_are_stored_as_the_integers_they_are(database: str) -> None:
+    # JSON Schema counts 1.0 as an integer, PostgreSQL's integer columns do not read "1.0": the
+    # message was quarantined, never acknowledged, and sent again by the station for ever.
+    worker = Worker(load_settings(None, {"mqtt": {"url": "mqtt://127.0.0.1:1"}, "database": {"url": database}},
+                                  environ={}), "t")
+    station = LightStation("st-floats", None)  # type: ignore[arg-type]
+    events = [station.new_event(), station.new_event()]
+    raw = json.dumps({"station_id": "st-floats", "events": events})
+    raw = raw.replace('"schema_version": 1,', '"schema_version": 1.0,').replace('"points": 10,', '"points": 1e1,')
+    assert raw.count("1.0,") == 2 and "1e1" in raw
+    outcome = worker._ingest([Inbound(1, 1, 1, "loyalty/v1/stations/st-floats/events", raw.encode())])
+    assert sorted(outcome.acks["st-floats"]) == sorted(e["id"] for e in events)
+    with psycopg.connect(database, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+        assert conn.execute("SELECT sum(points) FROM sales").fetchone()[0] == 20
+        assert conn.execute("SELECT contiguous_seq FROM stations WHERE station_id = 'st-floats'").fetchone()[0] == 2
+    worker.client.loop_stop()
+
+
+def test_whole_numbers_leaves_other_messages_alone() -> None:
+    assert whole_numbers(b'{"a": 1, "b": 2.5, "c": "1.0"}') is None  # nothing whole written with a fraction
+    assert whole_numbers(b"{not json") is None
+    assert json.loads(whole_numbers(b'{"a": 1.0, "b": [2.5, -3e2], "c": "1.0"}') or b"") == {
+        "a": 1, "b": [2.5, -300], "c": "1.0"}
 
 
 def _worker(database: str = "postgresql://127.0.0.1:1/none", **ingest: int) -> Worker:
