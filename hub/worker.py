@@ -75,9 +75,9 @@ def whole_numbers(raw: bytes) -> bytes | None:
         changed = json.loads(raw, parse_float=_whole)
         if json.dumps(changed) == json.dumps(json.loads(raw)):
             return None
-    except (ValueError, RecursionError):
+        return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):  # not JSON, or a lone surrogate UTF-8 cannot carry
         return None
-    return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Worker:

@@ -56,6 +56,7 @@ def test_whole_numbers_written_with_a_fraction_are_stored_as_the_integers_they_a
 def test_whole_numbers_leaves_other_messages_alone() -> None:
     assert whole_numbers(b'{"a": 1, "b": 2.5, "c": "1.0"}') is None  # nothing whole written with a fraction
     assert whole_numbers(b"{not json") is None
+    assert whole_numbers(b'{"a": 1.0, "b": "\\ud800"}') is None  # a lone surrogate: not for UTF-8
     assert json.loads(whole_numbers(b'{"a": 1.0, "b": [2.5, -3e2], "c": "1.0"}') or b"") == {
         "a": 1, "b": [2.5, -300], "c": "1.0"}
 
