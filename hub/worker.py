@@ -59,11 +59,6 @@ class Inbound:
     payload: bytes
 
 
-def _whole(text: str) -> int | float:
-    number = float(text)
-    return int(number) if number.is_integer() else number
-
-
 def whole_numbers(raw: bytes) -> bytes | None:
     """The message with every number written with a fraction or exponent but whole in value
     (``1.0``, ``2e3``) written as an integer, or ``None`` when it has none (or is not JSON).
@@ -71,11 +66,19 @@ def whole_numbers(raw: bytes) -> bytes | None:
     a PostgreSQL integer column: that message would be quarantined and never acknowledged, and
     the station would send it again for ever. The same numbers, written the way the columns read
     them; only tried on a message the database refused."""
+    rewritten = False
+
+    def whole(text: str) -> int | float:
+        nonlocal rewritten
+        number = float(text)
+        if not number.is_integer():
+            return number
+        rewritten = True
+        return int(number)
+
     try:
-        changed = json.loads(raw, parse_float=_whole)
-        if json.dumps(changed) == json.dumps(json.loads(raw)):
-            return None
-        return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode()
+        changed = json.loads(raw, parse_float=whole)
+        return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode() if rewritten else None
     except (ValueError, RecursionError):  # not JSON, or a lone surrogate UTF-8 cannot carry
         return None
 

@@ -92,11 +92,11 @@ def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) ->
     """The codeword (cluster * 929 + value, or -1) whose first bar starts nearest ``xs`` on rows
     ``ys`` (within a module), eight runs adding up to about 17 ``module``."""
     starts = np.flatnonzero(edges.dark_start)
+    if len(starts) == 0:
+        return np.full(len(xs), -1)
     keys = edges.key()[starts]
     wanted = ys * (edges.width + 2.0) + xs
     pos = np.clip(np.searchsorted(keys, wanted), 1, len(keys) - 1) if len(keys) > 1 else np.zeros(len(xs), int)
-    if len(keys) == 0:
-        return np.full(len(xs), -1)
     before, after = keys[pos - 1], keys[pos]
     pos = np.where(np.abs(wanted - before) < np.abs(after - wanted), pos - 1, pos)
     near = np.abs(keys[pos] - wanted) < module
@@ -109,24 +109,14 @@ def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) ->
     return np.where(ok, found, -1)
 
 
-def _indicators(edges: Edges, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Left and right row indicators on every pixel row: (ys, left, right, x_right), codewords
-    as cluster * 929 + value or -1."""
+def _indicators(edges: Edges, grid: Grid) -> tuple[np.ndarray, ...]:
+    """Left and right row indicators on every pixel row: (ys, left, right, x_left, x_right),
+    codewords as cluster * 929 + value or -1, and where each was read."""
     ys = np.arange(int(edges.y.max()) + 1, dtype=np.float64) if len(edges.y) else np.zeros(0)
     x_left = grid.left(ys) + 17 * grid.left_module
     x_right = grid.right(ys) - 17 * grid.right_module
     return (ys, read_at(edges, ys, x_left, np.full(len(ys), grid.left_module)),
-            read_at(edges, ys, x_right, np.full(len(ys), grid.right_module)), x_right)
-
-
-def _vote(values: list[int]) -> int | None:
-    if not values:
-        return None
-    uniq, counts = np.unique(values, return_counts=True)
-    order = np.argsort(-counts)
-    if counts[order[0]] < 2 or (len(order) > 1 and counts[order[0]] < 2 * counts[order[1]]):
-        return None
-    return int(uniq[order[0]])
+            read_at(edges, ys, x_right, np.full(len(ys), grid.right_module)), x_left, x_right)
 
 
 def _layout(left: np.ndarray, right: np.ndarray) -> tuple[int, int, int] | None:
@@ -139,7 +129,7 @@ def _layout(left: np.ndarray, right: np.ndarray) -> tuple[int, int, int] | None:
             values = good[good // 929 == cluster] % 929 % 30
             fields[names[cluster][side]].extend(int(v) for v in values)
     rows3, rowsmod, cols = (_vote(fields[k]) for k in ("rows3", "rowsmod", "cols"))
-    if rows3 is None or rowsmod is None or cols is None:
+    if min(rows3, rowsmod, cols) < 0:
         return None
     rows, level = 3 * rows3 + rowsmod % 3 + 1, rowsmod // 3
     if not (3 <= rows <= 90 and 1 <= cols + 1 <= 30 and level <= 8):
@@ -207,18 +197,23 @@ def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
+def _vote(values: list[int]) -> int:
+    """One field's value by :func:`_votes`'s rule (the row indicators' votes), or -1."""
+    return int(_votes(np.zeros(len(values), np.int64), np.asarray(values, np.int64), 1)[0])
+
+
 def read_matrix(edges: Edges) -> Matrix | None:
     """The symbol's codeword matrix from a levelled crop's edges (start pattern on the left),
     or ``None`` when its geometry or layout is not found."""
     grid = find_grid(edges)
     if grid is None:
         return None
-    ys, left, right, x_right = _indicators(edges, grid)
+    ys, left, right, x_left, x_right = _indicators(edges, grid)
     layout = _layout(left, right)
     if layout is None:
         return None
     rows, columns, level = layout
-    coef = _row_model(*_indicator_rows(ys, left, right, grid.left(ys) + 17 * grid.left_module, x_right))
+    coef = _row_model(*_indicator_rows(ys, left, right, x_left, x_right))
     if coef is None:
         return None
     mean_module = (grid.right(ys) - grid.left(ys)) / (17 * columns + 51)
