@@ -7,7 +7,8 @@ station contract of docs/head-office.md exactly, without SQLite or HTTP:
 - event batches with gap-free ``seq``, UUIDv7 ids, valid ``points.earned`` payloads;
 - an event is confirmed only by an ack with its id; unconfirmed events are sent again after
   ``ack_timeout_s`` and after every reconnect; a replay request resends the range and answers
-  on ``replay/result``.
+  on ``replay/result``; a hub consumer joining or lost (``loyalty/v1/hub/consumers``) makes
+  everything unconfirmed due 0.2 s later.
 
 All clients of a process share one selector loop (paho's external-loop callbacks) instead of
 a thread each, so 1,000 stations fit in a few processes of a 2-core machine.
@@ -29,6 +30,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 ROOT = "loyalty/v1/stations"
+HUB_CONSUMERS = "loyalty/v1/hub/consumers"  # a hub worker joined or was lost: resend what went before
+CONSUMERS_SETTLE_S = 0.2  # as agent.queue.scheduler: one resend for the changes of one moment
 
 
 def uuid7() -> str:
@@ -115,6 +118,12 @@ class LightStation:
         due = [self.events[seq] for seq, _, next_due, _ in self.unconfirmed.values() if now >= next_due]
         self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
+    def consumers_changed(self) -> None:
+        soon = time.monotonic() + CONSUMERS_SETTLE_S
+        for event_id, (seq, first, next_due, attempts) in self.unconfirmed.items():
+            if next_due > soon:
+                self.unconfirmed[event_id] = (seq, first, soon, attempts)
+
     def on_ack(self, payload: bytes) -> None:
         try:
             ids = json.loads(payload)["event_ids"]
@@ -198,7 +207,8 @@ class Fleet:
             return
         station.connected = True
         c = station.client
-        c.subscribe([(station.topic("acks"), 1), (station.topic("replay"), 1), (station.topic("config/+"), 1)])
+        c.subscribe([(station.topic("acks"), 1), (station.topic("replay"), 1), (station.topic("config/+"), 1),
+                     (HUB_CONSUMERS, 1)])
         c.publish(station.topic("availability"), json.dumps({"state": "online", "station_id": station.station_id,
                                                              "version": "bench"}), qos=1, retain=True)
         # After a reconnect everything unconfirmed goes again (in-flight messages may be lost).
@@ -214,6 +224,9 @@ class Fleet:
             station.on_ack(message.payload)
         elif message.topic.endswith("/replay"):
             station.on_replay(message.payload, self.ack_timeout_s)
+        elif message.topic == HUB_CONSUMERS:
+            if not message.retain:
+                station.consumers_changed()
         else:
             self.downlink_messages += 1
             if message.topic.endswith("/config/directory"):

@@ -10,6 +10,7 @@ the stations' resend or the replay check).
 """
 from __future__ import annotations
 
+import json
 import ssl
 from urllib.parse import urlparse
 
@@ -22,6 +23,10 @@ from hub.config import MqttSettings
 
 ROOT = "loyalty/v1/stations"
 EVENTS = f"{ROOT}/+/events"
+# Where a worker says it joined (its shared subscription granted) or was lost (its Last Will, or
+# its clean stop): stations resend what they sent before, instead of waiting their ack timeout
+# for events the broker routed to a dead worker or had nobody to route to (docs/head-office.md).
+CONSUMERS = "loyalty/v1/hub/consumers"
 # Low-volume station topics; availability is retained, and retained messages are never sent on
 # a shared subscription (MQTT 5, 4.8.2), so every worker subscribes to it directly.
 SHARED_META = (f"{ROOT}/+/status", f"{ROOT}/+/alerts", f"{ROOT}/+/replay/result", f"{ROOT}/+/config/errors")
@@ -42,9 +47,15 @@ def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool) -> 
                        certfile=str(settings.cert_file) if settings.cert_file else None,
                        keyfile=str(settings.key_file) if settings.key_file else None,
                        cert_reqs=ssl.CERT_REQUIRED)
-    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    # A few workers per chain: they can afford to retry quickly, and every second they are away
+    # after a broker restart is a second of events dropped for want of a subscriber.
+    client.reconnect_delay_set(min_delay=0.25, max_delay=4)
     client.max_queued_messages_set(0)
     return client
+
+
+def presence(client_id: str, state: str) -> str:
+    return json.dumps({"consumer": client_id, "state": state})
 
 
 def connect_properties(settings: MqttSettings) -> Properties:

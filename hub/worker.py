@@ -34,7 +34,8 @@ from hub.alerts import raise_alert
 from hub.config import Settings
 from hub.ingest import Outcome, ingest
 from hub.leader import Leader
-from hub.mqtt import DIRECT_META, EVENTS, SHARED_META, broker_address, connect_properties, make_client, topic
+from hub.mqtt import (CONSUMERS, DIRECT_META, EVENTS, SHARED_META, broker_address, connect_properties, make_client,
+                      presence, topic)
 from hub.schemas import EventSchemas
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,9 @@ class Worker:
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self.generation = 0
-        self.client = make_client(settings.mqtt, f"{settings.mqtt.client_id_prefix}-{name}", manual_ack=True)
+        self.client_id = f"{settings.mqtt.client_id_prefix}-{name}"
+        self.client = make_client(settings.mqtt, self.client_id, manual_ack=True)
+        self.client.will_set(CONSUMERS, presence(self.client_id, "offline"), qos=1)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
@@ -116,6 +119,7 @@ class Worker:
         if refused:
             log.error("el broker rechazó %d suscripción(es): %s [subscription_refused]", len(refused), refused[0])
         else:
+            client.publish(CONSUMERS, presence(self.client_id, "online"), qos=1)
             log.info("suscrito (conexión %d) [subscribed]", self.generation)  # tests and benchmarks wait for this line
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -147,11 +151,20 @@ class Worker:
             self.stopping.set()
             for thread in others:
                 thread.join(30)
+            self._say_offline()
             self.client.disconnect()
             self.client.loop_stop()
             self.leader.join(5)
         if self.failure is not None:  # another lane's: the process exits with an error, and is started again
             raise self.failure
+
+    def _say_offline(self) -> None:
+        """A clean stop drops what the broker still had queued for this worker (its session ends
+        with the connection), as a crash does: the stations are told, as by the Last Will."""
+        try:
+            self.client.publish(CONSUMERS, presence(self.client_id, "offline"), qos=1).wait_for_publish(2)
+        except (RuntimeError, ValueError):  # not connected: the broker sends the Last Will, or is gone
+            pass
 
     def _loop(self, lane: Lane) -> None:
         try:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from agent.queue.scheduler import (
     BATCH_OVERHEAD_BYTES,
+    CONSUMERS_SETTLE_S,
     EVENT_OVERHEAD_BYTES,
     MAX_RESEND_BACKOFF_S,
     ResendScheduler,
@@ -104,6 +105,31 @@ def test_sync_now_makes_every_unconfirmed_row_due() -> None:
     s.puback(1)
     s.resend_all_now()
     assert s.due(now=1.0) == [1, 2]
+
+
+def test_a_change_of_head_office_consumers_makes_rows_sent_before_it_due_once_it_settles() -> None:
+    s = scheduler(batch_max_events=10)
+    s.published(1, rows(1, 2), now=100.0)
+    s.puback(1)
+    s.consumers_changed(now=101.0)  # a worker lost: rows 1-2 may have gone to it
+    s.consumers_changed(now=101.1)  # and another joined a moment later: one resend covers both
+    s.published(2, rows(3), now=101.15)  # sent after the changes: its own ack timeout applies
+    s.puback(2)
+    assert s.due(now=101.1 + CONSUMERS_SETTLE_S - 0.01) == []
+    assert s.due(now=101.1 + CONSUMERS_SETTLE_S + 0.05) == [1, 2]  # scans are 50 ms apart at most
+    s.published(3, rows(1, 2), now=101.4)
+    s.puback(3)
+    assert s.due(now=102.0) == []  # resent after the change: not again until their own timer
+    assert s.due(now=161.15) == [3]
+
+
+def test_a_consumer_change_waits_for_the_puback_of_a_row_still_in_flight() -> None:
+    s = scheduler()
+    s.published(1, rows(4), now=100.0)
+    s.consumers_changed(now=100.5)
+    assert s.due(now=101.0) == []  # in flight: its PUBACK (or the dropped link) decides first
+    s.puback(1)
+    assert s.due(now=101.1) == [4]
 
 
 def test_a_replay_reopens_the_range_and_rewinds_the_forward_pass() -> None:

@@ -40,7 +40,7 @@ from agent.queue.downlink import DOWNLINK_FEATURES, Downlink
 from agent.queue.messages import batch_room, encode_batch, event_size, parse_ack, parse_replay, parse_url, too_large_alert
 from agent.queue.progress import ProgressRecorder, prune_confirmed
 from agent.queue.scheduler import BATCH_OVERHEAD_BYTES, ResendScheduler
-from agent.queue.topics import StationTopics
+from agent.queue.topics import HUB_CONSUMERS, StationTopics
 from agent.store import outbox
 from agent.store.db import Database
 from agent.store.guard import StorageFull
@@ -249,7 +249,8 @@ class SyncPublisher:
         # The backoff is reset by the first accepted batch, not by CONNACK: a broker that
         # accepts the connection and then drops it (e.g. an ACL refusal) must not be hammered.
         self.broker.set("connected")
-        client.subscribe([(self.topics.acks, 1), (self.topics.replay, 1), (self.topics.config("+"), 1)])
+        client.subscribe([(self.topics.acks, 1), (self.topics.replay, 1), (self.topics.config("+"), 1),
+                          (HUB_CONSUMERS, 1)])
         client.publish(self.topics.availability,
                        json.dumps({"state": "online", "station_id": self.station_id, "version": __version__,
                                    "features": list(DOWNLINK_FEATURES), "at": now_iso()}), qos=1, retain=True)
@@ -286,6 +287,9 @@ class SyncPublisher:
                 self._on_ack(message.payload)
             elif message.topic == self.topics.replay:
                 self._on_replay(client, message.payload)
+            elif message.topic == HUB_CONSUMERS:
+                if not message.retain:  # a retained copy (head office should not retain it) is old news
+                    self._schedule.consumers_changed(time.monotonic())
             else:
                 kind = self.topics.config_kind(message.topic)
                 if kind is not None:

@@ -22,6 +22,10 @@ EVENT_OVERHEAD_BYTES = 200
 BATCH_OVERHEAD_BYTES = 64
 # An overdue row still in flight is looked at again this soon (its PUBACK is normally imminent).
 _RECHECK_INFLIGHT_S = 0.05
+# After head office's consumers change, rows sent before the change go again this long after the
+# last change: the workers of one restart, or of one broker outage, announce themselves within a
+# moment of each other, and one resend covers them all.
+CONSUMERS_SETTLE_S = 0.2
 
 
 @dataclass
@@ -69,6 +73,7 @@ class ResendScheduler:
         self.by_id: dict[str, int] = {}
         self.inflight: dict[int, list[int]] = {}  # MQTT message id -> seqs awaiting PUBACK
         self.next_due_scan = float("inf")
+        self.consumers_changed_at = float("-inf")
 
     # ---- what to send ----------------------------------------------------------------------
 
@@ -81,7 +86,10 @@ class ResendScheduler:
         cap = MAX_RESEND_BACKOFF_S
         if sent.delivered and self.link_up and sent.epoch == self.link_epoch and self.last_ack_at <= sent.at:
             cap = max(cap, self.resend_interval_s)
-        return sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
+        due_at = sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
+        if sent.at < self.consumers_changed_at:
+            return min(due_at, self.consumers_changed_at + CONSUMERS_SETTLE_S)
+        return due_at
 
     def due(self, now: float) -> list[int]:
         """Seqs to send again now, oldest first, at most one batch's worth.
@@ -237,6 +245,15 @@ class ResendScheduler:
         for sent in self.sent.values():
             sent.at = DUE_NOW
         self.next_due_scan = 0.0
+
+    def consumers_changed(self, now: float) -> None:
+        """Head office said one of its consumers joined or was lost (``HUB_CONSUMERS``). Every
+        row sent before ``now`` and still unconfirmed goes again shortly, not after the ack
+        timeout: the broker drops what it had routed to a consumer that died (Mosquitto does not
+        hand it to another member) and what arrived while no consumer was subscribed (after a
+        broker restart the stations often reconnect first). Head office dedupes by id."""
+        self.consumers_changed_at = now
+        self.next_due_scan = min(self.next_due_scan, now + CONSUMERS_SETTLE_S)
 
     def replay(self, first_seq: int, last_seq: int) -> None:
         """Head office asked for ``first_seq..last_seq`` again (the outbox reopened them): rows

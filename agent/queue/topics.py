@@ -9,6 +9,7 @@
     loyalty/v1/stations/{station}/replay/result   station -> HO  what the replay could reopen
     loyalty/v1/stations/{station}/config/{kind}   HO -> station  configuration (retained / QoS 1)
     loyalty/v1/stations/{station}/config/errors   station -> HO  rejected configuration
+    loyalty/v1/hub/consumers                      HO -> stations a head-office consumer joined or was lost
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ import re
 from dataclasses import dataclass
 
 ROOT = "loyalty/v1/stations"
+# One topic for the whole chain: a hub worker publishes "online" once its shared subscription
+# is granted, and its Last Will (or its clean stop) "offline". Not retained: only a change seen
+# live means that something sent before it may have gone nowhere (docs/head-office.md).
+HUB_CONSUMERS = "loyalty/v1/hub/consumers"
 # A station id becomes a topic level: no wildcards, separators or control characters.
 _STATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -170,10 +170,23 @@ def test_broker_restarted_mid_ingest_loses_nothing(tmp_path: Path, broker: Mosqu
     assert query(database, "SELECT count(*) FROM events") == [(60,)]
 
 
-def test_a_gap_forces_a_replay(tmp_path: Path, broker: Mosquitto, database: str, hubs: list[HubProcess],
+@pytest.fixture
+def deaf_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker whose ACL delivers nothing on loyalty/v1/hub/consumers to anyone."""
+    (tmp_path / "acl").write_text("topic readwrite loyalty/v1/stations/#\ntopic write loyalty/v1/hub/consumers\n")
+    server = Mosquitto(tmp_path / "deaf-broker", extra_config=f"acl_file {tmp_path / 'acl'}").start()
+    yield server
+    server.kill()
+
+
+def test_a_gap_forces_a_replay(tmp_path: Path, deaf_broker: Mosquitto, database: str, hubs: list[HubProcess],
                                stations: list[Station]) -> None:
     # The station publishes its first events while no hub is subscribed: the broker drops them
-    # (no session holds them) and the station waits a long ack timeout before resending.
+    # (no session holds them). A station that hears the workers' "online" on
+    # loyalty/v1/hub/consumers resends them at once; this one cannot (the ACL lets it subscribe
+    # but delivers nothing: an older agent, or a broker set up without that line), so it waits its
+    # long ack timeout, and the hub must find the hole and ask for a replay.
+    broker = deaf_broker
     station = Station(tmp_path / "a", "st-a", broker.port, ack_timeout_s=600)
     stations.append(station)
     station.start()

@@ -156,3 +156,33 @@ def test_a_dead_worker_parks_no_traffic(tmp_path: Path, broker: Mosquitto, datab
     worst = max(station.ack_times[e["id"]] for e in after) - killed
     print(f"40 messages after the SIGKILL all acknowledged within {worst * 1000:.0f} ms")
     assert _rows(database, "SELECT contiguous_seq FROM stations") == [(50,)]
+
+
+def test_workers_tell_the_stations_when_they_join_and_when_they_are_lost(tmp_path: Path, broker: Mosquitto,
+                                                                          database: str, hubs: list[HubProcess]) -> None:
+    """``loyalty/v1/hub/consumers``: "online" once a worker's shared subscription is granted (a
+    station resends what it published while nobody was subscribed), "offline" from its Last Will
+    when it is SIGKILLed and from itself when it stops cleanly (a station resends what the broker
+    may have routed to it). Not retained."""
+    heard: list[dict[str, Any]] = []
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="listener", protocol=mqtt.MQTTv5)
+    listener.on_message = lambda c, u, m: heard.append({**json.loads(m.payload), "retained": m.retain})
+    listener.connect("127.0.0.1", broker.port)
+    listener.subscribe("loyalty/v1/hub/consumers", 1)
+    listener.loop_start()
+    try:
+        time.sleep(0.5)
+        _hubs(tmp_path, broker, database, hubs, "w1", "w2")
+        assert wait_until(lambda: len(heard) == 2, 10), heard
+        assert sorted((h["consumer"], h["state"]) for h in heard) == [("loyalty-hub-w1", "online"),
+                                                                       ("loyalty-hub-w2", "online")]
+        hubs[0].kill()
+        assert wait_until(lambda: len(heard) == 3, 10), heard
+        assert (heard[2]["consumer"], heard[2]["state"]) == ("loyalty-hub-w1", "offline")
+        hubs[1].stop()
+        assert wait_until(lambda: len(heard) == 4, 20), heard
+        assert (heard[3]["consumer"], heard[3]["state"]) == ("loyalty-hub-w2", "offline")
+        assert not any(h["retained"] for h in heard)
+    finally:
+        listener.loop_stop()
+        listener.disconnect()

@@ -85,6 +85,32 @@ def test_the_broker_keeping_no_session_means_resending_at_once(tmp_path: Path) -
         broker.kill()
 
 
+def test_a_head_office_consumer_joining_makes_the_station_resend_what_went_to_nobody(tmp_path: Path) -> None:
+    """Events published while no consumer was subscribed (a broker restart, stations back first)
+    are PUBACKed and dropped by the broker; the consumer's "online" on loyalty/v1/hub/consumers
+    makes the station send them again at once, not after its 300 s ack timeout."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    services = make_services(tmp_path, broker.port, ack_timeout_s=300.0)
+    head_office = None
+    try:
+        services.db.write(lambda c: [append_event(c, "test.event", {"i": i}) for i in range(5)])
+        services.start()
+        assert wait(lambda: states(services).get("delivered") == 5, 20), states(services)
+        head_office = FakeHeadOffice(broker.port)
+        ho = head_office
+        assert ho.wait_for(lambda: ho.of_topic("/availability"), 10)  # retained: its subscriptions hold
+        time.sleep(1.0)  # nothing comes by itself: the broker had nobody to give them to
+        assert head_office.unique() == 0
+        head_office.publish("loyalty/v1/hub/consumers", '{"consumer": "fake-head-office", "state": "online"}')
+        assert wait(lambda: states(services).get("confirmed") == 5, 20), states(services)
+        assert head_office.unique() == 5
+    finally:
+        services.close()
+        if head_office is not None:
+            head_office.close()
+        broker.kill()
+
+
 def test_a_burst_of_refusals_is_one_outbox_full_alert(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker").start()
     head_office = FakeHeadOffice(broker.port)
