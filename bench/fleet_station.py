@@ -59,6 +59,7 @@ class LightStation:
     # id -> (seq, first sent, next resend due, attempts): the resend timer doubles per attempt, up to 1 h,
     # as the agent's does (docs/head-office.md: "after ack_timeout_s, doubling per attempt").
     unconfirmed: dict[str, tuple[int, float, float, int]] = field(default_factory=dict)
+    hastened: set[str] = field(default_factory=set)  # ids already sent again for a consumer change
     connected: bool = False
     next_reconnect: float = 0.0
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time first sent, seconds to ack)
@@ -119,9 +120,12 @@ class LightStation:
         self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
     def consumers_changed(self) -> None:
+        # Once per event, as the agent does: a crash-looping hub must not get every backlog again
+        # at each restart.
         soon = time.monotonic() + CONSUMERS_SETTLE_S
         for event_id, (seq, first, next_due, attempts) in self.unconfirmed.items():
-            if next_due > soon:
+            if next_due > soon and event_id not in self.hastened:
+                self.hastened.add(event_id)
                 self.unconfirmed[event_id] = (seq, first, soon, attempts)
 
     def on_ack(self, payload: bytes) -> None:
@@ -133,6 +137,7 @@ class LightStation:
         for event_id in ids:
             entry = self.unconfirmed.pop(event_id, None) if isinstance(event_id, str) else None
             if entry is not None:
+                self.hastened.discard(event_id)
                 waited = now - entry[1]
                 self.latencies.append((time.time() - waited, waited))
                 self.acked += 1

@@ -123,6 +123,21 @@ def test_a_change_of_head_office_consumers_makes_rows_sent_before_it_due_once_it
     assert s.due(now=161.15) == [3]
 
 
+def test_a_row_is_hastened_by_consumer_changes_once_then_its_timer_decides() -> None:
+    # A hub crash-looping while it acks nothing: each station's backlog goes again once, not at
+    # every restart.
+    s = scheduler(batch_max_events=10)
+    s.published(1, rows(1, 2), now=100.0)
+    s.puback(1)
+    s.consumers_changed(now=101.0)
+    assert s.due(now=101.3) == [1, 2]
+    s.published(2, rows(1, 2), now=101.3)
+    s.puback(2)
+    s.consumers_changed(now=105.0)  # offline again, online again...
+    assert s.due(now=106.0) == []
+    assert s.due(now=101.3 + 120.0) == [1, 2]  # their second attempt: the ack timeout doubled
+
+
 def test_a_consumer_change_waits_for_the_puback_of_a_row_still_in_flight() -> None:
     s = scheduler()
     s.published(1, rows(4), now=100.0)

@@ -35,6 +35,7 @@ class Sent:
     attempts: int = 1
     epoch: int = 0  # the connection it went out on
     delivered: bool = False  # PUBACKed on that connection
+    hastened: bool = False  # already sent again once because head office's consumers changed
 
 
 @dataclass
@@ -87,7 +88,7 @@ class ResendScheduler:
         if sent.delivered and self.link_up and sent.epoch == self.link_epoch and self.last_ack_at <= sent.at:
             cap = max(cap, self.resend_interval_s)
         due_at = sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
-        if sent.at < self.consumers_changed_at:
+        if sent.at < self.consumers_changed_at and not sent.hastened:
             return min(due_at, self.consumers_changed_at + CONSUMERS_SETTLE_S)
         return due_at
 
@@ -178,6 +179,8 @@ class ResendScheduler:
                 sent = self.sent[seq] = Sent(row["id"], now, epoch=self.link_epoch)
                 self.by_id[row["id"]] = seq
             else:
+                # Sent before the last consumer change: this copy answers it (see consumers_changed).
+                sent.hastened = sent.hastened or sent.at < self.consumers_changed_at
                 sent.at, sent.attempts = now, sent.attempts + 1
                 sent.epoch, sent.delivered = self.link_epoch, False
             self.next_due_scan = min(self.next_due_scan, self.due_at(sent))
@@ -251,7 +254,12 @@ class ResendScheduler:
         row sent before ``now`` and still unconfirmed goes again shortly, not after the ack
         timeout: the broker drops what it had routed to a consumer that died (Mosquitto does not
         hand it to another member) and what arrived while no consumer was subscribed (after a
-        broker restart the stations often reconnect first). Head office dedupes by id."""
+        broker restart the stations often reconnect first). Head office dedupes by id.
+
+        Once per row: a row already sent again after an earlier change waits for its own timer.
+        A hub crash-looping (offline, online, offline...) while it acks nothing must not turn
+        every station's whole backlog into a copy every few seconds; the timer's backoff holds
+        those rows as before."""
         self.consumers_changed_at = now
         self.next_due_scan = min(self.next_due_scan, now + CONSUMERS_SETTLE_S)
 
