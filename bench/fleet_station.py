@@ -211,6 +211,7 @@ class Fleet:
         if reason.is_failure:
             return
         station.connected = True
+        station.hastened.clear()  # a consumer change seen on this connection hastens them again
         c = station.client
         c.subscribe([(station.topic("acks"), 1), (station.topic("replay"), 1), (station.topic("config/+"), 1),
                      (HUB_CONSUMERS, 1)])

@@ -138,6 +138,39 @@ def test_a_row_is_hastened_by_consumer_changes_once_then_its_timer_decides() -> 
     assert s.due(now=101.3 + 120.0) == [1, 2]  # their second attempt: the ack timeout doubled
 
 
+def test_a_new_link_lets_a_consumer_change_hasten_rows_again() -> None:
+    # A broker restart: the consumers' Last Wills as it stops, the station reconnects (the broker
+    # kept its session: no resend of its own), the consumers say "online": what the restart lost
+    # must go again then, even if an earlier change had hastened it.
+    s = scheduler(batch_max_events=10)
+    s.connected(session_present=True, max_packet=None)
+    s.published(1, rows(1), now=100.0)
+    s.puback(1)
+    s.consumers_changed(now=101.0)
+    assert s.due(now=101.3) == [1]
+    s.published(2, rows(1), now=101.3)
+    s.puback(2)
+    s.disconnected()
+    s.connected(session_present=True, max_packet=None)
+    s.consumers_changed(now=103.0)
+    assert s.due(now=103.3) == [1]
+
+
+def test_a_resend_a_reconnect_made_due_does_not_use_up_the_consumer_change() -> None:
+    s = scheduler(batch_max_events=10)
+    s.connected(session_present=True, max_packet=None)
+    s.published(1, rows(1), now=100.0)
+    s.puback(1)
+    s.consumers_changed(now=100.5)  # the Last Wills of a stopping broker
+    s.disconnected()
+    s.connected(session_present=False, max_packet=None)  # restarted without our session
+    assert s.due(now=102.0) == [1]
+    s.published(2, rows(1), now=102.0)  # to a broker no consumer has subscribed to yet
+    s.puback(2)
+    s.consumers_changed(now=102.5)  # a consumer subscribed: "online"
+    assert s.due(now=102.8) == [1]
+
+
 def test_a_consumer_change_waits_for_the_puback_of_a_row_still_in_flight() -> None:
     s = scheduler()
     s.published(1, rows(4), now=100.0)

@@ -84,13 +84,16 @@ class ResendScheduler:
         nothing since, capped at ``resend_interval_s`` instead: a consumer away for a weekend gets
         about 20 copies of each event at the broker, not one an hour. (Not "never": a broker that
         lost head office's subscription, e.g. restarted without persistence, PUBACKs and drops.)"""
-        cap = MAX_RESEND_BACKOFF_S
-        if sent.delivered and self.link_up and sent.epoch == self.link_epoch and self.last_ack_at <= sent.at:
-            cap = max(cap, self.resend_interval_s)
-        due_at = sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
+        due_at = self._timer_due_at(sent)
         if sent.at < self.consumers_changed_at and not sent.hastened:
             return min(due_at, self.consumers_changed_at + CONSUMERS_SETTLE_S)
         return due_at
+
+    def _timer_due_at(self, sent: Sent) -> float:
+        cap = MAX_RESEND_BACKOFF_S
+        if sent.delivered and self.link_up and sent.epoch == self.link_epoch and self.last_ack_at <= sent.at:
+            cap = max(cap, self.resend_interval_s)
+        return sent.at + min(cap, self.ack_timeout_s * 2 ** (sent.attempts - 1))
 
     def due(self, now: float) -> list[int]:
         """Seqs to send again now, oldest first, at most one batch's worth.
@@ -179,8 +182,10 @@ class ResendScheduler:
                 sent = self.sent[seq] = Sent(row["id"], now, epoch=self.link_epoch)
                 self.by_id[row["id"]] = seq
             else:
-                # Sent before the last consumer change: this copy answers it (see consumers_changed).
-                sent.hastened = sent.hastened or sent.at < self.consumers_changed_at
+                # The copy a consumer change asked for (not one its timer, a reconnect or a replay
+                # made due anyway): see consumers_changed.
+                if sent.at < self.consumers_changed_at and self._timer_due_at(sent) > now:
+                    sent.hastened = True
                 sent.at, sent.attempts = now, sent.attempts + 1
                 sent.epoch, sent.delivered = self.link_epoch, False
             self.next_due_scan = min(self.next_due_scan, self.due_at(sent))
@@ -202,6 +207,8 @@ class ResendScheduler:
         self.link_up = True
         self.kept_session = session_present
         self.max_packet = max_packet
+        for sent in self.sent.values():  # a consumer change seen on this link hastens them again
+            sent.hastened = False
         if not session_present:
             self.resend_all_now()
 
@@ -256,10 +263,12 @@ class ResendScheduler:
         hand it to another member) and what arrived while no consumer was subscribed (after a
         broker restart the stations often reconnect first). Head office dedupes by id.
 
-        Once per row: a row already sent again after an earlier change waits for its own timer.
-        A hub crash-looping (offline, online, offline...) while it acks nothing must not turn
-        every station's whole backlog into a copy every few seconds; the timer's backoff holds
-        those rows as before."""
+        Once per row and link: a row already sent again for an earlier change on this connection
+        waits for its own timer. A hub crash-looping (offline, online, offline...) while it acks
+        nothing must not turn every station's whole backlog into a copy every few seconds; the
+        timer's backoff holds those rows as before. A new connection starts afresh: a broker
+        restart publishes the consumers' Last Wills as it stops, and their "online" when they
+        come back must still bring back what the restart lost."""
         self.consumers_changed_at = now
         self.next_due_scan = min(self.next_due_scan, now + CONSUMERS_SETTLE_S)
 
