@@ -134,12 +134,14 @@ def _two_workers_one_station(tmp_path: Path, broker: Mosquitto, database: str, h
 
 def test_a_worker_sigkilled_mid_ingest_loses_nothing(tmp_path: Path, broker: Mosquitto, database: str,
                                                      hubs: list[HubProcess], stations: list[Station]) -> None:
-    station = _two_workers_one_station(tmp_path, broker, database, hubs, stations)
+    # The agent's default ack timeout (60 s): what the killed worker took with it comes back
+    # because its Last Will on loyalty/v1/hub/consumers makes the station resend at once.
+    station = _two_workers_one_station(tmp_path, broker, database, hubs, stations, ack_timeout_s=60.0)
     _enroll(station, 60)
     hubs[0].kill()  # mid-ingest: events are flowing
     killed = time.monotonic()
     _enroll(station, 60, start=60)
-    assert wait_until(fully_synced(station, database), 60)
+    assert wait_until(fully_synced(station, database), 40)
     print(f"all confirmed {time.monotonic() - killed:.1f} s after the SIGKILL")
     assert query(database, "SELECT count(*) FROM customers") == [(120,)]
     assert query(database, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(120, 120)]
