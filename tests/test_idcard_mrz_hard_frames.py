@@ -142,6 +142,27 @@ def test_a_zone_of_large_characters_among_larger_print_is_found_line_by_line() -
     assert abs(block.center[0] - 445) < 5 and abs(block.center[1] - 329) < 5 and abs(block.angle - 163) < 1
 
 
+def test_a_zone_whose_middle_line_glare_cut_short_is_found_as_a_stack() -> None:
+    # Spec seed 4 frame 137: glare left only a piece of line 2, lines 1 and 3 are two pitches
+    # apart, and no two lines of one length were stacked: no zone found.
+    mask = np.zeros((540, 960), np.uint8)
+    text = ("IDARG35302397<2<<<<<<<<<<<<<<<", "0205148M3001101ARG<<<<<<<<<<<8", "VALENCIA<OCAMPO<<BEATRIZ<BEATR")
+    for row, line in enumerate(text):
+        for col, char in enumerate(line):
+            if row == 1 and col < 13:
+                continue
+            cv2.putText(mask, char, (200 + col * 12, 210 + row * 20), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1)
+    (_, block), = locate._line_blocks(mask, 1.0)
+    assert abs(block.center[1] - 226) < 3 and block.length > 350 and block.angle in (0.0, 180.0)
+    assert 200 < block.center[0] - block.length / 2 + 20 and block.center[0] + block.length / 2 < 600
+
+
+def test_a_line_of_35_heights_split_by_glare_is_joined() -> None:
+    # Spec seed 2 frame 80 (tilt 0.16 along the lines): a TD1 line 35 box heights long, its middle
+    # washed out; joined it was "longer than a line" (34 heights), and the zone was not found.
+    assert locate._joined([(0, 400), (560, 804)], 23) == (0, 804)
+
+
 def test_stretching_keeps_the_first_cell_and_scales_the_pitch() -> None:
     glyphs = glyph_set()
     canvas, pitch = _line("0123456789")
@@ -285,3 +306,22 @@ def test_a_line_fitting_well_on_the_whole_with_two_weak_cells_is_tracked_too() -
     tracked = retrack(canvas, len(text), glyphs, pitch, plain)
     assert "".join(ALPHABET[i] for i in tracked.argmax(axis=1)) == text
     assert tracked.max(axis=1).min() > 0.7
+
+
+def test_a_line_whose_first_cells_are_a_little_off_is_tracked() -> None:
+    # Spec seed 2 frame 128 (tilt 0.17): the stretch misplaced line 2's left end, its first cells
+    # fit 0.43-0.59 on a line fitting 0.87 on the whole: one cell under 0.55 did not count as
+    # mistracked, and the doubtful cells left it unread.
+    text = "7510061F3207176PER<<<<<<<<<<<6"
+    glyphs = glyph_set()
+    canvas, pitch = _line(text)
+    origin, shift = round(SEARCH_X + glyphs.cell_w), 6  # the first three cells 6 px left of their place
+    end = round(origin + 3 * pitch)
+    moved = canvas.copy()
+    moved[:, :end] = 0
+    moved[:, origin - shift - 2:end - shift] = canvas[:, origin - 2:end]
+    plain = classify_line(moved, len(text), glyphs, pitch)
+    assert np.count_nonzero(plain.max(axis=1) < 0.55) == 1 and np.count_nonzero(plain.max(axis=1) < 0.6) == 2
+    tracked = retrack(moved, len(text), glyphs, pitch, plain)
+    assert "".join(ALPHABET[i] for i in tracked.argmax(axis=1)) == text
+    assert tracked.max(axis=1).min() > 0.9

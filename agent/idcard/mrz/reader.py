@@ -204,28 +204,37 @@ def _scored(levelled: np.ndarray) -> list[_Candidate]:
     return out
 
 
+# A line is read again at the ends of its zone's lines that preview this much better than it...
+DONOR_LEAD = 0.1
+RE_ENDED_GAIN = 0.02  # ...and kept when it then previews this much better (noise moves previews)
+
+
 def _re_ended(candidate: _Candidate, glyphs: GlyphSet) -> _Candidate:
     """Each line that previews poorly read again with its left end, then its right end, where the
-    zone's other lines have theirs (every line of a zone holds as many characters, printed from
-    one margin), the best preview kept. In a dim, noisy frame (14-16 px, noise sd 13-15) specks
-    beside a line or a faint last filler put an ink end a cell off: the pitch is then 3% wrong and
-    the cells fall a whole cell off by the line's middle, beyond the re-tracking's +-10 px (spec
-    seed 3 frame 23: line 3's right end 1233 beside 1179 and 1192)."""
-    boxes = [line.box for line in candidate.lines]
-    if candidate.image is None or any(box is None for box in boxes):
+    zone's lines that fit clearly better have theirs (every line of a zone holds as many
+    characters, printed from one margin), kept when it previews better. In a dim, noisy frame
+    (14-16 px, noise sd 13-15) specks beside a line or a faint last filler put an ink end a cell
+    off: the pitch is then 3-5% wrong and the cells a whole cell off by the line's middle, beyond
+    the re-tracking's +-10 px (spec seed 3 frame 23: line 3's right end at 1233 beside 1179 and
+    1192, preview 0.55). Only better lines' ends: a line whose own end is off previewed poorly,
+    and its end, taken by another line, previewed a little better there in the noise (frame 146)."""
+    if candidate.image is None or any(line.box is None for line in candidate.lines):
         return candidate
     count, lines = candidate.layout.width, []
     for line, (drift, ratio) in zip(candidate.lines, candidate.views):
+        donors = [other.box for other in candidate.lines if other.preview >= line.preview + DONOR_LEAD]
         for side in ("left", "right"):
             box = line.box
             if line.preview >= RETRACK_BELOW or box is None:
                 break
-            step = (box.right - box.left) / count
-            ends = {getattr(other, side) for other in boxes if abs(getattr(other, side) - getattr(box, side)) > step / 4}
-            options = [line] + [_line_reading(candidate.image, LineBox(
-                box.top, box.bottom, end if side == "left" else box.left, end if side == "right" else box.right),
-                count, glyphs, drift, ratio) for end in sorted(ends)]
-            line = max(options, key=lambda r: r.preview)
+            ends = {getattr(donor, side) for donor in donors
+                    if abs(getattr(donor, side) - getattr(box, side)) > (box.right - box.left) / count / 4}
+            for end in sorted(ends):
+                option = _line_reading(candidate.image, LineBox(
+                    box.top, box.bottom, end if side == "left" else box.left, end if side == "right" else box.right),
+                    count, glyphs, drift, ratio)
+                if option.preview > line.preview + RE_ENDED_GAIN:
+                    line = option
         lines.append(line)
     return _Candidate(candidate.layout, lines, candidate.image, candidate.views)
 
