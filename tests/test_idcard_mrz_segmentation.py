@@ -131,3 +131,20 @@ def test_a_block_that_previews_well_is_read_before_earlier_ones_that_preview_poo
     read.clear()
     attempt = reader.read_mrz(np.zeros((4, 4), np.uint8), budget_ms=1000.0, wall_cap_ms=20.0)
     assert attempt.text is None and read == ["print"]
+
+
+def test_a_line_whose_end_is_a_cell_off_is_read_at_its_zones_ends() -> None:
+    # Spec seed 3 frame 23 (15 px, noise sd 13.6 at gain 0.4): specks beside line 3 put its right
+    # end 1.6 pitches past the other lines'; the pitch was 5% too long, the cells a whole cell off
+    # by the line's middle (preview 0.55), beyond the re-tracking's +-10 px.
+    levelled, boxes = _levelled(ZONE)
+    glyphs = glyph_set()
+    box = boxes[2]
+    long = LineBox(box.top, box.bottom, box.left, box.right + round(1.5 * (box.right - box.left) / 30))
+    lines = [_line_reading(levelled, b, 30, glyphs, 0.0, 1.0) for b in boxes[:2] + [long]]
+    assert lines[2].preview < RETRACK_BELOW
+    candidate = reader._re_ended(reader._Candidate(TD1, lines, levelled, [(0.0, 1.0)] * 3), glyphs)
+    assert candidate.lines[:2] == lines[:2]  # lines that fit keep their reading
+    assert candidate.lines[2].preview > 0.9 and abs(candidate.lines[2].box.right - box.right) <= 2
+    scores = classify_line(candidate.lines[2].canvas, 30, glyphs, candidate.lines[2].pitch)
+    assert "".join(ALPHABET[i] for i in scores.argmax(axis=1)) == ZONE[2]
