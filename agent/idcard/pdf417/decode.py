@@ -17,6 +17,10 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
     if ec_count >= len(matrix.codewords):
         return None
     fixed = rs929.correct([max(0, v) for v in matrix.codewords], ec_count, matrix.erasures)
+    if fixed is None and matrix.guesses is not None and len(matrix.erasures) > ec_count - rs929.DETECTION_RESERVE:
+        # Too many cells without a clear vote: their best guesses, erasures only where none.
+        fixed = rs929.correct([max(0, v) for v in matrix.guesses], ec_count,
+                              [i for i, v in enumerate(matrix.guesses) if v < 0])
     if fixed is None:
         return None
     data = fixed[:len(fixed) - ec_count]

@@ -55,6 +55,7 @@ class Matrix:
     level: int
     codewords: list[int]  # rows * columns, row-major; -1 where erased
     erasures: list[int]
+    guesses: list[int] | None = None  # per cell, the value most scanlines read (-1: none or a tie)
 
 
 def _robust_line(ys: np.ndarray, xs: np.ndarray, tolerance: float) -> tuple[float, float] | None:
@@ -91,9 +92,14 @@ def find_grid(edges: Edges) -> Grid | None:
 def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> np.ndarray:
     """The codeword (cluster * 929 + value, or -1) whose first bar starts nearest ``xs`` on rows
     ``ys`` (within a module), eight runs adding up to about 17 ``module``."""
+    return _read_near(edges, ys, xs, module)[0]
+
+
+def _read_near(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_at`, and how far (pixels) the bar start it read from lies from ``xs``."""
     starts = np.flatnonzero(edges.dark_start)
     if len(starts) == 0:
-        return np.full(len(xs), -1)
+        return np.full(len(xs), -1), np.zeros(len(xs))
     keys = edges.key()[starts]
     wanted = ys * (edges.width + 2.0) + xs
     pos = np.clip(np.searchsorted(keys, wanted), 1, len(keys) - 1) if len(keys) > 1 else np.zeros(len(xs), int)
@@ -106,7 +112,7 @@ def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) ->
     total = widths.sum(axis=1)
     ok = near & (edges.y[take[:, -1]] == ys) & (np.abs(total - 17 * module) < 2.5 * module)
     found = runs.lookup(np.where(ok[:, None], widths, np.nan))
-    return np.where(ok, found, -1)
+    return np.where(ok, found, -1), keys[pos] - wanted
 
 
 def _indicators(edges: Edges, grid: Grid) -> tuple[np.ndarray, ...]:
@@ -179,9 +185,10 @@ def _indicator_rows(ys: np.ndarray, left: np.ndarray, right: np.ndarray,
     return np.concatenate(yy), np.concatenate(xs), np.concatenate(rows).astype(np.float64)
 
 
-def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+def _votes(cells: np.ndarray, values: np.ndarray, count: int, strict: bool = True) -> np.ndarray:
     """Per cell, the value most rows read, when at least two did and at least twice as many as
-    read any other; else -1 (an erasure)."""
+    read any other; else -1 (an erasure). Not ``strict``: any value more rows read than any
+    other (a guess, for a second try of error correction)."""
     out = np.full(count, -1, np.int64)
     if len(cells) == 0:
         return out
@@ -192,7 +199,7 @@ def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
     first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
     second = np.where((first + 1 < len(cell)) & (np.r_[cell, -1][first + 1] == cell[first]),
                       np.r_[counts, 0][first + 1], 0)
-    sure = (counts[first] >= 2) & (counts[first] >= 2 * second)
+    sure = (counts[first] >= 2) & (counts[first] >= 2 * second) if strict else counts[first] > second
     out[cell[first][sure]] = value[first][sure]
     return out
 
@@ -200,6 +207,39 @@ def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
 def _vote(values: list[int]) -> int:
     """One field's value by :func:`_votes`'s rule (the row indicators' votes), or -1."""
     return int(_votes(np.zeros(len(values), np.int64), np.asarray(values, np.int64), 1)[0])
+
+
+def _sample(edges: Edges, coef: np.ndarray, rows: int, ys: np.ndarray, xs: np.ndarray,
+            module: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codewords read at (xs, ys): (row, codeword, shift), row -1 where none was read or its
+    cluster fits no row of the symbol there; shift as :func:`_read_near`'s."""
+    found, shift = _read_near(edges, ys, xs, module)
+    row = np.full(len(found), -1, np.int64)
+    ok = found >= 0
+    row[ok] = _rows_of(coef, xs[ok], ys[ok], found[ok] // 929)
+    row[row >= rows] = -1
+    return row, found, shift
+
+
+def _column_drift(ys: np.ndarray, column: np.ndarray, shift: np.ndarray, good: np.ndarray,
+                  columns: int, module: float) -> np.ndarray:
+    """Per reading, how far its column's codewords were found from where the grid put them: a
+    line in y per column through the shifts of the codewords read (the grid's columns bow by up
+    to a module in the middle of wide symbols, and that is where the nearest-edge search picks
+    the wrong bar). Columns with too few reads take their neighbours' lines."""
+    fitted = np.full((columns, 2), np.nan)
+    for c in range(columns):
+        sel = good & (column == c)
+        line = _robust_line(ys[sel], shift[sel], 0.35 * module) if sel.sum() >= 6 else None
+        if line is not None:
+            fitted[c] = line
+    known = np.flatnonzero(~np.isnan(fitted[:, 0]))
+    if len(known) == 0:
+        return np.zeros(len(ys))
+    every = np.arange(columns)
+    a = np.interp(every, known, fitted[known, 0])
+    b = np.interp(every, known, fitted[known, 1])
+    return a[column] + b[column] * ys
 
 
 def read_matrix(edges: Edges) -> Matrix | None:
@@ -221,13 +261,16 @@ def read_matrix(edges: Edges) -> Matrix | None:
         return None  # the column count does not fit the start and stop patterns' distance
     slots = np.arange(1, columns + 1)
     yy = np.repeat(ys, columns)
+    column = np.tile(slots - 1, len(ys))
     xs, modules = grid.columns_at(ys, columns, slots)
-    xx = xs.ravel()
-    found = read_at(edges, yy, xx, modules.ravel())
-    ok = found >= 0
-    row = _rows_of(coef, xx[ok], yy[ok], found[ok] // 929)
-    good = (row >= 0) & (row < rows)
-    cells = row[good] * columns + np.tile(slots - 1, len(ys))[ok][good]
-    votes = _votes(cells, found[ok][good] % 929, rows * columns)
-    codewords = [int(v) for v in votes]
-    return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0])
+    xx, mm = xs.ravel(), modules.ravel()
+    row, found, shift = _sample(edges, coef, rows, yy, xx, mm)
+    drift = _column_drift(yy, column, shift, row >= 0, columns, grid.module)
+    again, found_again, _ = _sample(edges, coef, rows, yy, xx + drift, mm)
+    use = again >= 0
+    row, found = np.where(use, again, row), np.where(use, found_again, found)
+    good = row >= 0
+    cells, values = row[good] * columns + column[good], found[good] % 929
+    codewords = [int(v) for v in _votes(cells, values, rows * columns)]
+    guesses = [int(v) for v in _votes(cells, values, rows * columns, strict=False)]
+    return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0], guesses)
