@@ -18,7 +18,8 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
         return None
     fixed = rs929.correct([max(0, v) for v in matrix.codewords], ec_count, matrix.erasures)
     if fixed is None and matrix.guesses is not None and matrix.guesses != matrix.codewords:
-        # Too many cells without a clear vote: their best guesses, erasures only where none.
+        # The clear votes failed: each cell's best guess instead (one scanline, or a plurality),
+        # erasures only where no scanline read the cell or the best two tie.
         fixed = rs929.correct([max(0, v) for v in matrix.guesses], ec_count,
                               [i for i, v in enumerate(matrix.guesses) if v < 0])
     if fixed is None:
@@ -28,21 +29,13 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
 
 
 def decode_levelled(crop: np.ndarray) -> bytes | None:
-    """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``.
-    A symbol whose layout was read but whose codewords did not correct is thresholded again
-    against a narrower local level (a few codewords wide instead of a tenth of the crop): which
-    of the two reads more codewords changes from frame to frame (glare's slope, dim light)."""
-    for window in (crop.shape[1] // 10, crop.shape[1] // 20):
-        edges = runs.edges_of(crop, max(15, window))
-        seen = False
-        for oriented in (edges, edges.flipped()):
-            matrix = read_matrix(oriented)
-            if matrix is None:
-                continue
-            seen = True
-            data = codewords_of(matrix)
-            if data is not None:
-                return highlevel.decode(data)
-        if not seen:
-            return None
+    """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``."""
+    edges = runs.edges_of(crop, max(15, crop.shape[1] // 10))
+    for oriented in (edges, edges.flipped()):
+        matrix = read_matrix(oriented)
+        if matrix is None:
+            continue
+        data = codewords_of(matrix)
+        if data is not None:
+            return highlevel.decode(data)
     return None

@@ -224,22 +224,38 @@ def _sample(edges: Edges, coef: np.ndarray, rows: int, ys: np.ndarray, xs: np.nd
 def _column_drift(ys: np.ndarray, column: np.ndarray, shift: np.ndarray, good: np.ndarray,
                   columns: int, module: float) -> np.ndarray:
     """Per reading, how far its column's codewords were found from where the grid put them: a
-    line in y per column through the shifts of the codewords read (the grid's columns bow by up
-    to a module in the middle of wide symbols, and that is where the nearest-edge search picks
-    the wrong bar). Columns with too few reads take their neighbours' lines."""
-    fitted = np.full((columns, 2), np.nan)
-    for c in range(columns):
-        sel = good & (column == c)
-        line = _robust_line(ys[sel], shift[sel], 0.35 * module) if sel.sum() >= 6 else None
-        if line is not None:
-            fitted[c] = line
-    known = np.flatnonzero(~np.isnan(fitted[:, 0]))
-    if len(known) == 0:
-        return np.zeros(len(ys))
+    line in y per column through the shifts of the codewords read, refitted without those more
+    than a third of a module off it. The grid's columns bow by up to a module in the middle of
+    wide symbols (the perspective taken from the start and stop patterns' module widths is off
+    by their noise), and that is where the nearest-edge search picks the wrong bar. Columns with
+    fewer than six reads take their neighbours' lines."""
+    c, y, s = column[good], ys[good], shift[good]
+    keep = np.ones(len(c), bool)
+    a = b = np.full(columns, np.nan)
+    for _ in range(2):
+        a, b = _lines(c[keep], y[keep], s[keep], columns)
+        if np.all(np.isnan(a)):
+            return np.zeros(len(ys))
+        fit = np.nan_to_num(a[c] + b[c] * y, nan=1e9)
+        keep = np.abs(s - fit) < module / 3
+    known = np.flatnonzero(~np.isnan(a))
     every = np.arange(columns)
-    a = np.interp(every, known, fitted[known, 0])
-    b = np.interp(every, known, fitted[known, 1])
+    a, b = np.interp(every, known, a[known]), np.interp(every, known, b[known])
     return a[column] + b[column] * ys
+
+
+def _lines(c: np.ndarray, y: np.ndarray, s: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares s = a + b y for each group ``c`` at once (NaN for fewer than six points;
+    b = 0 where y does not vary)."""
+    def total(w: np.ndarray | None) -> np.ndarray:
+        return np.bincount(c, w, minlength=columns)[:columns]
+    n, sy, ss, syy, sys_ = total(None), total(y), total(s), total(y * y), total(y * s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = n * syy - sy * sy
+        b = np.where(den > 1e-9 * np.maximum(n * syy, 1), (n * sys_ - sy * ss) / den, 0.0)
+        a = (ss - b * sy) / n
+    few = n < 6
+    return np.where(few, np.nan, a), np.where(few, np.nan, b)
 
 
 def read_matrix(edges: Edges) -> Matrix | None:
