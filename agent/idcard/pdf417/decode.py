@@ -31,8 +31,8 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
 def decode_levelled(crop: np.ndarray) -> bytes | None:
     """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``."""
     edges = runs.edges_of(crop, max(15, crop.shape[1] // 10))
-    for oriented in (edges, edges.flipped()):
-        matrix = read_matrix(oriented)
+    for oriented, image in ((edges, crop), (edges.flipped(), None)):
+        matrix = read_matrix(oriented, crop[::-1, ::-1] if image is None else image)
         if matrix is None:
             continue
         data = codewords_of(matrix)

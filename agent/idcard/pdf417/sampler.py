@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.idcard.pdf417 import runs
+from agent.idcard.pdf417 import runs, templates
 from agent.idcard.pdf417.runs import Edges
 
 
@@ -222,9 +222,9 @@ def _sample(edges: Edges, coef: np.ndarray, rows: int, ys: np.ndarray, xs: np.nd
 
 
 def _column_drift(ys: np.ndarray, column: np.ndarray, shift: np.ndarray, good: np.ndarray,
-                  columns: int, module: float) -> np.ndarray:
-    """Per reading, how far its column's codewords were found from where the grid put them: a
-    line in y per column through the shifts of the codewords read, refitted without those more
+                  columns: int, module: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, how far its codewords were found from where the grid put them: a line
+    shift = a + b y (returned as arrays a, b) through the shifts of the codewords read, refitted without those more
     than a third of a module off it. The grid's columns bow by up to a module in the middle of
     wide symbols (the perspective taken from the start and stop patterns' module widths is off
     by their noise), and that is where the nearest-edge search picks the wrong bar. Columns with
@@ -235,13 +235,12 @@ def _column_drift(ys: np.ndarray, column: np.ndarray, shift: np.ndarray, good: n
     for _ in range(2):
         a, b = _lines(c[keep], y[keep], s[keep], columns)
         if np.all(np.isnan(a)):
-            return np.zeros(len(ys))
+            return np.zeros(columns), np.zeros(columns)
         fit = np.nan_to_num(a[c] + b[c] * y, nan=1e9)
         keep = np.abs(s - fit) < module / 3
     known = np.flatnonzero(~np.isnan(a))
     every = np.arange(columns)
-    a, b = np.interp(every, known, a[known]), np.interp(every, known, b[known])
-    return a[column] + b[column] * ys
+    return np.interp(every, known, a[known]), np.interp(every, known, b[known])
 
 
 def _lines(c: np.ndarray, y: np.ndarray, s: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,9 +257,37 @@ def _lines(c: np.ndarray, y: np.ndarray, s: np.ndarray, columns: int) -> tuple[n
     return np.where(few, np.nan, a), np.where(few, np.nan, b)
 
 
-def read_matrix(edges: Edges) -> Matrix | None:
+def _match_erased(image: np.ndarray, edges: Edges, grid: Grid, coef: np.ndarray,
+                  drift: tuple[np.ndarray, np.ndarray], cells: np.ndarray, columns: int) -> np.ndarray:
+    """``cells`` (values, -1 where none) with the empty ones read by :func:`templates.match`
+    (-1 where it is not sure).
+    Each cell's place: its row's centre line from the row model, its column's start from the
+    grid and the column's drift (two rounds, as each depends on the other)."""
+    empty = np.flatnonzero(cells < 0)
+    if len(empty) == 0:
+        return cells
+    row, col = empty // columns, empty % columns
+    slots = np.arange(1, columns + 1)
+    x = np.full(len(empty), (grid.left(np.zeros(1))[0] + grid.right(np.zeros(1))[0]) / 2)
+    for _ in range(2):
+        pitch = coef[2] + coef[3] * x
+        y = coef[0] + coef[1] * x + (row + 0.5) * pitch
+        xs, modules = grid.columns_at(y, columns, slots)
+        start = xs[np.arange(len(empty)), col] + drift[0][col] + drift[1][col] * y
+        module = modules[np.arange(len(empty)), col]
+        x = start + 8.5 * module
+    found = templates.match(templates.profiles(image, edges.origin + edges.step * y, edges.step * pitch, start,
+                                               module), row % 3)
+    out = cells.copy()
+    out[empty] = found
+    return out
+
+
+def read_matrix(edges: Edges, image: np.ndarray | None = None) -> Matrix | None:
     """The symbol's codeword matrix from a levelled crop's edges (start pattern on the left),
-    or ``None`` when its geometry or layout is not found."""
+    or ``None`` when its geometry or layout is not found. With the crop itself (``image``, the
+    same way up as ``edges``), cells no scanline read get a guess from their grey profile
+    (:mod:`agent.idcard.pdf417.templates`)."""
     grid = find_grid(edges)
     if grid is None:
         return None
@@ -282,11 +309,18 @@ def read_matrix(edges: Edges) -> Matrix | None:
     xx, mm = xs.ravel(), modules.ravel()
     row, found, shift = _sample(edges, coef, rows, yy, xx, mm)
     drift = _column_drift(yy, column, shift, row >= 0, columns, grid.module)
-    again, found_again, _ = _sample(edges, coef, rows, yy, xx + drift, mm)
+    again, found_again, _ = _sample(edges, coef, rows, yy, xx + drift[0][column] + drift[1][column] * yy, mm)
     use = again >= 0
     row, found = np.where(use, again, row), np.where(use, found_again, found)
     good = row >= 0
     cells, values = row[good] * columns + column[good], found[good] % 929
     codewords = [int(v) for v in _votes(cells, values, rows * columns)]
-    guesses = [int(v) for v in _votes(cells, values, rows * columns, strict=False)]
+    guesses = _votes(cells, values, rows * columns, strict=False)
+    if image is not None:
+        strict = np.asarray(codewords)
+        matched = _match_erased(image, edges, grid, coef, drift, strict, columns)
+        # A cell no scanline read takes its profile's pattern; one some scanlines read keeps
+        # their best guess unless the profile clearly says otherwise (then it is erased).
+        guesses = np.where(guesses < 0, matched, np.where((matched >= 0) & (matched != guesses), -1, guesses))
+    guesses = [int(v) for v in guesses]
     return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0], guesses)
