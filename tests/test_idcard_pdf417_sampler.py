@@ -13,7 +13,7 @@ import pytest
 from pdf417gen.codes import CODES
 from pdf417gen.encoding import encode_high
 
-from agent.idcard.pdf417 import runs, sampler, templates
+from agent.idcard.pdf417 import decode, runs, sampler, templates
 from agent.idcard.pdf417.decode import codewords_of, decode_levelled
 from agent.idcard.pdf417.sampler import Matrix
 from agent.idcard.samples import co_cedula_payload, random_person
@@ -23,17 +23,18 @@ def _payload() -> bytes:
     return co_cedula_payload(random_person(random.Random(3), "CO"), seed=3)
 
 
-def _symbol(payload: bytes, columns: int, level: int, module: float, blur: float, noise: float) -> np.ndarray:
-    """The symbol at ``module`` pixels a module (rows three modules high), dark 40 on light
-    200, Gaussian blur and noise: the corpus's small-module camera frame, levelled."""
+def _symbol(payload: bytes, columns: int, level: int, module: float, blur: float, noise: float,
+            row_height: float = 3.0, seed: int = 0) -> np.ndarray:
+    """The symbol at ``module`` pixels a module (rows ``row_height`` modules high), dark 40 on
+    light 200, Gaussian blur and noise: the corpus's small-module camera frame, levelled."""
     image = pdf417gen.render_image(pdf417gen.encode(payload, columns=columns, security_level=level), scale=1, ratio=1,
                                    padding=4)
     modules = np.array(image.convert("L")).astype(np.float32)
     h, w = modules.shape
-    size = (round(w * module), round(h * module * 3))
+    size = (round(w * module), round(h * module * row_height))
     big = cv2.resize(modules, (w * 8, h * 8), interpolation=cv2.INTER_NEAREST)
     crop = cv2.resize(big, size, interpolation=cv2.INTER_AREA) / 255 * 160 + 40
-    crop = cv2.GaussianBlur(crop, (0, 0), blur) + np.random.default_rng(0).normal(0, noise, crop.shape[::-1][::-1])
+    crop = cv2.GaussianBlur(crop, (0, 0), blur) + np.random.default_rng(seed).normal(0, noise, crop.shape)
     return np.clip(crop, 0, 255).astype(np.uint8)
 
 
@@ -116,3 +117,29 @@ def test_cells_no_scanline_reads_are_read_from_their_profile() -> None:
     assert matched is not None and matched.guesses is not None
     assert sum(v < 0 for v in matched.guesses) < 8
     assert decode_levelled(crop) == payload
+
+
+def test_a_nearly_read_symbol_is_sampled_again_from_every_pixel_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every other pixel row leaves 20 cells without a guess (16 EC codewords restore 14): the
+    symbol is sampled again from every row. Left with 200, it is not (a refusal, no cost)."""
+    payload = _payload()
+    crop = _symbol(payload, 14, 3, 2.3, 0.8, 4.0)
+    read = sampler.read_matrix
+    steps: list[int] = []
+    lost = 20
+
+    def every_other_row_short(edges: runs.Edges, image: np.ndarray | None = None) -> Matrix | None:
+        steps.append(edges.step)
+        matrix = read(edges, image)
+        if matrix is None or edges.step == 1:
+            return matrix
+        cells = [-1 if i < lost else v for i, v in enumerate(matrix.codewords)]
+        return dataclasses.replace(matrix, codewords=cells, erasures=list(range(lost)), guesses=cells)
+
+    monkeypatch.setattr(decode, "read_matrix", every_other_row_short)
+    assert decode_levelled(crop) == payload
+    assert steps == [2, 1]
+    steps.clear()
+    lost = 200
+    assert decode_levelled(crop) is None
+    assert 1 not in steps
