@@ -6,7 +6,11 @@ through all rows that show them, so rows under glare get them too) and the modul
 row indicators give the row count, the column count and the EC level, and each row's number
 (cluster and indicator value together), from which the rows' slope and pitch are fitted. Each
 codeword is then read where the grid puts it, as eight runs from the bar edge nearest its
-expected start (:mod:`agent.idcard.pdf417.runs`), and looked up in its cluster's table.
+expected start (:mod:`agent.idcard.pdf417.runs`), and looked up in its cluster's table; then
+read again where the codewords of its column were actually found (a line in y per column: the
+grid's perspective, from the patterns' module widths, bows the middle columns by up to a
+module). Cells no scanline read get a guess from their grey profile
+(:mod:`agent.idcard.pdf417.templates`) for a second try of error correction.
 """
 from __future__ import annotations
 
