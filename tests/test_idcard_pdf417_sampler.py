@@ -117,6 +117,7 @@ def test_cells_no_scanline_reads_are_read_from_their_profile() -> None:
     assert matched is not None and matched.guesses is not None
     assert sum(v < 0 for v in matched.guesses) < 8
     assert decode_levelled(crop) == payload
+    assert decode_levelled(np.ascontiguousarray(crop[1:][::-1, ::-1])) == payload  # upside down, odd height
 
 
 def test_a_nearly_read_symbol_is_sampled_again_from_every_pixel_row(monkeypatch: pytest.MonkeyPatch) -> None:
