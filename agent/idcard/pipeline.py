@@ -74,8 +74,12 @@ class PipelineSettings:
     # costs, checked on seeds 13 and 14; measured (150 CPU ms, same hour) against the previous
     # order (plain, wide, bar filters, ..., half last): 228 -> 231/258, 102 -> 105/119, 104 -> 106/128.
     # "qr_fit" (QR grids fitted from finder patterns, see qr_fit below) right after the wide crop,
-    # where branch qr had it (after plain and wide).
-    variant_order: tuple[str, ...] = ("plain", "bars_wiener", "wide", "pdf417_ec", "qr_fit", "half", "bars_unsharp_x2", "wide_bars_wiener",
+    # where branch qr had it (after plain and wide). "pdf417_ec" (our own PDF417 decoder) before
+    # the wide crop since branch pdfs: on a wide symbol of 2-2.5 px modules each zxing-cpp read
+    # of its 1000-px crop cost ~50 CPU ms (load 5-9), and the budget ended after "wide" on frames the
+    # fallback reads (corpus C seeds 11-14, cached frames, same minutes: 474 -> 478/505, none
+    # lost, median CPU alike; right after "plain" instead: +3 -2).
+    variant_order: tuple[str, ...] = ("plain", "bars_wiener", "pdf417_ec", "wide", "qr_fit", "half", "bars_unsharp_x2", "wide_bars_wiener",
                                       "wide_bars_wiener_x2", "bars_levelled", "clahe", "unsharp", "wiener", "otsu",
                                       "adaptive", "glare", "wide_unsharp")
     spec_blur_sigma: float = 1.3  # the camera specification's worst blur, in frame pixels

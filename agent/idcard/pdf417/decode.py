@@ -17,20 +17,40 @@ def codewords_of(matrix: Matrix) -> list[int] | None:
     if ec_count >= len(matrix.codewords):
         return None
     fixed = rs929.correct([max(0, v) for v in matrix.codewords], ec_count, matrix.erasures)
+    if fixed is None and matrix.guesses is not None and matrix.guesses != matrix.codewords:
+        # The clear votes failed: each cell's best guess instead (one scanline, or a plurality),
+        # erasures only where no scanline read the cell or the best two tie.
+        fixed = rs929.correct([max(0, v) for v in matrix.guesses], ec_count,
+                              [i for i, v in enumerate(matrix.guesses) if v < 0])
     if fixed is None:
         return None
     data = fixed[:len(fixed) - ec_count]
     return data if data[0] == len(data) else None
 
 
+def _near_capacity(matrix: Matrix) -> bool:
+    """Whether the cells left without even a guess are within twice what error correction
+    restores: the symbol is nearly read, and every pixel row (instead of every other) may give
+    the votes it lacks."""
+    empty = sum(v < 0 for v in (matrix.guesses or matrix.codewords))
+    return empty <= 2 * (2 ** (matrix.level + 1) - rs929.DETECTION_RESERVE)
+
+
 def decode_levelled(crop: np.ndarray) -> bytes | None:
-    """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``."""
-    edges = runs.edges_of(crop, max(15, crop.shape[1] // 10))
-    for oriented in (edges, edges.flipped()):
-        matrix = read_matrix(oriented)
+    """Bytes of the PDF417 symbol in ``crop`` (bars vertical, either way up), or ``None``. A
+    symbol nearly read from every other pixel row is read again from all of them."""
+    window = max(15, crop.shape[1] // 10)
+    edges = runs.edges_of(crop, window)
+    for flip in (False, True):
+        image = crop[::-1, ::-1] if flip else crop
+        matrix = read_matrix(edges.flipped() if flip else edges, image)
         if matrix is None:
             continue
         data = codewords_of(matrix)
+        if data is None and _near_capacity(matrix):
+            dense = runs.edges_of(crop, window, step=1)
+            again = read_matrix(dense.flipped() if flip else dense, image)
+            data = None if again is None else codewords_of(again)
         if data is not None:
             return highlevel.decode(data)
     return None

@@ -30,12 +30,16 @@ class Edges:
     x: np.ndarray
     dark_start: np.ndarray
     width: int
+    step: int = 1  # pixel rows from one edge row to the next
+    height: int = 0  # pixel rows of the crop
+    origin: float = 0.0  # the pixel row of edge row 0
 
     def flipped(self) -> "Edges":
         """The same edges in the crop turned half a turn (a symbol upside down), without
         thresholding again: order reversed, x mirrored, bar starts become bar ends."""
         top = self.y.max() if len(self.y) else 0.0
-        return Edges(top - self.y[::-1], self.width - self.x[::-1], ~self.dark_start[::-1], self.width)
+        return Edges(top - self.y[::-1], self.width - self.x[::-1], ~self.dark_start[::-1], self.width, self.step,
+                     self.height, self.height - 1 - top * self.step - self.origin)
 
     def key(self) -> np.ndarray:
         """One sortable number per edge: row then x (rows never overlap: x < width + 2)."""
@@ -54,7 +58,7 @@ def edges_of(gray: np.ndarray, window: int, step: int = 2) -> Edges:
     ys, xs = np.nonzero(dark[:, 1:] != dark[:, :-1])
     left, right = diff[ys, xs], diff[ys, xs + 1]
     frac = np.clip(left / np.where(left == right, 1e-6, left - right), 0.0, 1.0)
-    return Edges(ys.astype(np.float64), xs + frac + 0.5, dark[ys, xs + 1], gray.shape[1])
+    return Edges(ys.astype(np.float64), xs + frac + 0.5, dark[ys, xs + 1], gray.shape[1], step, gray.shape[0])
 
 
 def windows(edges: Edges, runs: int, wide_first: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,11 @@ through all rows that show them, so rows under glare get them too) and the modul
 row indicators give the row count, the column count and the EC level, and each row's number
 (cluster and indicator value together), from which the rows' slope and pitch are fitted. Each
 codeword is then read where the grid puts it, as eight runs from the bar edge nearest its
-expected start (:mod:`agent.idcard.pdf417.runs`), and looked up in its cluster's table.
+expected start (:mod:`agent.idcard.pdf417.runs`), and looked up in its cluster's table; then
+read again where the codewords of its column were actually found (a line in y per column: the
+grid's perspective, from the patterns' module widths, bows the middle columns by up to a
+module). Cells no scanline read get a guess from their grey profile
+(:mod:`agent.idcard.pdf417.templates`) for a second try of error correction.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.idcard.pdf417 import runs
+from agent.idcard.pdf417 import runs, templates
 from agent.idcard.pdf417.runs import Edges
 
 
@@ -55,6 +59,7 @@ class Matrix:
     level: int
     codewords: list[int]  # rows * columns, row-major; -1 where erased
     erasures: list[int]
+    guesses: list[int] | None = None  # per cell, the value most scanlines read (-1: none or a tie)
 
 
 def _robust_line(ys: np.ndarray, xs: np.ndarray, tolerance: float) -> tuple[float, float] | None:
@@ -91,9 +96,14 @@ def find_grid(edges: Edges) -> Grid | None:
 def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> np.ndarray:
     """The codeword (cluster * 929 + value, or -1) whose first bar starts nearest ``xs`` on rows
     ``ys`` (within a module), eight runs adding up to about 17 ``module``."""
+    return _read_near(edges, ys, xs, module)[0]
+
+
+def _read_near(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_at`, and how far (pixels) the bar start it read from lies from ``xs``."""
     starts = np.flatnonzero(edges.dark_start)
     if len(starts) == 0:
-        return np.full(len(xs), -1)
+        return np.full(len(xs), -1), np.zeros(len(xs))
     keys = edges.key()[starts]
     wanted = ys * (edges.width + 2.0) + xs
     pos = np.clip(np.searchsorted(keys, wanted), 1, len(keys) - 1) if len(keys) > 1 else np.zeros(len(xs), int)
@@ -106,7 +116,7 @@ def read_at(edges: Edges, ys: np.ndarray, xs: np.ndarray, module: np.ndarray) ->
     total = widths.sum(axis=1)
     ok = near & (edges.y[take[:, -1]] == ys) & (np.abs(total - 17 * module) < 2.5 * module)
     found = runs.lookup(np.where(ok[:, None], widths, np.nan))
-    return np.where(ok, found, -1)
+    return np.where(ok, found, -1), keys[pos] - wanted
 
 
 def _indicators(edges: Edges, grid: Grid) -> tuple[np.ndarray, ...]:
@@ -179,9 +189,10 @@ def _indicator_rows(ys: np.ndarray, left: np.ndarray, right: np.ndarray,
     return np.concatenate(yy), np.concatenate(xs), np.concatenate(rows).astype(np.float64)
 
 
-def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+def _votes(cells: np.ndarray, values: np.ndarray, count: int, strict: bool = True) -> np.ndarray:
     """Per cell, the value most rows read, when at least two did and at least twice as many as
-    read any other; else -1 (an erasure)."""
+    read any other; else -1 (an erasure). Not ``strict``: any value more rows read than any
+    other (a guess, for a second try of error correction)."""
     out = np.full(count, -1, np.int64)
     if len(cells) == 0:
         return out
@@ -192,7 +203,7 @@ def _votes(cells: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
     first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
     second = np.where((first + 1 < len(cell)) & (np.r_[cell, -1][first + 1] == cell[first]),
                       np.r_[counts, 0][first + 1], 0)
-    sure = (counts[first] >= 2) & (counts[first] >= 2 * second)
+    sure = (counts[first] >= 2) & (counts[first] >= 2 * second) if strict else counts[first] > second
     out[cell[first][sure]] = value[first][sure]
     return out
 
@@ -202,9 +213,85 @@ def _vote(values: list[int]) -> int:
     return int(_votes(np.zeros(len(values), np.int64), np.asarray(values, np.int64), 1)[0])
 
 
-def read_matrix(edges: Edges) -> Matrix | None:
+def _sample(edges: Edges, coef: np.ndarray, rows: int, ys: np.ndarray, xs: np.ndarray,
+            module: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codewords read at (xs, ys): (row, codeword, shift), row -1 where none was read or its
+    cluster fits no row of the symbol there; shift as :func:`_read_near`'s."""
+    found, shift = _read_near(edges, ys, xs, module)
+    row = np.full(len(found), -1, np.int64)
+    ok = found >= 0
+    row[ok] = _rows_of(coef, xs[ok], ys[ok], found[ok] // 929)
+    row[row >= rows] = -1
+    return row, found, shift
+
+
+def _column_drift(ys: np.ndarray, column: np.ndarray, shift: np.ndarray, good: np.ndarray,
+                  columns: int, module: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, how far its codewords were found from where the grid put them: a line
+    shift = a + b y (returned as arrays a, b) through the shifts of the codewords read, refitted without those more
+    than a third of a module off it. The grid's columns bow by up to a module in the middle of
+    wide symbols (the perspective taken from the start and stop patterns' module widths is off
+    by their noise), and that is where the nearest-edge search picks the wrong bar. Columns with
+    fewer than six reads take their neighbours' lines."""
+    c, y, s = column[good], ys[good], shift[good]
+    keep = np.ones(len(c), bool)
+    a = b = np.full(columns, np.nan)
+    for _ in range(2):
+        a, b = _lines(c[keep], y[keep], s[keep], columns)
+        if np.all(np.isnan(a)):
+            return np.zeros(columns), np.zeros(columns)
+        fit = np.nan_to_num(a[c] + b[c] * y, nan=1e9)
+        keep = np.abs(s - fit) < module / 3
+    known = np.flatnonzero(~np.isnan(a))
+    every = np.arange(columns)
+    return np.interp(every, known, a[known]), np.interp(every, known, b[known])
+
+
+def _lines(c: np.ndarray, y: np.ndarray, s: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares s = a + b y for each group ``c`` at once (NaN for fewer than six points;
+    b = 0 where y does not vary)."""
+    def total(w: np.ndarray | None) -> np.ndarray:
+        return np.bincount(c, w, minlength=columns)[:columns]
+    n, sy, ss, syy, sys_ = total(None), total(y), total(s), total(y * y), total(y * s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = n * syy - sy * sy
+        b = np.where(den > 1e-9 * np.maximum(n * syy, 1), (n * sys_ - sy * ss) / den, 0.0)
+        a = (ss - b * sy) / n
+    few = n < 6
+    return np.where(few, np.nan, a), np.where(few, np.nan, b)
+
+
+def _match_erased(image: np.ndarray, edges: Edges, grid: Grid, coef: np.ndarray,
+                  drift: tuple[np.ndarray, np.ndarray], cells: np.ndarray, columns: int) -> np.ndarray:
+    """``cells`` (values, -1 where none) with the empty ones read by :func:`templates.match`
+    (-1 where it is not sure).
+    Each cell's place: its row's centre line from the row model, its column's start from the
+    grid and the column's drift (two rounds, as each depends on the other)."""
+    empty = np.flatnonzero(cells < 0)
+    if len(empty) == 0:
+        return cells
+    row, col = empty // columns, empty % columns
+    slots = np.arange(1, columns + 1)
+    x = np.full(len(empty), (grid.left(np.zeros(1))[0] + grid.right(np.zeros(1))[0]) / 2)
+    for _ in range(2):
+        pitch = coef[2] + coef[3] * x
+        y = coef[0] + coef[1] * x + (row + 0.5) * pitch
+        xs, modules = grid.columns_at(y, columns, slots)
+        start = xs[np.arange(len(empty)), col] + drift[0][col] + drift[1][col] * y
+        module = modules[np.arange(len(empty)), col]
+        x = start + 8.5 * module
+    found = templates.match(templates.profiles(image, edges.origin + edges.step * y, edges.step * pitch, start,
+                                               module), row % 3)
+    out = cells.copy()
+    out[empty] = found
+    return out
+
+
+def read_matrix(edges: Edges, image: np.ndarray | None = None) -> Matrix | None:
     """The symbol's codeword matrix from a levelled crop's edges (start pattern on the left),
-    or ``None`` when its geometry or layout is not found."""
+    or ``None`` when its geometry or layout is not found. With the crop itself (``image``, the
+    same way up as ``edges``), cells no scanline read get a guess from their grey profile
+    (:mod:`agent.idcard.pdf417.templates`)."""
     grid = find_grid(edges)
     if grid is None:
         return None
@@ -221,13 +308,23 @@ def read_matrix(edges: Edges) -> Matrix | None:
         return None  # the column count does not fit the start and stop patterns' distance
     slots = np.arange(1, columns + 1)
     yy = np.repeat(ys, columns)
+    column = np.tile(slots - 1, len(ys))
     xs, modules = grid.columns_at(ys, columns, slots)
-    xx = xs.ravel()
-    found = read_at(edges, yy, xx, modules.ravel())
-    ok = found >= 0
-    row = _rows_of(coef, xx[ok], yy[ok], found[ok] // 929)
-    good = (row >= 0) & (row < rows)
-    cells = row[good] * columns + np.tile(slots - 1, len(ys))[ok][good]
-    votes = _votes(cells, found[ok][good] % 929, rows * columns)
-    codewords = [int(v) for v in votes]
-    return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0])
+    xx, mm = xs.ravel(), modules.ravel()
+    row, found, shift = _sample(edges, coef, rows, yy, xx, mm)
+    drift = _column_drift(yy, column, shift, row >= 0, columns, grid.module)
+    again, found_again, _ = _sample(edges, coef, rows, yy, xx + drift[0][column] + drift[1][column] * yy, mm)
+    use = again >= 0
+    row, found = np.where(use, again, row), np.where(use, found_again, found)
+    good = row >= 0
+    cells, values = row[good] * columns + column[good], found[good] % 929
+    codewords = [int(v) for v in _votes(cells, values, rows * columns)]
+    guesses = _votes(cells, values, rows * columns, strict=False)
+    if image is not None:
+        strict = np.asarray(codewords)
+        matched = _match_erased(image, edges, grid, coef, drift, strict, columns)
+        # A cell no scanline read takes its profile's pattern; one some scanlines read keeps
+        # their best guess unless the profile clearly says otherwise (then it is erased).
+        guesses = np.where(guesses < 0, matched, np.where((matched >= 0) & (matched != guesses), -1, guesses))
+    guesses = [int(v) for v in guesses]
+    return Matrix(rows, columns, level, codewords, [i for i, v in enumerate(codewords) if v < 0], guesses)
