@@ -8,7 +8,7 @@ station contract of docs/head-office.md exactly, without SQLite or HTTP:
 - an event is confirmed only by an ack with its id; unconfirmed events are sent again after
   ``ack_timeout_s`` and after every reconnect; a replay request resends the range and answers
   on ``replay/result``; a hub consumer joining or lost (``loyalty/v1/hub/consumers``) makes
-  everything unconfirmed due 0.2 s later.
+  what was sent before it go again 0.2 s later (the agent's rule, with its spacing of such copies).
 
 All clients of a process share one selector loop (paho's external-loop callbacks) instead of
 a thread each, so 1,000 stations fit in a few processes of a 2-core machine.
@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 ROOT = "loyalty/v1/stations"
 HUB_CONSUMERS = "loyalty/v1/hub/consumers"  # a hub worker joined or was lost: resend what went before
 CONSUMERS_SETTLE_S = 0.2  # as agent.queue.scheduler: one resend for the changes of one moment
+HASTEN_MIN_GAP_S = 1.0  # as agent.queue.scheduler: such copies of one event 1, 2, 4 ... s apart
 
 
 def uuid7() -> str:
@@ -59,7 +60,9 @@ class LightStation:
     # id -> (seq, first sent, next resend due, attempts): the resend timer doubles per attempt, up to 1 h,
     # as the agent's does (docs/head-office.md: "after ack_timeout_s, doubling per attempt").
     unconfirmed: dict[str, tuple[int, float, float, int]] = field(default_factory=dict)
-    hastened: set[str] = field(default_factory=set)  # ids already sent again for a consumer change
+    hastened: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (copies for consumer changes, last)
+    last_sent: dict[str, float] = field(default_factory=dict)  # id -> monotonic time of its last copy
+    changed_at: float = float("-inf")  # the last consumer change heard
     connected: bool = False
     next_reconnect: float = 0.0
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time first sent, seconds to ack)
@@ -97,6 +100,7 @@ class LightStation:
             self.client.publish(self.topic("events"), f'{{"station_id":{json.dumps(self.station_id)},"events":[{chunk}]}}',
                                 qos=1)
         for e in events:
+            self.last_sent[e["id"]] = now
             _, first, _, attempts = self.unconfirmed.get(e["id"], (0, now, now, 0))
             self.unconfirmed[e["id"]] = (e["seq"], first, now + min(3600.0, ack_timeout_s * 2 ** attempts),
                                          attempts + 1)
@@ -115,18 +119,27 @@ class LightStation:
             self.send(fresh, ack_timeout_s)
 
     def resend_due(self, ack_timeout_s: float) -> None:
+        if not self.connected:
+            return
         now = time.monotonic()
-        due = [self.events[seq] for seq, _, next_due, _ in self.unconfirmed.values() if now >= next_due]
+        due = []
+        for event_id, (seq, _, next_due, _) in self.unconfirmed.items():
+            if now >= next_due:
+                due.append(self.events[seq])
+            elif self.last_sent.get(event_id, now) < self.changed_at and now >= self._hasten_at(event_id):
+                self.hastened[event_id] = (self.hastened.get(event_id, (0, 0.0))[0] + 1, now)
+                due.append(self.events[seq])
         self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
+    def _hasten_at(self, event_id: str) -> float:
+        """When a consumer change makes an event sent before it go again (the agent's rule, in
+        agent.queue.scheduler: after the changes of one moment settle, and a copy made for an
+        earlier change HASTEN_MIN_GAP_S ago, doubling per such copy)."""
+        count, last = self.hastened.get(event_id, (0, float("-inf")))
+        return max(self.changed_at + CONSUMERS_SETTLE_S, last + (HASTEN_MIN_GAP_S * 2 ** (count - 1) if count else 0.0))
+
     def consumers_changed(self) -> None:
-        # Once per event, as the agent does: a crash-looping hub must not get every backlog again
-        # at each restart.
-        soon = time.monotonic() + CONSUMERS_SETTLE_S
-        for event_id, (seq, first, next_due, attempts) in self.unconfirmed.items():
-            if next_due > soon and event_id not in self.hastened:
-                self.hastened.add(event_id)
-                self.unconfirmed[event_id] = (seq, first, soon, attempts)
+        self.changed_at = time.monotonic()
 
     def on_ack(self, payload: bytes) -> None:
         try:
@@ -137,7 +150,8 @@ class LightStation:
         for event_id in ids:
             entry = self.unconfirmed.pop(event_id, None) if isinstance(event_id, str) else None
             if entry is not None:
-                self.hastened.discard(event_id)
+                self.hastened.pop(event_id, None)
+                self.last_sent.pop(event_id, None)
                 waited = now - entry[1]
                 self.latencies.append((time.time() - waited, waited))
                 self.acked += 1
@@ -211,10 +225,9 @@ class Fleet:
         if reason.is_failure:
             return
         station.connected = True
-        station.hastened.clear()  # a consumer change seen on this connection hastens them again
         c = station.client
         c.subscribe([(station.topic("acks"), 1), (station.topic("replay"), 1), (station.topic("config/+"), 1),
-                     (HUB_CONSUMERS, 1)])
+                     (HUB_CONSUMERS, 0)])
         c.publish(station.topic("availability"), json.dumps({"state": "online", "station_id": station.station_id,
                                                              "version": "bench"}), qos=1, retain=True)
         # After a reconnect everything unconfirmed goes again (in-flight messages may be lost).

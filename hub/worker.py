@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hub import station_meta
 from hub.alerts import raise_alert
@@ -39,6 +41,11 @@ from hub.mqtt import (CONSUMERS, DIRECT_META, EVENTS, SHARED_META, broker_addres
 from hub.schemas import EventSchemas
 
 log = logging.getLogger(__name__)
+# MQTT 5 reason code 4, "Disconnect with Will Message": the broker publishes the Last Will
+# ("offline" on loyalty/v1/hub/consumers) once this session is gone, as after a crash. An
+# explicit "offline" published before DISCONNECT would leave a moment in which the broker still
+# routes events to this worker after the stations have resent.
+_WITH_WILL = ReasonCode(PacketTypes.DISCONNECT, identifier=4)
 T = TypeVar("T")
 ACK_CHUNK = 1000  # ids per ack message ("keep a message under a few thousand ids")
 
@@ -149,22 +156,16 @@ class Worker:
             self._loop(self.lanes[0])
         finally:
             self.stopping.set()
+            # No new events for this worker while its lanes finish their groups; what it holds
+            # unread is dropped with its clean session, and its Last Will tells the stations.
+            self.client.unsubscribe(f"$share/{self.settings.mqtt.share_group}/{EVENTS}")
             for thread in others:
                 thread.join(30)
-            self._say_offline()
-            self.client.disconnect()
+            self.client.disconnect(reasoncode=_WITH_WILL)
             self.client.loop_stop()
             self.leader.join(5)
         if self.failure is not None:  # another lane's: the process exits with an error, and is started again
             raise self.failure
-
-    def _say_offline(self) -> None:
-        """A clean stop drops what the broker still had queued for this worker (its session ends
-        with the connection), as a crash does: the stations are told, as by the Last Will."""
-        try:
-            self.client.publish(CONSUMERS, presence(self.client_id, "offline"), qos=1).wait_for_publish(2)
-        except (RuntimeError, ValueError):  # not connected: the broker sends the Last Will, or is gone
-            pass
 
     def _loop(self, lane: Lane) -> None:
         try:

@@ -123,37 +123,36 @@ def test_a_change_of_head_office_consumers_makes_rows_sent_before_it_due_once_it
     assert s.due(now=161.15) == [3]
 
 
-def test_a_row_is_hastened_by_consumer_changes_once_then_its_timer_decides() -> None:
-    # A hub crash-looping while it acks nothing: each station's backlog goes again once, not at
-    # every restart.
+def test_a_lone_workers_offline_then_online_each_bring_the_rows_again() -> None:
+    # The only worker dies: its Last Will's copies go to nobody (no worker subscribed); its
+    # "online" a moment later must bring them again, not leave them to the doubled timer.
     s = scheduler(batch_max_events=10)
-    s.published(1, rows(1, 2), now=100.0)
-    s.puback(1)
-    s.consumers_changed(now=101.0)
-    assert s.due(now=101.3) == [1, 2]
-    s.published(2, rows(1, 2), now=101.3)
-    s.puback(2)
-    s.consumers_changed(now=105.0)  # offline again, online again...
-    assert s.due(now=106.0) == []
-    assert s.due(now=101.3 + 120.0) == [1, 2]  # their second attempt: the ack timeout doubled
-
-
-def test_a_new_link_lets_a_consumer_change_hasten_rows_again() -> None:
-    # A broker restart: the consumers' Last Wills as it stops, the station reconnects (the broker
-    # kept its session: no resend of its own), the consumers say "online": what the restart lost
-    # must go again then, even if an earlier change had hastened it.
-    s = scheduler(batch_max_events=10)
-    s.connected(session_present=True, max_packet=None)
     s.published(1, rows(1), now=100.0)
     s.puback(1)
-    s.consumers_changed(now=101.0)
+    s.consumers_changed(now=101.0)  # "offline"
     assert s.due(now=101.3) == [1]
     s.published(2, rows(1), now=101.3)
     s.puback(2)
-    s.disconnected()
-    s.connected(session_present=True, max_packet=None)
-    s.consumers_changed(now=103.0)
-    assert s.due(now=103.3) == [1]
+    s.consumers_changed(now=101.8)  # "online"
+    assert s.due(now=102.25) == []  # HASTEN_MIN_GAP_S after the last such copy ...
+    assert s.due(now=102.35) == [1]  # ... and then it goes
+
+
+def test_a_crash_looping_hub_gets_few_copies_of_each_row() -> None:
+    # offline/online every 0.5 s for 10 s while nothing is acked: copies 1, 2, 4 s apart, not 20.
+    s = scheduler(batch_max_events=10, ack_timeout_s=3600.0)
+    s.published(1, rows(1), now=100.0)
+    s.puback(1)
+    copies, mid, t = 0, 2, 100.0
+    while t < 110.0:
+        t = round(t + 0.05, 2)
+        if abs(t * 2 - round(t * 2)) < 1e-9:
+            s.consumers_changed(now=t)
+        if s.due(now=t):
+            s.published(mid, rows(1), now=t)
+            s.puback(mid)
+            copies, mid = copies + 1, mid + 1
+    assert copies == 4, copies  # about 1, 2 and 4 s apart
 
 
 def test_a_resend_a_reconnect_made_due_does_not_use_up_the_consumer_change() -> None:

@@ -250,7 +250,7 @@ class SyncPublisher:
         # accepts the connection and then drops it (e.g. an ACL refusal) must not be hammered.
         self.broker.set("connected")
         client.subscribe([(self.topics.acks, 1), (self.topics.replay, 1), (self.topics.config("+"), 1),
-                          (HUB_CONSUMERS, 1)])
+                          (HUB_CONSUMERS, 0)])
         client.publish(self.topics.availability,
                        json.dumps({"state": "online", "station_id": self.station_id, "version": __version__,
                                    "features": list(DOWNLINK_FEATURES), "at": now_iso()}), qos=1, retain=True)

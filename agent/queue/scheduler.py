@@ -26,6 +26,11 @@ _RECHECK_INFLIGHT_S = 0.05
 # last change: the workers of one restart, or of one broker outage, announce themselves within a
 # moment of each other, and one resend covers them all.
 CONSUMERS_SETTLE_S = 0.2
+# A row sent again for consumer changes goes again for a later one no sooner than this, doubling
+# per such copy (never later than its own timer): a hub crash-looping (offline, online, ...)
+# while it acks nothing gets a few copies of each backlog, not one per restart; a lone worker's
+# "offline" (whose copies went to nobody) and its "online" a second later both count.
+HASTEN_MIN_GAP_S = 1.0
 
 
 @dataclass
@@ -35,7 +40,8 @@ class Sent:
     attempts: int = 1
     epoch: int = 0  # the connection it went out on
     delivered: bool = False  # PUBACKed on that connection
-    hastened: bool = False  # already sent again once because head office's consumers changed
+    hastened: int = 0  # copies sent because head office's consumers changed
+    hastened_at: float = float("-inf")  # when the last of them went
 
 
 @dataclass
@@ -85,8 +91,9 @@ class ResendScheduler:
         about 20 copies of each event at the broker, not one an hour. (Not "never": a broker that
         lost head office's subscription, e.g. restarted without persistence, PUBACKs and drops.)"""
         due_at = self._timer_due_at(sent)
-        if sent.at < self.consumers_changed_at and not sent.hastened:
-            return min(due_at, self.consumers_changed_at + CONSUMERS_SETTLE_S)
+        if sent.at < self.consumers_changed_at:
+            gap = HASTEN_MIN_GAP_S * 2 ** (sent.hastened - 1) if sent.hastened else 0.0
+            return min(due_at, max(self.consumers_changed_at + CONSUMERS_SETTLE_S, sent.hastened_at + gap))
         return due_at
 
     def _timer_due_at(self, sent: Sent) -> float:
@@ -185,7 +192,7 @@ class ResendScheduler:
                 # The copy a consumer change asked for (not one its timer, a reconnect or a replay
                 # made due anyway): see consumers_changed.
                 if sent.at < self.consumers_changed_at and self._timer_due_at(sent) > now:
-                    sent.hastened = True
+                    sent.hastened, sent.hastened_at = sent.hastened + 1, now
                 sent.at, sent.attempts = now, sent.attempts + 1
                 sent.epoch, sent.delivered = self.link_epoch, False
             self.next_due_scan = min(self.next_due_scan, self.due_at(sent))
@@ -207,8 +214,6 @@ class ResendScheduler:
         self.link_up = True
         self.kept_session = session_present
         self.max_packet = max_packet
-        for sent in self.sent.values():  # a consumer change seen on this link hastens them again
-            sent.hastened = False
         if not session_present:
             self.resend_all_now()
 
@@ -263,12 +268,11 @@ class ResendScheduler:
         hand it to another member) and what arrived while no consumer was subscribed (after a
         broker restart the stations often reconnect first). Head office dedupes by id.
 
-        Once per row and link: a row already sent again for an earlier change on this connection
-        waits for its own timer. A hub crash-looping (offline, online, offline...) while it acks
-        nothing must not turn every station's whole backlog into a copy every few seconds; the
-        timer's backoff holds those rows as before. A new connection starts afresh: a broker
-        restart publishes the consumers' Last Wills as it stops, and their "online" when they
-        come back must still bring back what the restart lost."""
+        Rows sent again for earlier changes wait ``HASTEN_MIN_GAP_S``, doubling per such copy,
+        after the last of them (their own timer still applies): a hub crash-looping (offline,
+        online, offline...) while it acks nothing must not turn every station's whole backlog
+        into a copy every few seconds. Copies its timer, a reconnect or a replay made due do not
+        count."""
         self.consumers_changed_at = now
         self.next_due_scan = min(self.next_due_scan, now + CONSUMERS_SETTLE_S)
 

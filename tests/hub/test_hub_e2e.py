@@ -147,6 +147,28 @@ def test_a_worker_sigkilled_mid_ingest_loses_nothing(tmp_path: Path, broker: Mos
     assert query(database, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(120, 120)]
 
 
+def test_the_only_worker_killed_and_started_again_loses_nothing_and_waits_no_ack_timeout(
+        tmp_path: Path, broker: Mosquitto, database: str, hubs: list[HubProcess], stations: list[Station]) -> None:
+    # One worker: what it took with it, and what the station resent on its Last Will while no
+    # worker was subscribed, both go nowhere; its "online" when it is back must bring them, not
+    # the station's 60 s ack timeout (doubled, 120 s, with a one-copy rule measured in review).
+    worker = HubProcess(tmp_path, "solo", broker.url, database).start()
+    hubs.append(worker)
+    worker.wait_subscribed()
+    station = Station(tmp_path / "a", "st-a", broker.port, ack_timeout_s=60.0)
+    stations.append(station)
+    station.start()
+    _enroll(station, 40)
+    worker.kill()
+    killed = time.monotonic()
+    _enroll(station, 20, start=40)
+    worker.start()
+    worker.wait_subscribed()
+    assert wait_until(fully_synced(station, database), 30)
+    print(f"all confirmed {time.monotonic() - killed:.1f} s after the SIGKILL")
+    assert query(database, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(60, 60)]
+
+
 def test_postgres_restarted_mid_ingest_loses_nothing(tmp_path: Path, broker: Mosquitto, postgres_server: Postgres,
                                                      database: str, hubs: list[HubProcess],
                                                      stations: list[Station]) -> None:
