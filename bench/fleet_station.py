@@ -63,6 +63,7 @@ class LightStation:
     hastened: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (copies for consumer changes, last)
     last_sent: dict[str, float] = field(default_factory=dict)  # id -> monotonic time of its last copy
     changed_at: float = float("-inf")  # the last consumer change heard
+    answered_change: float = float("-inf")  # every event sent before this change went again
     connected: bool = False
     next_reconnect: float = 0.0
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time first sent, seconds to ack)
@@ -122,13 +123,19 @@ class LightStation:
         if not self.connected:
             return
         now = time.monotonic()
-        due = []
-        for event_id, (seq, _, next_due, _) in self.unconfirmed.items():
-            if now >= next_due:
-                due.append(self.events[seq])
-            elif self.last_sent.get(event_id, now) < self.changed_at and now >= self._hasten_at(event_id):
-                self.hastened[event_id] = (self.hastened.get(event_id, (0, 0.0))[0] + 1, now)
-                due.append(self.events[seq])
+        due = [self.events[seq] for seq, _, next_due, _ in self.unconfirmed.values() if now >= next_due]
+        if self.changed_at > self.answered_change:  # runs every loop: scan only while a change is open
+            waiting = False
+            for event_id, (seq, _, next_due, _) in self.unconfirmed.items():
+                if now >= next_due or self.last_sent.get(event_id, now) >= self.changed_at:
+                    continue
+                if now >= self._hasten_at(event_id):
+                    self.hastened[event_id] = (self.hastened.get(event_id, (0, 0.0))[0] + 1, now)
+                    due.append(self.events[seq])
+                else:
+                    waiting = True
+            if not waiting:
+                self.answered_change = self.changed_at
         self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
     def _hasten_at(self, event_id: str) -> float:
