@@ -29,10 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.queue.scheduler import hastened_due_at
+from agent.queue.topics import HUB_CONSUMERS
+
 ROOT = "loyalty/v1/stations"
-HUB_CONSUMERS = "loyalty/v1/hub/consumers"  # a hub worker joined or was lost: resend what went before
-CONSUMERS_SETTLE_S = 0.2  # as agent.queue.scheduler: one resend for the changes of one moment
-HASTEN_MIN_GAP_S = 1.0  # as agent.queue.scheduler: such copies of one event 1, 2, 4 ... s apart
 
 
 def uuid7() -> str:
@@ -139,11 +139,8 @@ class LightStation:
         self.send(sorted(due, key=lambda e: e["seq"]), ack_timeout_s, resend=True)
 
     def _hasten_at(self, event_id: str) -> float:
-        """When a consumer change makes an event sent before it go again (the agent's rule, in
-        agent.queue.scheduler: after the changes of one moment settle, and a copy made for an
-        earlier change HASTEN_MIN_GAP_S ago, doubling per such copy)."""
-        count, last = self.hastened.get(event_id, (0, float("-inf")))
-        return max(self.changed_at + CONSUMERS_SETTLE_S, last + (HASTEN_MIN_GAP_S * 2 ** (count - 1) if count else 0.0))
+        """When a consumer change makes an event sent before it go again: the agent's rule."""
+        return hastened_due_at(self.changed_at, *self.hastened.get(event_id, (0, float("-inf"))))
 
     def consumers_changed(self) -> None:
         self.changed_at = time.monotonic()

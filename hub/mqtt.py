@@ -19,14 +19,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.queue.topics import HUB_CONSUMERS
 from hub.config import MqttSettings
 
 ROOT = "loyalty/v1/stations"
 EVENTS = f"{ROOT}/+/events"
-# Where a worker says it joined (its shared subscription granted) or was lost (its Last Will, or
-# its clean stop): stations resend what they sent before, instead of waiting their ack timeout
-# for events the broker routed to a dead worker or had nobody to route to (docs/head-office.md).
-CONSUMERS = "loyalty/v1/hub/consumers"
+# Where a worker says it joined (its shared subscription granted) or was lost (its Last Will):
+# stations resend what they sent before, instead of waiting their ack timeout for events the
+# broker routed to a dead worker or had nobody to route to (docs/head-office.md).
+CONSUMERS = HUB_CONSUMERS
 # Low-volume station topics; availability is retained, and retained messages are never sent on
 # a shared subscription (MQTT 5, 4.8.2), so every worker subscribes to it directly.
 SHARED_META = (f"{ROOT}/+/status", f"{ROOT}/+/alerts", f"{ROOT}/+/replay/result", f"{ROOT}/+/config/errors")

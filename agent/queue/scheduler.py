@@ -33,6 +33,15 @@ CONSUMERS_SETTLE_S = 0.2
 HASTEN_MIN_GAP_S = 1.0
 
 
+def hastened_due_at(changed_at: float, copies: int, last_copy_at: float) -> float:
+    """When a consumer change at ``changed_at`` makes a row sent before it go again, given the
+    ``copies`` already sent for earlier changes (the last at ``last_copy_at``): once the changes of
+    that moment settle, and no sooner than HASTEN_MIN_GAP_S after the last such copy, doubling
+    per copy. The caller keeps the earlier of this and the row's own timer."""
+    gap = HASTEN_MIN_GAP_S * 2 ** (copies - 1) if copies else 0.0
+    return max(changed_at + CONSUMERS_SETTLE_S, last_copy_at + gap)
+
+
 @dataclass
 class Sent:
     event_id: str
@@ -92,8 +101,7 @@ class ResendScheduler:
         lost head office's subscription, e.g. restarted without persistence, PUBACKs and drops.)"""
         due_at = self._timer_due_at(sent)
         if sent.at < self.consumers_changed_at:
-            gap = HASTEN_MIN_GAP_S * 2 ** (sent.hastened - 1) if sent.hastened else 0.0
-            return min(due_at, max(self.consumers_changed_at + CONSUMERS_SETTLE_S, sent.hastened_at + gap))
+            return min(due_at, hastened_due_at(self.consumers_changed_at, sent.hastened, sent.hastened_at))
         return due_at
 
     def _timer_due_at(self, sent: Sent) -> float:

@@ -148,12 +148,17 @@ def _text_lines(mask: np.ndarray) -> list[_Line]:
     return lines
 
 
+def _offsets(a: _Line, b: _Line) -> tuple[float, float]:
+    """How far ``b``'s centre lies from ``a``'s, along ``a`` and across it (absolute pixels)."""
+    rad = math.radians(a.angle)
+    delta = b.center - a.center
+    return (abs(float(delta[0] * math.cos(rad) + delta[1] * math.sin(rad))),
+            abs(float(-delta[0] * math.sin(rad) + delta[1] * math.cos(rad))))
+
+
 def _same_line(a: _Line, b: _Line) -> bool:
     """``a`` lies on ``b``: parallel, less than a line's thickness across it, within its length."""
-    rad = math.radians(b.angle)
-    delta = a.center - b.center
-    d_along = abs(float(delta[0] * math.cos(rad) + delta[1] * math.sin(rad)))
-    d_across = abs(float(-delta[0] * math.sin(rad) + delta[1] * math.cos(rad)))
+    d_along, d_across = _offsets(b, a)
     return _angle_gap(a.angle, b.angle) <= 4 and d_across < b.thick and d_along < b.length / 2
 
 
@@ -180,10 +185,7 @@ def _line_blocks(mask: np.ndarray, scale: float) -> list[tuple[float, Block]]:
             b = lines[j]
             if _angle_gap(a.angle, b.angle) > 4:
                 continue
-            rad = math.radians(a.angle)
-            along = np.float32([math.cos(rad), math.sin(rad)])
-            delta = b.center - a.center
-            d_along, d_across = abs(float(delta @ along)), abs(float(delta[0] * -along[1] + delta[1] * along[0]))
+            d_along, d_across = _offsets(a, b)
             thick = (a.thick + b.thick) / 2
             short, long = sorted((a.length, b.length))
             # Lines of one length side by side; or a piece of a line (glare cut the rest away)

@@ -13,7 +13,7 @@ from agent.idcard.pdf417.sampler import Matrix, read_matrix
 
 def codewords_of(matrix: Matrix) -> list[int] | None:
     """The symbol's data codewords (length descriptor first), error-corrected, or ``None``."""
-    ec_count = 2 ** (matrix.level + 1)
+    ec_count = matrix.ec_count
     if ec_count >= len(matrix.codewords):
         return None
     fixed = rs929.correct([max(0, v) for v in matrix.codewords], ec_count, matrix.erasures)
@@ -33,7 +33,7 @@ def _near_capacity(matrix: Matrix) -> bool:
     restores: the symbol is nearly read, and every pixel row (instead of every other) may give
     the votes it lacks."""
     empty = sum(v < 0 for v in (matrix.guesses or matrix.codewords))
-    return empty <= 2 * (2 ** (matrix.level + 1) - rs929.DETECTION_RESERVE)
+    return empty <= 2 * (matrix.ec_count - rs929.DETECTION_RESERVE)
 
 
 def decode_levelled(crop: np.ndarray) -> bytes | None:
@@ -41,6 +41,7 @@ def decode_levelled(crop: np.ndarray) -> bytes | None:
     symbol nearly read from every other pixel row is read again from all of them."""
     window = max(15, crop.shape[1] // 10)
     edges = runs.edges_of(crop, window)
+    dense: runs.Edges | None = None  # every pixel row: made once, only for a nearly read symbol
     for flip in (False, True):
         image = crop[::-1, ::-1] if flip else crop
         matrix = read_matrix(edges.flipped() if flip else edges, image)
@@ -48,7 +49,7 @@ def decode_levelled(crop: np.ndarray) -> bytes | None:
             continue
         data = codewords_of(matrix)
         if data is None and _near_capacity(matrix):
-            dense = runs.edges_of(crop, window, step=1)
+            dense = dense if dense is not None else runs.edges_of(crop, window, step=1)
             again = read_matrix(dense.flipped() if flip else dense, image)
             data = None if again is None else codewords_of(again)
         if data is not None:

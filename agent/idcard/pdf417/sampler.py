@@ -61,6 +61,11 @@ class Matrix:
     erasures: list[int]
     guesses: list[int] | None = None  # per cell, the value most scanlines read (-1: none or a tie)
 
+    @property
+    def ec_count(self) -> int:
+        """Error-correction codewords at the symbol's level."""
+        return 2 ** (self.level + 1)
+
 
 def _robust_line(ys: np.ndarray, xs: np.ndarray, tolerance: float) -> tuple[float, float] | None:
     """x = a + b * y through the points, refitted without those off it by more than
