@@ -17,6 +17,8 @@ that station up to that number is counted, and the station adds only its later o
 from __future__ import annotations
 
 import logging
+import math
+import zlib
 from collections import defaultdict
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -165,6 +167,22 @@ def publish_changes(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519P
         conn.execute("DELETE FROM directory_changes WHERE change_id <= %s", (top,))
     log.debug("directory delta %d: %d accounts to %d stations", seq, len(ids), len(deliveries))
     return len(deliveries)
+
+
+def confirmation_turns(deferred: dict[str, set[str]], since: float, now: float,
+                       interval_s: float) -> dict[str, set[str]]:
+    """Take out of ``deferred`` the stations whose turn came in (``since``, ``now``] (monotonic
+    seconds). Each station's turn comes once per ``interval_s``, at an offset of its own within
+    it (crc32 of its id: stable, no per-process salt), so that a fleet's confirmations spread
+    over the interval instead of 1,000 signed deltas leaving in one second, every interval, on
+    top of whatever the workers are ingesting then. A leader that fell behind by a whole
+    interval confirms everyone."""
+    due: dict[str, set[str]] = {}
+    for station in list(deferred):
+        offset = zlib.crc32(station.encode()) / 2**32 * interval_s
+        if math.floor((now - offset) / interval_s) > math.floor((since - offset) / interval_s):
+            due[station] = deferred.pop(station)
+    return due
 
 
 def publish_deferred(conn: psycopg.Connection, client: mqtt.Client, key: Ed25519PrivateKey, max_movements: int,

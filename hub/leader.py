@@ -85,7 +85,7 @@ class Leader(threading.Thread):
         log.info("este proceso asume las tareas de toda la cadena [leader]")
         downlink, ingest = self.settings.downlink, self.settings.ingest
         deferred: dict[str, set[str]] = {}
-        last_confirmed = time.monotonic()
+        confirmed_until = time.monotonic()
         key, months, zone = self._signing_key(), self.settings.central.expiry_months, self.settings.chain.zone
         pin_key = self._pin_key()
         scheduler = Scheduler(self.settings.central, zone)
@@ -95,10 +95,9 @@ class Leader(threading.Thread):
                 if key is not None:  # stations refuse unsigned deltas: without the key, none are sent
                     directory.publish_full_to_new_stations(conn, self.client, key, downlink.max_movements, months, zone)
                     directory.publish_changes(conn, self.client, key, downlink.max_movements, deferred, months, zone)
-                    if started - last_confirmed >= downlink.confirm_interval_s:
-                        directory.publish_deferred(conn, self.client, key, downlink.max_movements, deferred, months,
-                                                   zone)
-                        last_confirmed = started
+                    due = directory.confirmation_turns(deferred, confirmed_until, started, downlink.confirm_interval_s)
+                    directory.publish_deferred(conn, self.client, key, downlink.max_movements, due, months, zone)
+                    confirmed_until = started
                     enrollment.run(conn, self.client, key, self.settings.central.enrollment_request_days)
                 gaps.request_replays(conn, self.client, ingest.gap_grace_s, ingest.replay_timeout_s)
                 scheduler.run_due(conn, self.client, pin_key)
