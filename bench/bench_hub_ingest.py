@@ -46,7 +46,7 @@ def _run(url: str, shape: str, messages: list[tuple[str, bytes]], group: int) ->
 
     schemas = EventSchemas(DEFAULT_SCHEMAS)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events, stations, point_movements, sales, sale_lines, accounts, account_station_seq,"
+        conn.execute("TRUNCATE events, stations, point_movements, sale_lines, accounts, account_station_seq,"
                      " directory_changes CASCADE")
         backend = conn.info.backend_pid
         t0, c0 = time.perf_counter(), _cpu(backend)

@@ -1,7 +1,8 @@
 """A run of ``points.earned`` (the fleet's bulk) projected set-based: same effects as
 ``hub.projections._points_earned`` once per event, in a handful of statements.
 
-Fast path: the rows of ``point_movements``, ``sales`` and ``sale_lines`` are built from the
+Fast path: the rows of ``point_movements`` (an earn movement carries its sale's header:
+``sales`` is a view of them, hub.db.schema_010) and ``sale_lines`` are built from the
 payloads already parsed in Python and COPYed straight into their tables, inside a savepoint;
 balances, ``account_station_seq`` and first card uses follow from small per-account aggregates.
 Profiled (``python -m bench hub_ingest``, 2,500-event groups): reading the fields back out of
@@ -59,9 +60,8 @@ def _ensure_accounts(cur: psycopg.Cursor, events: Sequence[_Event]) -> None:
 
 
 _MOVEMENTS = ("COPY point_movements (movement_id, account_id, station_id, ledger_seq, kind, points, card_number,"
-              " reference_id, occurred_at, event_id) FROM STDIN")
-_SALES = ("COPY sales (sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-          " program_version, points, occurred_at, event_id, customer_id, identified_by) FROM STDIN")
+              " reference_id, occurred_at, event_id, pos, receipt_number, attendant_id, program_version, customer_id,"
+              " identified_by) FROM STDIN")
 _LINES = ("COPY sale_lines (movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity,"
           " amount, points, occurred_at) FROM STDIN")
 
@@ -69,8 +69,7 @@ _LINES = ("COPY sale_lines (movement_id, line_no, sale_id, station_id, kind, sku
 def _copy_rows(cur: psycopg.Cursor, events: Sequence[_Event]) -> None:
     """Each table's rows as one checked text (hub.earned_text); a table whose text fails the
     check goes row by row through ``write_row``, which escapes."""
-    for statement, columns, text_of, rows_of in ((_MOVEMENTS, 10, earned_text.movements, _movement_rows),
-                                                 (_SALES, 13, earned_text.sales, _sale_rows),
+    for statement, columns, text_of, rows_of in ((_MOVEMENTS, 16, earned_text.movements, _movement_rows),
                                                  (_LINES, 11, earned_text.sale_lines, _line_rows)):
         text, rows, nulls = text_of(events)
         with cur.copy(statement) as copy:
@@ -85,15 +84,9 @@ def _movement_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
     for ev in events:
         p = ev.payload
         yield (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], "earn", p["points"],
-               p.get("card_number"), p["sale_id"], p["occurred_at"], ev.event_id)
-
-
-def _sale_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
-    for ev in events:
-        p = ev.payload
-        yield (p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"],
-               p["card_number"], p["attendant_id"] or None, p["program_version"], p["points"],
-               p["occurred_at"], ev.event_id, p.get("customer_id"), p.get("identified_by"))
+               p.get("card_number"), p["sale_id"], p["occurred_at"], ev.event_id, p["receipt"]["pos"],
+               p["receipt"]["number"], p["attendant_id"] or None, p["program_version"], p.get("customer_id"),
+               p.get("identified_by"))
 
 
 def _line_rows(events: Sequence[_Event]) -> Iterator[tuple[Any, ...]]:
@@ -151,9 +144,12 @@ def _sql_run(cur: psycopg.Cursor, lo: int, events: Sequence[_Event]) -> None:
     cur.execute(
         f"WITH src AS ({_RUN}),"
         " m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
-        "  card_number, reference_id, occurred_at, event_id)"
+        "  card_number, reference_id, occurred_at, event_id, pos, receipt_number, attendant_id, program_version,"
+        "  customer_id, identified_by)"
         "  SELECT p->>'movement_id', p->>'account_id', st, (p->>'ledger_seq')::bigint, 'earn', (p->>'points')::bigint,"
-        "  p->>'card_number', p->>'sale_id', p->>'occurred_at', eid FROM src ON CONFLICT DO NOTHING"
+        "  p->>'card_number', p->>'sale_id', p->>'occurred_at', eid, p->'receipt'->>'pos', p->'receipt'->>'number',"
+        "  NULLIF(p->>'attendant_id', ''), p->>'program_version', p->>'customer_id', p->>'identified_by'"
+        "  FROM src ON CONFLICT DO NOTHING"
         "  RETURNING account_id, station_id, ledger_seq, points),"
         # Several movements of one account: sum them first (an UPDATE ... FROM applies one match per row).
         " b AS (UPDATE accounts SET balance = balance + t.total, updated_at = now()"
@@ -163,13 +159,6 @@ def _sql_run(cur: psycopg.Cursor, lo: int, events: Sequence[_Event]) -> None:
         " SELECT account_id, station_id, max(ledger_seq) FROM m GROUP BY account_id, station_id"
         " ON CONFLICT (account_id, station_id) DO UPDATE SET"
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)", run)
-    cur.execute(
-        "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id, customer_id, identified_by)"
-        " SELECT p->>'sale_id', st, p->'receipt'->>'pos', p->'receipt'->>'number', p->>'account_id',"
-        " p->>'card_number', NULLIF(p->>'attendant_id', ''), p->>'program_version', (p->>'points')::bigint,"
-        " p->>'occurred_at', eid, p->>'customer_id', p->>'identified_by'"
-        f" FROM ({_RUN}) src ON CONFLICT DO NOTHING", run)
     cur.execute(
         "INSERT INTO sale_lines(movement_id, line_no, sale_id, station_id, kind, sku, article_group, quantity, amount,"
         " points, occurred_at) SELECT p->>'movement_id', (l->>'line_no')::int, p->>'sale_id', st, 'earn', l->>'sku',"

@@ -1,8 +1,8 @@
-"""COPY text of a ``points.earned`` run's movements, sales and sale lines, formatted directly.
+"""COPY text of a ``points.earned`` run's movements and sale lines, formatted directly.
 
 ``Copy.write_row`` costs a Python-level call, a tuple and psycopg's per-value dumping for every
-row (profiled, ``bench hub_ingest`` burst: a third of the hub process's CPU went to the four
-COPYs' rows). Here each table's rows of a run become one string, made by one f-string per row,
+row (profiled, ``bench hub_ingest`` burst: a third of the hub process's CPU went to the COPYs'
+rows). Here each table's rows of a run become one string, made by one f-string per row,
 and go to PostgreSQL in one ``write``.
 
 No value is escaped: the payloads were validated against their schema (ids, codes, decimals,
@@ -35,35 +35,29 @@ def checked(text: str, rows: int, columns: int, nulls: int) -> bool:
 
 def movements(events: Sequence[_Event]) -> tuple[str, int, int]:
     """(text, rows, NULLs) for ``point_movements (movement_id, account_id, station_id, ledger_seq,
-    kind, points, card_number, reference_id, occurred_at, event_id)``."""
-    out, nulls = [], 0
-    for ev in events:
-        p = ev.payload
-        card = p.get("card_number")
-        if card is None:
-            card, nulls = NULL, nulls + 1
-        out.append(f"{p['movement_id']}\t{p['account_id']}\t{ev.station_id}\t{p['ledger_seq']}\tearn\t{p['points']}"
-                   f"\t{card}\t{p['sale_id']}\t{p['occurred_at']}\t{ev.event_id}\n")
-    return "".join(out), len(out), nulls
-
-
-def sales(events: Sequence[_Event]) -> tuple[str, int, int]:
-    """(text, rows, NULLs) for ``sales (sale_id, station_id, pos, receipt_number, account_id,
-    card_number, attendant_id, program_version, points, occurred_at, event_id, customer_id,
-    identified_by)``."""
+    kind, points, card_number, reference_id, occurred_at, event_id, pos, receipt_number,
+    attendant_id, program_version, customer_id, identified_by)``: an earn movement carries its
+    sale's header (hub.db.schema_010)."""
     out, nulls = [], 0
     for ev in events:
         p = ev.payload
         receipt = p["receipt"]
-        nullable = [p["card_number"], p["attendant_id"] or None, p["program_version"], p.get("customer_id"),
-                    p.get("identified_by")]
-        for i, value in enumerate(nullable):
-            if value is None:
-                nullable[i], nulls = NULL, nulls + 1
-        card, attendant, version, customer, identified = nullable
-        out.append(f"{p['sale_id']}\t{ev.station_id}\t{receipt['pos']}\t{receipt['number']}\t{p['account_id']}"
-                   f"\t{card}\t{attendant}\t{version}\t{p['points']}\t{p['occurred_at']}\t{ev.event_id}"
-                   f"\t{customer}\t{identified}\n")
+        card, attendant, version = p.get("card_number"), p["attendant_id"] or None, p["program_version"]
+        customer, identified = p.get("customer_id"), p.get("identified_by")
+        # Written out rather than looped over: this runs for every event of a burst.
+        if card is None:
+            card, nulls = NULL, nulls + 1
+        if attendant is None:
+            attendant, nulls = NULL, nulls + 1
+        if version is None:
+            version, nulls = NULL, nulls + 1
+        if customer is None:
+            customer, nulls = NULL, nulls + 1
+        if identified is None:
+            identified, nulls = NULL, nulls + 1
+        out.append(f"{p['movement_id']}\t{p['account_id']}\t{ev.station_id}\t{p['ledger_seq']}\tearn\t{p['points']}"
+                   f"\t{card}\t{p['sale_id']}\t{p['occurred_at']}\t{ev.event_id}\t{receipt['pos']}\t{receipt['number']}"
+                   f"\t{attendant}\t{version}\t{customer}\t{identified}\n")
     return "".join(out), len(out), nulls
 
 

@@ -142,15 +142,19 @@ def _card_replaced(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     applied.account_changed(p["account_id"], True, ev.station_id)
 
 
-def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str) -> None:
+def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, reference: str,
+              sale: tuple[Any, ...] = (None,) * 6) -> None:
     """Book a ledger movement once; the chain-wide balance and the station's seq move with it.
+    ``sale``: an earn movement's sale header (pos, receipt number, attendant, program version,
+    customer, identified by; ``sales`` is a view of earn movements, hub.db.schema_010).
 
     One statement and no result read, so the ingest's pipeline never waits for it."""
     p = ev.payload
     _ensure_account(cur, p["account_id"], ev.station_id)
     cur.execute(
         "WITH m AS (INSERT INTO point_movements(movement_id, account_id, station_id, ledger_seq, kind, points,"
-        "  card_number, reference_id, occurred_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        "  card_number, reference_id, occurred_at, event_id, pos, receipt_number, attendant_id, program_version,"
+        "  customer_id, identified_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         "  ON CONFLICT DO NOTHING RETURNING account_id, station_id, ledger_seq, points),"
         " b AS (UPDATE accounts SET balance = balance + m.points, updated_at = now() FROM m"
         "  WHERE accounts.account_id = m.account_id)"
@@ -158,7 +162,7 @@ def _movement(cur: psycopg.Cursor, ev: Event, applied: Applied, kind: str, refer
         " SELECT account_id, station_id, ledger_seq FROM m ON CONFLICT (account_id, station_id) DO UPDATE SET"
         " ledger_seq = GREATEST(account_station_seq.ledger_seq, excluded.ledger_seq)",
         (p["movement_id"], p["account_id"], ev.station_id, p["ledger_seq"], kind, p["points"], p.get("card_number"),
-         reference, p["occurred_at"], ev.event_id))
+         reference, p["occurred_at"], ev.event_id, *sale))
     applied.account_changed(p["account_id"], False, ev.station_id)
 
 
@@ -174,14 +178,9 @@ def _lines(cur: psycopg.Cursor, ev: Event, kind: str, sale_id: str) -> None:
 
 def _points_earned(cur: psycopg.Cursor, ev: Event, applied: Applied) -> None:
     p = ev.payload
-    _movement(cur, ev, applied, "earn", p["sale_id"])
-    cur.execute(
-        "INSERT INTO sales(sale_id, station_id, pos, receipt_number, account_id, card_number, attendant_id,"
-        " program_version, points, occurred_at, event_id, customer_id, identified_by)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (p["sale_id"], ev.station_id, p["receipt"]["pos"], p["receipt"]["number"], p["account_id"], p["card_number"],
-         p["attendant_id"] or None, p["program_version"], p["points"], p["occurred_at"], ev.event_id,
-         p.get("customer_id"), p.get("identified_by")))  # absent from older agents' card sales
+    _movement(cur, ev, applied, "earn", p["sale_id"],
+              (p["receipt"]["pos"], p["receipt"]["number"], p["attendant_id"] or None, p["program_version"],
+               p.get("customer_id"), p.get("identified_by")))  # the last two: absent from older agents' sales
     _lines(cur, ev, "earn", p["sale_id"])
     # The first-use bonus is once per card chain-wide: other stations learn the first use.
     cur.execute("UPDATE cards SET first_used_at = %s WHERE card_number = %s AND first_used_at IS NULL",

@@ -10,7 +10,7 @@ import logging
 import psycopg
 
 from hub.db import (schema_001, schema_002, schema_003, schema_004, schema_005, schema_006, schema_007, schema_008,
-                    schema_009)
+                    schema_009, schema_010)
 
 log = logging.getLogger(__name__)
 MIGRATIONS: tuple[tuple[str, str], ...] = (("hub_001_core", schema_001.SQL), ("hub_002_central", schema_002.SQL),
@@ -19,7 +19,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (("hub_001_core", schema_001.SQL), ("h
                                             ("hub_006_event_fields", schema_006.SQL),
                                             ("hub_007_ingest_references", schema_007.SQL),
                                             ("hub_008_enrollment_downlink", schema_008.SQL),
-                                            ("hub_009_movement_accounts_per_statement", schema_009.SQL))
+                                            ("hub_009_movement_accounts_per_statement", schema_009.SQL),
+                                            ("hub_010_sale_is_its_movement", schema_010.SQL))
 _LOCK_KEY = 0x6C6F79616C7479  # "loyalty": any constant shared by every hub process
 
 
