@@ -246,6 +246,16 @@ def expiring_at_next_close(conn: psycopg.Connection, account_ids: list[str], *, 
     cutoff = add_months(end, -expiry_months)
     params = {"end": bound(end, zone), "end_date": end, "cutoff": bound(cutoff, zone), "ids": account_ids,
               "zone": _zone_name(zone)}
+    # Only an account credited before the cutoff (a movement, or a fleet transfer to its owner)
+    # can lose points: its debits alone leave the net at or below zero. Found through the
+    # (account_id, occurred_at) and owner indexes, so the leader, which asks this for every
+    # account it publishes, no longer sums every movement of every changed account each second.
+    params["ids"] = [r[0] for r in conn.execute(
+        "SELECT a.id FROM unnest(%(ids)s::text[]) AS a(id)"
+        " WHERE EXISTS (SELECT 1 FROM point_movements m WHERE m.account_id = a.id AND m.occurred_at < %(cutoff)s"
+        "  AND m.points > 0) OR EXISTS (SELECT 1 FROM fleet_transfers f WHERE f.owner_account_id = a.id)", params)]
+    if not params["ids"]:
+        return end - timedelta(days=1), {}
     rows = conn.execute(
         "SELECT net.account_id, net.points - coalesce(prev.points, 0) FROM ("
         "  SELECT account_id, coalesce(sum(points) FILTER (WHERE points > 0 AND occurred_at < %(cutoff)s), 0)"

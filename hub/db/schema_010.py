@@ -14,6 +14,9 @@ the projections' three COPYs cost PostgreSQL about as much as storing the events
   index answers those ranges with a few hundred bytes per megabyte of table instead of a B-tree
   entry per row (a B-tree insert per row on every sale). ``autosummarize`` keeps new ranges
   summarized; a range not summarized yet is read whole, so an answer is never wrong.
+- **Fleet transfers by owner** (``fleet_transfers_owner``): the points a directory snapshot
+  announces as expiring are summed only for accounts credited before the cutoff
+  (hub.central.close.expiring_at_next_close), a fleet owner among them.
 - **The accounts check of movements reads each account once.** The statement trigger of
   migration 009 looked up every movement's account; a burst's 2,500 movements name a few dozen.
 
@@ -70,4 +73,6 @@ DROP INDEX IF EXISTS point_movements_occurred;
 DROP INDEX IF EXISTS sale_lines_occurred;
 CREATE INDEX point_movements_occurred ON point_movements USING brin (occurred_at) WITH (autosummarize = on);
 CREATE INDEX sale_lines_occurred ON sale_lines USING brin (occurred_at) WITH (autosummarize = on);
+-- Written once a month by the close; read for every account the directory publishes.
+CREATE INDEX fleet_transfers_owner ON fleet_transfers (owner_account_id);
 """

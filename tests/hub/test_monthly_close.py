@@ -170,3 +170,20 @@ def test_the_directory_announces_what_the_next_close_will_expire(db: psycopg.Con
     assert rows["C"]["snapshot"]["expiring_next_close"] == 50
     assert rows["A"]["snapshot"]["expiring_next_close"] == 0
     assert rows["C"]["snapshot"]["next_close"].endswith("-31") or rows["C"]["snapshot"]["next_close"].endswith("-30")
+
+
+def test_points_a_fleet_owner_received_are_announced_as_expiring(db: psycopg.Connection, ledger: Ledger) -> None:
+    from datetime import date
+
+    from hub.central.close import expiring_at_next_close
+
+    ledger.account("P")  # no movement of its own: only the fleet transfer credits it
+    ledger.account("H", fleet=True)
+    ledger.move("H", "st-1", 40, "2026-11-21T10:00:00.000Z")
+    db.execute("INSERT INTO fleet_owners(account_id, owner_account_id) VALUES ('H', 'P')")
+    close_month(db, "test:admin", "2026-11", expiry_months=24, now=NOW)
+    # With one month of validity, January 2027's close expires what was credited before 2027-01-01.
+    _, expiring = expiring_at_next_close(db, ["P", "O", "A", "C", "nobody"], expiry_months=1, today=date(2027, 1, 5))
+    assert expiring == {"P": 40, "O": 205, "A": 100}  # A: 250 earned before, 120 redeemed, 30 expired
+    _, expiring = expiring_at_next_close(db, ["P", "O", "A", "C"], expiry_months=24, today=date(2026, 12, 5))
+    assert expiring == {}  # December 2026: the cutoff is 2025-01-01 and C already redeemed its older 10
